@@ -1,0 +1,13 @@
+"""backprop: train, check and understand small neural networks from YAML configs.
+
+The library is what the CLI calls: ``backprop_cli.train("configs/xor.yaml")`` does what
+``backprop train configs/xor.yaml`` does.
+"""
+__version__ = "0.1.0"
+
+
+def __getattr__(name):  # keep `import backprop_cli` (and `backprop --help`) light
+    if name in ("train", "gradcheck", "load_config"):
+        from . import api
+        return getattr(api, name)
+    raise AttributeError(name)

@@ -1,0 +1,307 @@
+"""Gradient checking: every analytic gradient against central finite differences.
+
+numeric_i = (E(θ + eps·e_i) - E(θ - eps·e_i)) / (2 eps), and the error of entry i is
+|a_i - n_i| / max(|a_i|, |n_i|, floor). The floor keeps near-zero gradients, whose finite
+differences are mostly round-off (about 1e-16·|E| / eps), from failing spuriously (Caffe's
+checker uses 1; we use 1e-3 in float64, where round-off is far smaller). An entry whose
++eps and -eps evaluations land on different sides of a kink (relu-like units, hinge, mae)
+is skipped and counted, not failed. Dropout is checked with its mask frozen.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .layers import Dropout
+
+DEFAULT_EPS = 1e-6
+DEFAULT_TOL = 1e-6
+DEFAULT_FLOOR = 1e-3
+
+
+@dataclass
+class Check:
+    """The verdict on one gradient: ``check`` names the component, ``parameter`` the array."""
+
+    check: str
+    parameter: str
+    max_rel_error: float = 0.0
+    worst_index: tuple = ()
+    analytic: float = 0.0
+    numeric: float = 0.0
+    checked: int = 0
+    skipped: int = 0
+    passed: bool = True
+    status: str = "passed"  # passed | FAILED | not differentiable
+
+    @property
+    def name(self) -> str:
+        return f"{self.check}: {self.parameter}"
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["name"] = self.name
+        d["worst_index"] = list(self.worst_index)
+        return d
+
+
+def relative_error(a, n, floor: float = DEFAULT_FLOOR):
+    """|a - n| / max(|a|, |n|, floor), elementwise."""
+    a, n = np.asarray(a, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    return np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), floor)
+
+
+def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = DEFAULT_EPS) -> np.ndarray:
+    """Central differences of the scalar f() with respect to x, perturbed in place."""
+    grad = np.zeros(x.shape, dtype=np.float64)
+    for idx in np.ndindex(x.shape):
+        orig = x[idx]
+        x[idx] = orig + eps
+        fp = f()
+        x[idx] = orig - eps
+        fm = f()
+        x[idx] = orig
+        grad[idx] = (fp - fm) / (2 * eps)
+    return grad
+
+
+def compare(check: str, parameter: str, x: np.ndarray, analytic: np.ndarray,
+            f: Callable[[], float], kinks: Callable[[], list] | None = None,
+            eps: float = DEFAULT_EPS, tol: float = DEFAULT_TOL, floor: float = DEFAULT_FLOOR,
+            indices=None) -> Check:
+    """Check ``analytic`` = dE/dx against central differences of f at the given indices
+    (all by default); ``kinks()`` returns the kink states after the last f()."""
+    result = Check(check, parameter)
+    worst = -1.0
+    for idx in (indices if indices is not None else np.ndindex(x.shape)):
+        orig = x[idx]
+        x[idx] = orig + eps
+        fp = f()
+        kp = kinks() if kinks else None
+        x[idx] = orig - eps
+        fm = f()
+        km = kinks() if kinks else None
+        x[idx] = orig
+        if kp is not None and any(not np.array_equal(a, b) for a, b in zip(kp, km)):
+            result.skipped += 1
+            continue
+        numeric = (fp - fm) / (2 * eps)
+        err = float(relative_error(analytic[idx], numeric, floor))
+        result.checked += 1
+        if err > worst:
+            worst = err
+            result.max_rel_error, result.worst_index = err, tuple(int(i) for i in idx)
+            result.analytic, result.numeric = float(analytic[idx]), float(numeric)
+    result.passed = result.max_rel_error <= tol
+    result.status = "passed" if result.passed else "FAILED"
+    return result
+
+
+def sample_indices(shape, limit: int | None, rng: np.random.Generator):
+    """All indices of an array, or ``limit`` of them drawn at random without replacement."""
+    size = int(np.prod(shape))
+    if limit is None or size <= limit:
+        return list(np.ndindex(shape))
+    flat = rng.choice(size, size=limit, replace=False)
+    return [tuple(int(i) for i in np.unravel_index(k, shape)) for k in sorted(flat)]
+
+
+def check_network(network, x: np.ndarray, y: np.ndarray, check: str = "network",
+                  eps: float = DEFAULT_EPS, tol: float = DEFAULT_TOL, floor: float = DEFAULT_FLOOR,
+                  max_entries: int | None = None, seed: int = 0) -> list[Check]:
+    """dE/dθ for every parameter θ and dE/dx of the network's loss on (x, y), in training
+    mode with dropout masks frozen. ``max_entries`` caps the entries checked per array."""
+    if not network.differentiable:
+        return [Check(check, "all", passed=True, status="not differentiable")]
+    dropouts = [layer for layer in network.layers if isinstance(layer, Dropout)]
+    for d in dropouts:
+        d.freeze(True)
+    try:
+        def f() -> float:
+            return network.loss.forward(network.forward(x, training=True), y)
+
+        f()
+        dx = network.backward(network.loss.backward())
+        analytic = {p.name: p.grad.copy() for p in network.parameters()}
+        rng = np.random.default_rng(seed)
+        results = []
+        for p in network.parameters():
+            idx = sample_indices(p.value.shape, max_entries, rng)
+            results.append(compare(check, p.name, p.value, analytic[p.name], f,
+                                   network.kink_states, eps, tol, floor, idx))
+        idx = sample_indices(x.shape, max_entries, rng)
+        results.append(compare(check, "input", x, dx, f, network.kink_states, eps, tol, floor, idx))
+        return results
+    finally:
+        for d in dropouts:
+            d.freeze(False)
+
+
+def check_layer(layer, z: np.ndarray, dy: np.ndarray, check: str, eps=DEFAULT_EPS,
+                tol=DEFAULT_TOL, floor=DEFAULT_FLOOR) -> list[Check]:
+    """A single layer under the scalar E = sum(dy ⊙ layer(z)): its dE/dz is layer.backward(dy)."""
+    if not layer.differentiable:
+        return [Check(check, "input", status="not differentiable")]
+    if isinstance(layer, Dropout):
+        layer.freeze(True)
+
+    def f() -> float:
+        return float(np.sum(dy * layer.forward(z, training=True)))
+
+    def kinks():
+        state = layer.kink_state() if layer.has_kinks else None
+        return [state.copy()] if state is not None else None
+
+    try:
+        f()
+        dz = layer.backward(dy)
+        analytic = {p.name: p.grad.copy() for p in layer.parameters()}
+        results = [compare(check, p.name, p.value, analytic[p.name], f, kinks, eps, tol, floor)
+                   for p in layer.parameters()]
+        results.append(compare(check, "input", z, dz, f, kinks, eps, tol, floor))
+        return results
+    finally:
+        if isinstance(layer, Dropout):
+            layer.freeze(False)
+
+
+def check_loss(loss, output: np.ndarray, target: np.ndarray, check: str, eps=DEFAULT_EPS,
+               tol=DEFAULT_TOL, floor=DEFAULT_FLOOR) -> list[Check]:
+    """dE/doutput of a loss (batch mean) against central differences."""
+
+    def f() -> float:
+        return loss.forward(output, target)
+
+    def kinks():
+        state = loss.kink_state() if loss.has_kinks else None
+        return [state.copy()] if state is not None else None
+
+    f()
+    return [compare(check, "output", output, loss.backward(), f, kinks, eps, tol, floor)]
+
+
+@dataclass
+class Report:
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def n_passed(self) -> int:
+        return sum(c.passed and c.status == "passed" for c in self.checks)
+
+    @property
+    def n_failed(self) -> int:
+        return sum(not c.passed for c in self.checks)
+
+    def to_json(self) -> dict:
+        return {"checks": [c.to_json() for c in self.checks], "passed": self.n_passed,
+                "failed": self.n_failed,
+                "not_differentiable": sum(c.status == "not differentiable" for c in self.checks),
+                "ok": self.passed}
+
+
+def builtin_checks(eps=DEFAULT_EPS, tol=DEFAULT_TOL, floor=DEFAULT_FLOOR, seed: int = 0) -> Report:
+    """Every built-in activation, layer and loss, each fused pair, and small networks, in
+    float64 on random batches. Names are taken from the registries, so a new component is
+    checked without anyone writing a check for it."""
+    from .activations import ACTIVATIONS
+    from .layers import Dense, GatedDense
+    from .losses import FUSED, LOSSES
+    from .network import build_network
+    from .parameter import Parameter
+
+    rng = np.random.default_rng(seed)
+    report = Report()
+    kw = dict(eps=eps, tol=tol, floor=floor)
+    n, k = 5, 4
+
+    def unique(registry):
+        seen = set()
+        for name, cls in registry.items():
+            if cls is not None and cls not in seen:
+                seen.add(cls)
+                yield name, cls
+
+    for name, cls in unique(ACTIVATIONS):
+        layer = cls()
+        layer.init_parameters(k, np.float64, "")
+        if layer.parameters():  # a learned slope away from 1, so it matters
+            layer.parameters()[0].value[...] = rng.uniform(0.1, 0.5, layer.parameters()[0].value.shape)
+        z = rng.normal(size=(n, k))
+        report.checks += check_layer(layer, z, rng.normal(size=(n, k)), f"activation {name}", **kw)
+
+    def param(name, shape):
+        return Parameter(name, rng.normal(size=shape) * 0.5)
+
+    dense = Dense(param("W", (3, k)), param("b", (k,)))
+    report.checks += check_layer(dense, rng.normal(size=(n, 3)), rng.normal(size=(n, k)),
+                                 "layer dense", **kw)
+    for gate in ("sigmoid", "tanh", "relu"):
+        gated = GatedDense(param("W", (3, k)), param("b", (k,)), param("W_gate", (3, k)),
+                           param("b_gate", (k,)), ACTIVATIONS.get(gate)())
+        report.checks += check_layer(gated, rng.normal(size=(n, 3)), rng.normal(size=(n, k)),
+                                     f"layer gated ({gate} gate)", **kw)
+    dropout = Dropout(0.5, np.random.default_rng(seed))
+    report.checks += check_layer(dropout, rng.normal(size=(n, k)), rng.normal(size=(n, k)),
+                                 "layer dropout (fixed mask)", **kw)
+
+    def onehot(classes, k):
+        return np.eye(k)[classes]
+
+    def probabilities(shape):
+        e = np.exp(rng.normal(size=shape))
+        return e / e.sum(axis=1, keepdims=True)
+
+    cases = {
+        "quadratic": lambda: (rng.normal(size=(n, 3)), rng.normal(size=(n, 3))),
+        "mse": lambda: (rng.normal(size=(n, 3)), rng.normal(size=(n, 3))),
+        "mae": lambda: (rng.normal(size=(n, 3)), rng.normal(size=(n, 3))),
+        "bce": lambda: (rng.uniform(0.05, 0.95, size=(n, 2)), rng.integers(0, 2, (n, 2)).astype(float)),
+        "cross_entropy": lambda: (probabilities((n, 3)), onehot(rng.integers(0, 3, n), 3)),
+        "hinge": lambda: (rng.normal(size=(n, 3)), onehot(rng.integers(0, 3, n), 3)),
+    }
+    for name, cls in unique(LOSSES):
+        output, target = cases[name]()
+        report.checks += check_loss(cls(), output, target, f"loss {name}", **kw)
+    output = rng.normal(size=(n, 1))
+    report.checks += check_loss(LOSSES.get("hinge")(), output, rng.integers(0, 2, (n, 1)).astype(float),
+                                "loss hinge (binary)", **kw)
+    for (loss_name, act_name), fused in FUSED.items():
+        classes = 1 if act_name == "Sigmoid" else 3
+        target = (rng.integers(0, 2, (n, 1)).astype(float) if classes == 1
+                  else onehot(rng.integers(0, 3, n), 3))
+        report.checks += check_loss(fused(), rng.normal(size=(n, classes)) * 2, target,
+                                    f"fused {act_name.lower()}+{loss_name}", **kw)
+
+    networks = {
+        "network tanh→softmax+cross_entropy": ([{"units": 4, "activation": "tanh"},
+                                                {"units": 3, "activation": "softmax"}],
+                                               "cross_entropy", 3),
+        "network sigmoid→sigmoid+bce": ([{"units": 4, "activation": "sigmoid"},
+                                         {"units": 1, "activation": "sigmoid"}], "bce", 1),
+        "network relu→identity+mse (dropout)": ([{"units": 6, "activation": "relu", "dropout": 0.3},
+                                                 {"units": 2, "activation": "identity"}], "mse", 0),
+        "network prelu, gated→sigmoid+quadratic": (
+            [{"units": 4, "activation": "prelu"},
+             {"units": 3, "type": "gated", "gate": "sigmoid", "activation": "softplus"},
+             {"units": 2, "activation": "sigmoid"}], "quadratic", 0),
+        "network leaky_relu→identity+hinge": ([{"units": 5, "activation": "leaky_relu"},
+                                               {"units": 3, "activation": "identity"}], "hinge", 3),
+    }
+    for check, (specs, loss, classes) in networks.items():
+        net = build_network(specs, 3, loss, np.float64, rng, np.random.default_rng(seed))
+        x = rng.normal(size=(6, 3))
+        out_units = specs[-1]["units"]
+        if classes == 0:
+            y = rng.normal(size=(6, out_units)) if loss != "quadratic" else rng.uniform(size=(6, out_units))
+        elif classes == 1:
+            y = rng.integers(0, 2, (6, 1)).astype(float)
+        else:
+            y = onehot(rng.integers(0, classes, 6), classes)
+        report.checks += check_network(net, x, y, check, **kw)
+    return report

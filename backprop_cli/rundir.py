@@ -1,0 +1,102 @@
+"""Run folders: unique names, atomic writes, metrics.jsonl and summary.json."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+from .errors import ConfigError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def check_name(name: str, where: str = "name") -> str:
+    """A run name is one path component of letters, digits, '.', '_' and '-': it cannot
+    escape the runs folder."""
+    if not NAME_RE.match(name) or ".." in name:
+        raise ConfigError(f"{where}: invalid run name {name!r}: use letters, digits, '.', '_' and "
+                          "'-' (starting with a letter or digit), at most 100 characters")
+    return name
+
+
+def safe_name(stem: str) -> str:
+    """A run name made from a file name: unsafe characters become '-'."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip(".-_") or "run"
+    return name[:100]
+
+
+def make_run_dir(runs_dir: Path, name: str) -> Path:
+    """runs_dir/<name>-<YYYYmmdd-HHMMSS>, with -2, -3, ... when taken. mkdir is atomic, so
+    runs started at the same second, even in several processes, never share a folder."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = f"{name}-{stamp}"
+    for k in range(1, 10_000):
+        path = runs_dir / (base if k == 1 else f"{base}-{k}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise ConfigError(f"{runs_dir}: cannot find a free run folder name for {base}")
+
+
+def atomic_write(path: Path, data: bytes | str, fsync: bool = True) -> None:
+    """Write to a temporary file in the same folder, then rename over ``path``: readers (and
+    a run killed mid-write) see the old file or the new one, never half of one."""
+    path = Path(path)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            fh.write(data)
+            fh.flush()
+            if fsync:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_json(path: Path, obj) -> None:
+    atomic_write(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(x):
+    import numpy as np
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, Path):
+        return str(x)
+    raise TypeError(f"not JSON serializable: {type(x).__name__}")
+
+
+def json_number(x):
+    """JSON has no NaN or inf: write them as null."""
+    if isinstance(x, float) and (x != x or x in (float("inf"), float("-inf"))):
+        return None
+    return x
+
+
+class MetricsWriter:
+    """Appends one JSON object per epoch to metrics.jsonl, flushed at once."""
+
+    def __init__(self, path: Path, append: bool = False):
+        self.path = path
+        self.fh = open(path, "a" if append else "w", encoding="utf-8")
+
+    def write(self, record: dict) -> None:
+        self.fh.write(json.dumps({k: json_number(v) for k, v in record.items()}) + "\n")
+        self.fh.flush()
+
+    def close(self) -> None:
+        self.fh.close()

@@ -1,0 +1,1 @@
+"""Training: optimizers, callbacks (stopping, metrics), the trainer loop."""
