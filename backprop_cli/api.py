@@ -133,7 +133,7 @@ def train(config, overrides=(), *, runs_dir=None, name: str | None = None,
         check_name(c["name"], f"{cfg.path}: name") if c["name"] else safe_name(cfg.name))
     s = setup(cfg)
     runs = Path(runs_dir) if runs_dir is not None else Path(c["output"]["runs_dir"])
-    run_dir = make_run_dir(runs, run_name)
+    run_dir = make_run_dir(runs, run_name).resolve()
     (run_dir / "checkpoints").mkdir()
     header = "# resolved by backprop " + __version__ + (
         "; overrides: " + " ".join(f"--set {o}" for o in cfg.overrides) if cfg.overrides else "") + "\n"

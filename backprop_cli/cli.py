@@ -17,25 +17,29 @@ from .errors import EXIT_INTERRUPTED, BackpropError
 
 class Group(click.Group):
     def invoke(self, ctx):
-        debug = "--debug" in sys.argv[1:] or bool(ctx.params.get("debug"))
         try:
             return super().invoke(ctx)
         except BackpropError as e:
-            if debug:
+            if ctx.params.get("debug") or ctx.meta.get("backprop.debug"):
                 raise
             from .console import print_error
             print_error(str(e))
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:
-            if debug:
+            if ctx.params.get("debug") or ctx.meta.get("backprop.debug"):
                 raise
             click.echo("Interrupted.", err=True)
             ctx.exit(EXIT_INTERRUPTED)
 
 
+def _set_debug(ctx, param, value):
+    if value:
+        ctx.meta["backprop.debug"] = True
+
+
 def debug_option(f):
     return click.option("--debug", is_flag=True, expose_value=False, is_eager=True,
-                        help="Show Python tracebacks for errors.")(f)
+                        callback=_set_debug, help="Show Python tracebacks for errors.")(f)
 
 
 set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",

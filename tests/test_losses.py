@@ -1,0 +1,113 @@
+"""Losses: hand-computed values, backward against central differences, fused = unfused."""
+import math
+
+import numpy as np
+import pytest
+
+from backprop_cli.engine.activations import Sigmoid, Softmax
+from backprop_cli.engine.gradcheck import numerical_gradient, relative_error
+from backprop_cli.engine.losses import (FUSED, LOSSES, BCEWithLogits, Hinge, SoftmaxCrossEntropy)
+
+
+def onehot(c, k):
+    return np.eye(k)[c]
+
+
+def cases(rng):
+    n = 6
+    p = np.exp(rng.normal(size=(n, 3)))
+    p /= p.sum(axis=1, keepdims=True)
+    return {
+        "quadratic": (rng.normal(size=(n, 3)), rng.normal(size=(n, 3))),
+        "mse": (rng.normal(size=(n, 3)), rng.normal(size=(n, 3))),
+        "mae": (rng.normal(size=(n, 3)), rng.normal(size=(n, 3))),
+        "l1": (rng.normal(size=(n, 3)), rng.normal(size=(n, 3))),
+        "bce": (rng.uniform(0.05, 0.95, (n, 2)), rng.integers(0, 2, (n, 2)).astype(float)),
+        "cross_entropy": (p, onehot(rng.integers(0, 3, n), 3)),
+        "hinge": (rng.normal(size=(n, 3)), onehot(rng.integers(0, 3, n), 3)),
+    }
+
+
+@pytest.mark.parametrize("name", LOSSES.names())
+def test_backward_matches_central_differences(name, rng):
+    output, target = cases(rng)[name]
+    loss = LOSSES.get(name)()
+    loss.forward(output, target)
+    analytic = loss.backward()
+    numeric = numerical_gradient(lambda: loss.forward(output, target), output, 1e-5)
+    assert relative_error(analytic, numeric, floor=1e-6).max() < 1e-7
+
+
+@pytest.mark.parametrize("fused", [BCEWithLogits, SoftmaxCrossEntropy])
+def test_fused_gradient_matches_central_differences(fused, rng):
+    k = 1 if fused is BCEWithLogits else 4
+    z = rng.normal(size=(7, k)) * 2
+    y = rng.integers(0, 2, (7, 1)).astype(float) if k == 1 else onehot(rng.integers(0, k, 7), k)
+    loss = fused()
+    loss.forward(z, y)
+    analytic = loss.backward()  # before the finite differences overwrite the cache
+    numeric = numerical_gradient(lambda: loss.forward(z, y), z, 1e-5)
+    # softmax makes some entries ~1e-6, where the difference quotient is mostly round-off:
+    # the floor 1e-4 judges those by absolute error
+    assert relative_error(analytic, numeric, floor=1e-4).max() < 1e-7
+
+
+@pytest.mark.parametrize("pair", list(FUSED))
+def test_fused_equals_activation_then_loss(pair, rng):
+    loss_name, act_name = pair
+    act = Sigmoid() if act_name == "Sigmoid" else Softmax()
+    k = 1 if act_name == "Sigmoid" else 3
+    z = rng.normal(size=(5, k))
+    y = rng.integers(0, 2, (5, 1)).astype(float) if k == 1 else onehot(rng.integers(0, 3, 5), 3)
+    plain = LOSSES.get(loss_name)()
+    fused = FUSED[pair]()
+    o = act.forward(z)
+    assert fused.forward(z, y) == pytest.approx(plain.forward(o, y), rel=1e-12)
+    # chain rule through the activation equals the fused (o - y)/n
+    np.testing.assert_allclose(act.backward(plain.backward()), fused.backward(), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(fused.backward(), (o - y) / 5, rtol=1e-12)
+
+
+def test_fused_losses_are_stable_at_extreme_logits():
+    z = np.array([[800.0], [-800.0]])
+    y = np.array([[0.0], [1.0]])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        value = BCEWithLogits().forward(z, y)
+    assert value == pytest.approx(800.0)     # each example costs log(1 + e^800) - 0 ≈ 800
+    ce = SoftmaxCrossEntropy()
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        v = ce.forward(np.array([[1000.0, 0.0, -1000.0]]), np.array([[0.0, 1.0, 0.0]]))
+    assert v == pytest.approx(1000.0)
+    assert np.isfinite(ce.backward()).all()
+
+
+# values worked out by hand
+def test_quadratic_mse_mae_values():
+    o, y = np.array([[1.0, 2.0], [0.0, 0.0]]), np.array([[0.0, 0.0], [0.0, 3.0]])
+    # quadratic: mean over examples of 1/2 sum_k d^2 = (1/2 (1 + 4) + 1/2 (9)) / 2 = 3.5
+    assert LOSSES.get("quadratic")().forward(o, y) == pytest.approx(3.5)
+    # mse: mean of all d^2 = (1 + 4 + 0 + 9) / 4 = 3.5
+    assert LOSSES.get("mse")().forward(o, y) == pytest.approx(3.5)
+    # mae: mean |d| = (1 + 2 + 0 + 3) / 4 = 1.5
+    assert LOSSES.get("mae")().forward(o, y) == pytest.approx(1.5)
+
+
+def test_bce_and_cross_entropy_values():
+    # -[1 log 0.8 + 0] and -[0 + 1 log(1 - 0.4)], mean
+    v = LOSSES.get("bce")().forward(np.array([[0.8], [0.4]]), np.array([[1.0], [0.0]]))
+    assert v == pytest.approx(-(math.log(0.8) + math.log(0.6)) / 2)
+    # -log o_c
+    v = LOSSES.get("cross_entropy")().forward(np.array([[0.2, 0.5, 0.3]]), np.array([[0.0, 1.0, 0.0]]))
+    assert v == pytest.approx(-math.log(0.5))
+
+
+def test_hinge_values():
+    # multi-class: true class 0 with score 1; others 0.5 and -1: max(0, 1 + 0.5 - 1) + max(0, 1 - 1 - 1)
+    h = Hinge()
+    assert h.forward(np.array([[1.0, 0.5, -1.0]]), np.array([[1.0, 0.0, 0.0]])) == pytest.approx(0.5)
+    np.testing.assert_allclose(h.backward(), [[-1.0, 1.0, 0.0]])
+    # binary: t = +1, z = 0.25 -> 0.75; t = -1 (target 0), z = -2 -> 0
+    assert h.forward(np.array([[0.25], [-2.0]]), np.array([[1.0], [0.0]])) == pytest.approx(0.75 / 2)
+    np.testing.assert_allclose(h.backward(), [[-0.5], [0.0]])
+    # targets given as -1/+1 mean the same
+    assert h.forward(np.array([[0.25], [-2.0]]), np.array([[1.0], [-1.0]])) == pytest.approx(0.75 / 2)

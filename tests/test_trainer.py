@@ -1,0 +1,104 @@
+"""The training loop: batch schedules, shuffling, stopping, divergence, reproducibility."""
+import numpy as np
+import pytest
+
+from backprop_cli.data.dataset import Dataset
+from backprop_cli.engine.network import build_network
+from backprop_cli.training.callbacks import Callback, TargetLoss, TrainState
+from backprop_cli.training.optimizers import SGD
+from backprop_cli.training.trainer import Trainer
+
+
+def problem(n=10, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    labels = (X[:, 0] > 0).astype(int)
+    return Dataset(X, labels[:, None].astype(float), labels)
+
+
+def net(seed=0):
+    rng = np.random.default_rng(seed)
+    return build_network([{"units": 4, "activation": "tanh"}, {"units": 1, "activation": "sigmoid"}],
+                         3, "bce", np.float64, rng, rng)
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.batches = 0
+        self.seen = []
+
+    def on_batch_end(self, state):
+        self.batches += 1
+
+
+@pytest.mark.parametrize("batch_size,steps", [(None, 1), (1, 10), (4, 3), (10, 1), (32, 1)])
+def test_batch_schedules_take_the_right_number_of_steps(batch_size, steps):
+    rec = Recorder()
+    network = net()
+    opt = SGD(network.parameters(), lr=0.1)
+    Trainer(network, opt, epochs=2, batch_size=batch_size, callbacks=[rec]).fit(problem())
+    assert rec.batches == 2 * steps and opt.t == 2 * steps
+
+
+def test_whole_batch_step_is_the_mean_gradient():
+    """One epoch of whole-batch descent = one step along the mean of the examples' gradients."""
+    data = problem()
+    a, b = net(), net()
+    Trainer(a, SGD(a.parameters(), lr=0.3), epochs=1, batch_size=None, shuffle=False).fit(data)
+    grads = []
+    for i in range(len(data)):
+        b.train_step_gradients(data.X[i:i + 1], data.Y[i:i + 1])
+        grads.append({p.name: p.grad.copy() for p in b.parameters()})
+    for p in b.parameters():
+        p.value -= 0.3 * np.mean([g[p.name] for g in grads], axis=0)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        np.testing.assert_allclose(pa.value, pb.value, rtol=1e-12, atol=1e-15)
+
+
+def test_online_without_shuffle_visits_examples_in_order():
+    data = problem(5)
+    a, b = net(), net()
+    Trainer(a, SGD(a.parameters(), lr=0.2), epochs=1, batch_size=1, shuffle=False).fit(data)
+    opt = SGD(b.parameters(), lr=0.2)
+    for i in range(5):
+        b.train_step_gradients(data.X[i:i + 1], data.Y[i:i + 1])
+        opt.step()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(pa.value, pb.value)
+
+
+def test_shuffle_is_reproducible_from_the_seed_and_differs_between_seeds():
+    def run(seed):
+        n = net()
+        Trainer(n, SGD(n.parameters(), lr=0.2), epochs=3, batch_size=2,
+                rng=np.random.default_rng(seed)).fit(problem())
+        return n.state_dict()["0.W"]
+    np.testing.assert_array_equal(run(7), run(7))
+    assert not np.array_equal(run(7), run(8))
+
+
+def test_target_loss_stops_and_epoch_limit_is_the_default_reason():
+    n = net()
+    state = Trainer(n, SGD(n.parameters(), lr=1.0), epochs=5000, batch_size=None,
+                    callbacks=[TargetLoss(0.05)]).fit(problem())
+    assert state.stop_reason.startswith("target loss reached") and state.logs["train_loss"] < 0.05
+    assert state.epoch < 5000
+    n = net()
+    state = Trainer(n, SGD(n.parameters(), lr=0.01), epochs=3, batch_size=None).fit(problem())
+    assert state.stop_reason == "epoch limit reached (3)" and state.epoch == 3
+    with pytest.raises(ValueError):
+        TargetLoss(0)
+
+
+def test_metrics_are_logged_per_epoch():
+    n = net()
+    seen = []
+
+    class Spy(Callback):
+        def on_epoch_end(self, state):
+            seen.append(dict(state.logs))
+
+    Trainer(n, SGD(n.parameters(), lr=0.1), epochs=3, batch_size=4, callbacks=[Spy()]).fit(problem(), problem(6, 1))
+    assert [s["epoch"] for s in seen] == [1, 2, 3]
+    assert {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_time"} <= set(seen[0])
+    assert all(0 <= s["train_accuracy"] <= 1 for s in seen)
