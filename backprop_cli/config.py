@@ -58,6 +58,7 @@ class Component:
 
 
 def _schema() -> Section:
+    from .data.sources import COMMON as DATA_COMMON
     from .data.sources import SOURCES
     from .engine.activations import ACTIVATIONS
     from .engine.initializers import INITIALIZERS
@@ -82,19 +83,16 @@ def _schema() -> Section:
         "dtype": Option(str, "float64", "floating-point type of weights and data",
                         choices=("float32", "float64")),
         "data": Component(SOURCES, doc="where the examples come from", key="source", shorthand=True,
-                          common={
-                              "task": Option(str, "auto", "classification or regression (auto: from the "
-                                             "source and the loss)",
-                                             choices=("auto", "classification", "regression")),
-                              "val_fraction": Option(float, 0.0, "fraction held out for validation "
-                                                     "(stratified for classes)", ge=0, lt=1),
-                          }, example="xor"),
+                          common=DATA_COMMON, example="xor"),
         "model": Section({
             "layers": ListOf(layer, "the layers, input to output", min_items=1,
                              example=[{"units": 4, "activation": "tanh"},
                                       {"units": 1, "activation": "sigmoid"}]),
+            "input_size": Option(int, None, "number of input features; the data must have this "
+                                 "many (default: whatever the data has)", ge=1, nullable=True),
             "init_from": Option(str, None, "start from these weights (.npz, names like 0.W, 0.b), "
-                                "relative to the config file", nullable=True),
+                                "relative to the config file", nullable=True, file=True,
+                                example="runs/xor-20250101-120000/checkpoints/last.npz"),
         }, "the network", optional=False),
         "loss": Component(LOSSES, doc="the loss (divergence) minimised, the batch mean",
                           example="bce"),
@@ -102,7 +100,7 @@ def _schema() -> Section:
         "training": Section({
             "epochs": Option(int, 100, "epoch limit", ge=1),
             "batch_size": Option((int, str), 32, "examples per step: 1 is online, 'full' the whole "
-                                 "training set", example="full"),
+                                 "training set", choices=("full",), ge=1, example="full"),
             "shuffle": Option(bool, True, "visit examples in a new random order each epoch"),
         }, "the loop"),
         "stopping": Section({
@@ -132,54 +130,131 @@ Path_ = tuple
 
 
 class Locator:
-    """Maps key paths of a YAML document to (line, column) of their values (1-based)."""
+    """Maps key paths of a (possibly merged) YAML document to the file, line and column
+    (1-based) of their keys and values; ``overrides`` maps paths set by ``--set``."""
 
     def __init__(self, filename: str = "<config>"):
-        self.filename = filename
-        self.values: dict[Path_, tuple[int, int]] = {}
-        self.keys: dict[Path_, tuple[int, int]] = {}
+        self.filename = filename  # the config named on the command line
+        self.values: dict[Path_, tuple[str, int, int]] = {}
+        self.keys: dict[Path_, tuple[str, int, int]] = {}
         self.overrides: dict[Path_, str] = {}
+        self.nonmap: set[Path_] = set()  # paths whose value is not a mapping (replace, not merge)
+        self.problems: list[tuple[str, str]] = []  # found while scanning (duplicate keys)
 
-    def scan(self, node, path: Path_ = ()) -> None:
-        self.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                key = k.value
-                self.keys[path + (key,)] = (k.start_mark.line + 1, k.start_mark.column + 1)
-                self.scan(v, path + (key,))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, v in enumerate(node.value):
-                self.scan(v, path + (i,))
+    def scan(self, node, path: Path_ = (), filename: str | None = None) -> None:
+        """Record positions iteratively (deep nesting must not overflow the stack); an
+        aliased node is scanned once (a 'billion laughs' document stays linear)."""
+        filename = filename or self.filename
+        seen: set[int] = set()
+        stack = [(node, path)]
+        while stack:
+            node, path = stack.pop()
+            self.values.setdefault(path, (filename, node.start_mark.line + 1, node.start_mark.column + 1))
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if isinstance(node, yaml.MappingNode):
+                first: dict = {}
+                for k, v in node.value:
+                    key = k.value if isinstance(k, yaml.ScalarNode) else None
+                    if key is None or key == "<<":
+                        continue
+                    here = (filename, k.start_mark.line + 1, k.start_mark.column + 1)
+                    if key in first:
+                        self.problems.append((f"{filename}:{here[1]}:{here[2]}",
+                                              f"{dotted(path + (key,))}: duplicate key (first at "
+                                              f"line {first[key]}); remove one of them"))
+                    first.setdefault(key, here[1])
+                    self.keys[path + (key,)] = here
+                    stack.append((v, path + (key,)))
+            else:
+                self.nonmap.add(path)
+                if isinstance(node, yaml.SequenceNode):
+                    stack.extend((v, path + (i,)) for i, v in enumerate(node.value))
 
-    def where(self, path: Path_, key: bool = False) -> str:
-        for n in range(len(path), 0, -1):
+    def under(self, child: "Locator") -> "Locator":
+        """This (a parent's) locator with ``child``'s entries on top, as deep_merge merges data:
+        a child's non-mapping value replaces everything the parent had below it."""
+        def shadowed(p):
+            return p in child.values or any(p[:n] in child.nonmap for n in range(len(p)))
+        out = Locator(child.filename)
+        out.values = {p: v for p, v in self.values.items() if not shadowed(p)}
+        out.values.update(child.values)
+        out.keys = {p: v for p, v in self.keys.items() if not shadowed(p)}
+        out.keys.update(child.keys)
+        out.nonmap = {p for p in self.nonmap if not shadowed(p)} | child.nonmap
+        out.problems = self.problems + child.problems
+        return out
+
+    def set_override(self, path: Path_, label: str) -> None:
+        for p in [p for p in self.overrides if p[:len(path)] == path]:
+            del self.overrides[p]  # a later --set of a whole mapping replaces earlier ones in it
+        self.overrides[path] = label
+
+    def override_of(self, path: Path_) -> str | None:
+        for n in range(len(path), -1, -1):
             if path[:n] in self.overrides:
                 return self.overrides[path[:n]]
+        return None
+
+    def position(self, path: Path_, key: bool = False) -> tuple[str, int, int] | None:
         table = self.keys if key and path in self.keys else self.values
         p = path
         while p not in table and p:
             p = p[:-1]
-        if p in table:
-            line, col = table[p]
-            return f"{self.filename}:{line}:{col}"
-        return self.filename
+        return table.get(p)
+
+    def where(self, path: Path_, key: bool = False) -> str:
+        label = self.override_of(path)
+        if label:
+            return label
+        pos = self.position(path, key)
+        return f"{pos[0]}:{pos[1]}:{pos[2]}" if pos else self.filename
+
+    def origin(self, path: Path_) -> str:
+        """Where a given value came from: 'file', 'extends <parent>' or '--set ...'."""
+        label = self.override_of(path)
+        if label:
+            return label
+        pos = self.position(path)
+        return "file" if pos is None or pos[0] == self.filename else f"extends {pos[0]}"
 
 
 def dotted(path: Path_) -> str:
     return ".".join(str(p) for p in path) or "(top level)"
 
 
+def _position_key(where: str):
+    """Sort errors by file position: the command line's file, its parents, then overrides."""
+    if where.startswith("--set "):
+        return (2, "", 0, 0)
+    parts = where.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        return (0, parts[0], int(parts[1]), int(parts[2]))
+    return (1, where, 0, 0)
+
+
 # --------------------------------------------------------------------------------------------
 # validation
 class Validator:
+    """Walks the schema and a raw config together: collects every problem with its location,
+    fills in every default, and records which paths the user gave (``given``)."""
+
     def __init__(self, locator: Locator):
         self.loc = locator
-        self.errors: list[tuple[str, str]] = []  # (location, message)
+        self.errors: list[tuple[str, str]] = list(locator.problems)  # (location, message)
+        self.given: set[Path_] = set()
+        self._defaulting = 0
 
     def error(self, path: Path_, message: str, key: bool = False) -> None:
         self.errors.append((self.loc.where(path, key), f"{dotted(path)}: {message}"))
 
+    def sorted_errors(self) -> list[tuple[str, str]]:
+        return sorted(self.errors, key=lambda e: _position_key(e[0]))
+
     def value(self, node, value, path: Path_):
+        if not self._defaulting:
+            self.given.add(path)
         if isinstance(node, Option):
             v, problem = node.check(value)
             if problem:
@@ -194,15 +269,20 @@ class Validator:
         raise TypeError(node)
 
     def default(self, node, path: Path_):
-        if isinstance(node, Section):
-            return self.section(node, {}, path)
-        d = node.default
-        if d is REQUIRED:
-            self.error(path[:-1], f"missing required key '{path[-1]}'")
-            return None
-        if isinstance(node, Component) and d is not None:
-            return self.component(node, d, path)
-        return copy.deepcopy(d)
+        self._defaulting += 1
+        try:
+            if isinstance(node, Section):
+                return self.section(node, {}, path)
+            d = node.default
+            if d is REQUIRED:
+                self.error(path[:-1], f"missing required key '{path[-1]}'"
+                           + (f" ({node.doc})" if getattr(node, "doc", "") else ""))
+                return None
+            if isinstance(node, Component) and d is not None:
+                return self.component(node, d, path)
+            return copy.deepcopy(d)
+        finally:
+            self._defaulting -= 1
 
     def keys(self, fields: dict, value: dict, path: Path_) -> None:
         for k in value:
@@ -231,32 +311,36 @@ class Validator:
         return [self.value(node.item, v, path + (i,)) for i, v in enumerate(value)]
 
     def component(self, node: Component, value, path: Path_):
+        names = ", ".join(node.registry.names())
         if isinstance(value, str) and node.shorthand:
             value = {node.key: value}
         if not isinstance(value, dict):
             self.error(path, f"must be a {node.registry.kind} name or a mapping with '{node.key}', "
-                       f"got {describe(value)}")
+                       f"got {describe(value)} (names: {names})")
             return None
         if node.key not in value:
             if isinstance(node.default, str):
                 value = {node.key: node.default, **value}
             else:
-                self.error(path, f"missing required key '{node.key}' (one of: "
-                           f"{', '.join(node.registry.names())})")
+                self.error(path, f"missing required key '{node.key}' (one of: {names})")
                 return None
+        elif not self._defaulting:
+            self.given.add(path + (node.key,))
         name = value[node.key]
-        if not isinstance(name, str) or name not in node.registry or node.registry.get(name) is None \
-                and name != "auto":
-            self.error(path + (node.key,) if isinstance(value, dict) and path + (node.key,) in
-                       self.loc.values else path, node.registry.unknown_message(name))
+        if not isinstance(name, str):
+            self.error(path + (node.key,), f"must be a {node.registry.kind} name, got "
+                       f"{describe(name)} (expected one of: {names})")
+            return None
+        if name not in node.registry:
+            self.error(path + (node.key,), node.registry.unknown_message(name))
             return None
         options = node.options_of(name)
         fields = {node.key: None, **options}
-        unknown = [k for k in value if k not in fields]
-        for k in unknown:
-            self.error(path + (k,), f"{name} has no option '{k}'{did_you_mean(k, fields)}"
-                       + (f" (options: {', '.join(options)})" if options else " (it takes no options)"),
-                       key=True)
+        for k in value:
+            if k not in fields:
+                self.error(path + (k,), f"{name} has no option '{k}'{did_you_mean(k, fields)}"
+                           + (f" (options: {', '.join(options)})" if options else
+                              " (it takes no options)"), key=True)
         out = {node.key: name}
         for k, opt in options.items():
             out[k] = self.value(opt, value[k], path + (k,)) if k in value else self.default(opt, path + (k,))
@@ -269,11 +353,15 @@ class Validator:
 # loading
 @dataclass
 class Config:
-    """A validated config: ``data`` is the resolved mapping (every default filled in)."""
+    """A validated config: ``data`` is the resolved mapping (every default filled in);
+    ``origins`` maps each key path the user gave to where it came from ('file',
+    'extends <parent>', '--set ...'); paths not in it hold defaults."""
 
     data: dict
     path: Path | None = None
     overrides: list[str] = field(default_factory=list)
+    origins: dict = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)  # the config, then its extends chain
 
     def __getitem__(self, key):
         return self.data[key]
@@ -285,6 +373,13 @@ class Config:
     @property
     def name(self) -> str:
         return self.data.get("name") or (self.path.stem if self.path else "run")
+
+    def origin(self, path) -> str:
+        """'file', 'extends <parent>', '--set ...' or 'default' for a key path."""
+        path = tuple(path)
+        while path and path not in self.origins:
+            path = path[:-1]  # the part of a value the user gave in short form
+        return self.origins.get(path, "default") if path else "default"
 
 
 def read_yaml(path: Path) -> tuple[Any, Locator]:
@@ -316,39 +411,88 @@ def read_yaml(path: Path) -> tuple[Any, Locator]:
     return data, loc
 
 
+def deep_merge(base, over):
+    """``over`` on top of ``base``: mappings merge key by key, anything else (lists too) replaces."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = deep_merge(base[k], v) if k in base else v
+        return out
+    return over
+
+
+def read_config(path: Path, chain: tuple = ()) -> tuple[Any, Locator, list[str]]:
+    """Read a config file and, through ``extends: parent.yaml`` (relative to the file), its
+    parents: (merged raw data, locator, the files read, child first)."""
+    raw, loc = read_yaml(path)
+    files = [str(path)]
+    if not isinstance(raw, dict) or "extends" not in raw:
+        return raw, loc, files
+    raw = dict(raw)
+    ext = raw.pop("extends")
+    where = loc.where(("extends",))
+    if not isinstance(ext, str) or not ext.strip():
+        raise ConfigError(f"{where}: extends: must be the path of a YAML file, got {describe(ext)}")
+    parent = path.parent / ext
+    here = (path.resolve(), str(path))
+    if parent.resolve() in [p for p, _ in chain + (here,)]:
+        cycle = " -> ".join([label for _, label in chain + (here,)] + [str(parent)])
+        raise ConfigError(f"{where}: extends: cycle: {cycle}")
+    if not parent.exists():
+        raise ConfigError(f"{where}: extends: file not found: {parent}")
+    praw, ploc, pfiles = read_config(parent, chain + (here,))
+    if not isinstance(praw, dict):
+        raise ConfigError(f"{parent}:1:1: (top level): must be a mapping of sections, got "
+                          f"{describe(praw) if praw is not None else 'an empty file'} "
+                          f"(extended by {path})")
+    return deep_merge(praw, raw), ploc.under(loc), files + pfiles
+
+
 def parse_override(text: str) -> tuple[list, Any]:
     """'a.b.0.c=value' -> (['a', 'b', 0, 'c'], value parsed as a YAML scalar or flow collection)."""
     if "=" not in text:
         raise ConfigError(f"--set {text}: expected key.path=value")
     key, raw = text.split("=", 1)
     key = key.strip()
-    if not key or any(not part for part in key.split(".")):
+    if not key or any(not part.strip() for part in key.split(".")):
         raise ConfigError(f"--set {text}: expected key.path=value, got an empty key")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as e:
-        raise ConfigError(f"--set {text}: invalid value: {getattr(e, 'problem', e)}") from None
-    path = [int(p) if p.lstrip("-").isdigit() else p for p in key.split(".")]
+        raise ConfigError(f"--set {text}: invalid value: {getattr(e, 'problem', None) or e}") from None
+    path = [int(p) if p.lstrip("-").isdigit() else p.strip() for p in key.split(".")]
     return path, value
 
 
+def _child_node(node, part):
+    """The schema node below ``node`` at ``part`` (None when unknown)."""
+    if isinstance(node, Section):
+        return node.fields.get(part)
+    if isinstance(node, ListOf):
+        return node.item
+    return None
+
+
 def apply_override(data: dict, path: list, value, text: str) -> None:
-    node = data
+    """Set ``path`` in raw config ``data`` to ``value`` in place, creating mappings on the way
+    and expanding a component's short form ('sgd' -> {name: sgd}) when an option is set."""
+    node, snode = data, schema()
     for i, part in enumerate(path[:-1]):
         nxt = path[i + 1]
         if isinstance(node, list):
             if not isinstance(part, int) or not -len(node) <= part < len(node):
                 raise ConfigError(f"--set {text}: {dotted(tuple(path[:i + 1]))}: no item {part} "
                                   f"(the list has {len(node)})")
-            node = node[part]
+            node, snode = node[part], _child_node(snode, part)
             continue
         if not isinstance(node, dict):
             raise ConfigError(f"--set {text}: {dotted(tuple(path[:i]))} is not a mapping")
-        if isinstance(node.get(part), str) and isinstance(nxt, str):
-            node[part] = {"source" if part == "data" else "name": node[part]}  # expand shorthand
+        sub = _child_node(snode, part)
+        if isinstance(node.get(part), str) and isinstance(nxt, str) and isinstance(sub, Component):
+            node[part] = {sub.key: node[part]}  # expand the short form
         if part not in node or node[part] is None:
             node[part] = {}
-        node = node[part]
+        node, snode = node[part], sub
     last = path[-1]
     if isinstance(node, list):
         if not isinstance(last, int) or not -len(node) <= last <= len(node):
@@ -390,44 +534,123 @@ def check_semantics(cfg: dict, v: Validator) -> None:
                 act == "sigmoid" and units == 1):
             v.error(("loss",), f"cross_entropy needs probabilities, but the output activation is "
                     f"{act}; use softmax outputs")
-    bs = (cfg.get("training") or {}).get("batch_size")
-    if isinstance(bs, str) and bs != "full":
-        v.error(("training", "batch_size"), f"must be an integer >= 1 or 'full', got {bs!r}")
-    elif isinstance(bs, int) and not isinstance(bs, bool) and bs < 1:
-        v.error(("training", "batch_size"), f"must be >= 1 or 'full', got {bs}")
+        _check_classes(cfg, units, v, len(layers) - 1)
+
+
+def _check_classes(cfg: dict, units, v: Validator, last: int) -> None:
+    """Output units against a class count known before any data is read (see _n_classes)."""
+    from .data.sources import SOURCES
+    data = cfg.get("data")
+    if not isinstance(data, (dict, str)) or not isinstance(units, int):
+        return
+    data = data if isinstance(data, dict) else {"source": data}
+    if data.get("task") == "regression" or data.get("source") not in SOURCES:
+        return
+    cls = SOURCES.get(data["source"])
+    n = _n_classes(cls, data)
+    if isinstance(n, int) and n >= 2 and units != n and not (n == 2 and units == 1):
+        v.error(("model", "layers", last, "units"), f"the output layer has {units} units but "
+                f"{data['source']} has {n} classes (expected {n}" + (" or 1" if n == 2 else "") + ")")
+
+
+def _n_classes(cls, data: dict):
+    """The class count known before loading: ``data.classes`` names them, or the source class
+    declares ``n_classes``, an int or a function of the section's options (e.g. spiral arms)."""
+    if isinstance(data.get("classes"), list) and data["classes"]:
+        return len(data["classes"])
+    n = getattr(cls, "n_classes", None)
+    if callable(n):
+        try:
+            return n(data)
+        except Exception:  # noqa: BLE001 - a source that cannot tell before loading
+            return None
+    return n
+
+
+def check_files(cfg: dict, v: Validator, base_dir: Path) -> None:
+    """Every file option (``Option.file``, or a data option named path / *_path / *_file)
+    must name an existing file, relative to the config file."""
+    def walk(node, value, path, data_option=False):
+        if isinstance(node, Option):
+            name = str(path[-1]) if path else ""
+            is_file = node.file or (data_option and (name == "path" or name.endswith(("_path", "_file"))))
+            if is_file and isinstance(value, str) and value:
+                p = Path(value).expanduser()
+                p = p if p.is_absolute() else base_dir / p
+                if not p.exists():
+                    v.error(path, f"file not found: {p}")
+                elif p.is_dir():
+                    v.error(path, f"is a directory, expected a file: {p}")
+        elif isinstance(node, Section) and isinstance(value, dict):
+            for k, sub in node.fields.items():
+                walk(sub, value.get(k), path + (k,))
+        elif isinstance(node, ListOf) and isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(node.item, item, path + (i,))
+        elif isinstance(node, Component) and isinstance(value, dict) and value.get(node.key) in node.registry:
+            for k, opt in node.options_of(value[node.key]).items():
+                walk(opt, value.get(k), path + (k,), data_option=path == ("data",))
+    walk(schema(), cfg, ())
+
+
+def check_name(cfg: dict, v: Validator) -> None:
+    from .rundir import NAME_RE
+    name = cfg.get("name")
+    if isinstance(name, str) and (not NAME_RE.match(name) or ".." in name):
+        v.error(("name",), f"invalid run name {name!r}: use letters, digits, '.', '_' and '-' "
+                "(starting with a letter or digit), at most 100 characters")
 
 
 def format_errors(errors: list[tuple[str, str]]) -> list[str]:
     return [f"{where}: {msg}" for where, msg in errors]
 
 
-def validate(raw, locator: Locator) -> dict:
-    """Validate a raw config mapping; raise ConfigError listing every problem."""
-    v = Validator(locator)
+def resolve(raw, locator: Locator, base_dir: Path | None = None) -> tuple[dict, dict]:
+    """Validate a raw config mapping: (resolved config, origins of the given paths); raise
+    ConfigError listing every problem, sorted by position."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"{locator.filename}: the top level must be a mapping of sections, "
-                          f"got {describe(raw) if raw is not None else 'an empty file'}")
+        found = describe(raw) if raw is not None else "an empty file"
+        raise ConfigError(f"{locator.where(())}: (top level): must be a mapping of sections "
+                          f"(data, model, loss, ...), got {found}")
+    v = Validator(locator)
     resolved = v.section(schema(), raw, ())
-    if not v.errors:
+    clean = not v.errors
+    try:
         check_semantics(resolved, v)
+    except Exception:  # noqa: BLE001 - on a config already known bad, semantic checks are best-effort
+        if clean:
+            raise
+    check_name(resolved, v)
+    if base_dir is not None:
+        check_files(resolved, v, base_dir)
     if v.errors:
-        lines = format_errors(v.errors)
+        lines = format_errors(v.sorted_errors())
         raise ConfigError("\n".join(lines), lines)
-    return resolved
+    return resolved, {p: locator.origin(p) for p in v.given}
+
+
+def validate(raw, locator: Locator, base_dir: Path | None = None) -> dict:
+    """Validate a raw config mapping; raise ConfigError listing every problem."""
+    return resolve(raw, locator, base_dir)[0]
 
 
 def load_config(path, overrides: list[str] | tuple = ()) -> Config:
-    """Read, override and validate a config file."""
+    """Read a config file (and the files it extends), apply ``--set`` overrides, validate.
+    Nothing is read but YAML files and nothing is written."""
     path = Path(path)
-    raw, loc = read_yaml(path)
-    raw = copy.deepcopy(raw)
-    for text in overrides:
-        keys, value = parse_override(text)
-        if not isinstance(raw, dict):
-            break
-        apply_override(raw, keys, value, text)
-        loc.overrides[tuple(keys)] = f"--set {text}"
-    return Config(validate(raw, loc), path.resolve(), list(overrides))
+    try:
+        raw, loc, files = read_config(path)
+        raw = copy.deepcopy(raw)
+        for text in overrides:
+            keys, value = parse_override(text)
+            if not isinstance(raw, dict):
+                break
+            apply_override(raw, keys, value, text)
+            loc.set_override(tuple(keys), f"--set {text}")
+        resolved, origins = resolve(raw, loc, path.parent)
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
+    return Config(resolved, path.resolve(), list(overrides), origins, files)
 
 
 def batch_size(cfg: dict) -> int | None:
