@@ -1,0 +1,73 @@
+"""Checkpoints: round trip, atomic writes, refusal of pickles, corruption and tampering."""
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from backprop_cli import checkpoint
+from backprop_cli.errors import CheckpointError
+
+
+def weights():
+    return {"0.W": np.arange(6.0).reshape(2, 3), "0.b": np.zeros(3, dtype=np.float32)}
+
+
+def test_round_trip_keeps_names_dtypes_and_meta(tmp_path):
+    p = tmp_path / "c.npz"
+    checkpoint.save(p, weights(), epoch=7, config={"seed": 3}, state={"rng": {"a": 2 ** 100}},
+                    extra={"optim/0.W.momentum": np.ones((2, 3))})
+    arrays = checkpoint.load_arrays(p)
+    assert int(arrays["meta/epoch"]) == 7
+    assert checkpoint.read_meta(arrays, "config") == {"seed": 3}
+    assert checkpoint.read_meta(arrays, "state")["rng"]["a"] == 2 ** 100
+    w = checkpoint.load_weights(p)
+    assert set(w) == {"0.W", "0.b"} and w["0.b"].dtype == np.float32
+    np.testing.assert_array_equal(w["0.W"], weights()["0.W"])
+    assert [f.name for f in tmp_path.iterdir()] == ["c.npz"]   # no temp file left
+
+
+def test_tampered_checkpoint_is_refused(tmp_path):
+    p = tmp_path / "c.npz"
+    checkpoint.save(p, weights(), epoch=1)
+    arrays = dict(np.load(p, allow_pickle=False))
+    arrays["param/0.W"] = arrays["param/0.W"] + 1            # edited weights, old hash
+    np.savez(p, **arrays)
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        checkpoint.load_arrays(p)
+
+
+@pytest.mark.parametrize("cut", [10, 200, -30])
+def test_truncated_or_garbage_file_is_refused(tmp_path, cut):
+    p = tmp_path / "c.npz"
+    checkpoint.save(p, weights(), epoch=1)
+    data = p.read_bytes()
+    p.write_bytes(data[:cut])
+    with pytest.raises(CheckpointError, match="c.npz"):
+        checkpoint.load_arrays(p)
+    p.write_text("not a zip at all")
+    with pytest.raises(CheckpointError, match="not a readable .npz file"):
+        checkpoint.load_arrays(p)
+
+
+def test_pickles_are_refused(tmp_path):
+    p = tmp_path / "evil.npz"
+    np.savez(p, obj=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(CheckpointError, match="pickles"):
+        checkpoint.load_arrays(p)
+
+
+def test_failed_write_leaves_the_previous_checkpoint_whole(tmp_path, monkeypatch):
+    p = tmp_path / "last.npz"
+    checkpoint.save(p, weights(), epoch=1)
+    before = p.read_bytes()
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.replace", boom)
+    with pytest.raises(OSError):
+        checkpoint.save(p, {"0.W": np.ones((2, 3)), "0.b": np.ones(3)}, epoch=2)
+    assert p.read_bytes() == before
+    assert [f.name for f in tmp_path.iterdir()] == ["last.npz"]
