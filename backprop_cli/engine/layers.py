@@ -41,7 +41,11 @@ class Dense(Layer):
 
     Backward, with delta = dE/dnet: dE/dW = x.T @ delta, dE/db = sum of delta over the
     batch, dE/dx = delta @ W.T. (W is the transpose of the notes' W(l): rows are examples.)
+    With ``input_grad`` False (the first layer in training) dE/dx is not computed: nothing
+    below needs it, and it would cost a third of the layer's backward.
     """
+
+    input_grad = True
 
     def __init__(self, W: Parameter, b: Parameter):
         self.W, self.b = W, b
@@ -56,7 +60,7 @@ class Dense(Layer):
     def backward(self, delta):
         np.matmul(self._x.T, delta, out=self.W.grad)
         np.sum(delta, axis=0, out=self.b.grad)
-        return delta @ self.W.value.T
+        return delta @ self.W.value.T if self.input_grad else None
 
     def parameters(self):
         return [self.W, self.b]
@@ -72,6 +76,8 @@ class GatedDense(Layer):
     dE/du = s ⊙ dE/do, dE/ds = u ⊙ dE/do, dE/dnet = g'(net) ⊙ dE/ds (through the gate
     activation's own backward), and dE/dx = dE/du W.T + dE/dnet W_gate.T.
     """
+
+    input_grad = True
 
     def __init__(self, W, b, W_gate, b_gate, gate: Layer):
         self.W, self.b, self.W_gate, self.b_gate, self.gate = W, b, W_gate, b_gate, gate
@@ -89,6 +95,8 @@ class GatedDense(Layer):
         np.sum(du, axis=0, out=self.b.grad)
         np.matmul(self._x.T, dnet, out=self.W_gate.grad)
         np.sum(dnet, axis=0, out=self.b_gate.grad)
+        if not self.input_grad:
+            return None
         return du @ self.W.value.T + dnet @ self.W_gate.value.T
 
     def parameters(self):

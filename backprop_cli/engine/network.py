@@ -52,17 +52,23 @@ class Network:
         """Outputs from what ``forward`` returned (applies the head, if any)."""
         return self.head.forward(z) if self.head is not None else z
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        """Backpropagate dE/d(forward output); returns dE/dx, fills every Parameter.grad."""
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Backpropagate dE/d(forward output); fills every Parameter.grad and returns dE/dx
+        (None with ``input_grad=False``, which spares the first layer that product)."""
+        first = self.layers[0]
+        first.input_grad = input_grad
+        try:
+            for layer in reversed(self.layers):
+                dout = layer.backward(dout)
+        finally:
+            first.input_grad = True
         return dout
 
     def train_step_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """One forward and backward pass in training mode: (batch loss, forward output)."""
         z = self.forward(x, training=True)
         loss = self.loss.forward(z, y)
-        self.backward(self.loss.backward())
+        self.backward(self.loss.backward(), input_grad=False)
         return loss, z
 
     def evaluate_loss(self, x, y) -> tuple[float, np.ndarray]:
