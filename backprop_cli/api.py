@@ -14,26 +14,31 @@ from . import __version__, checkpoint
 from .config import Config, batch_size, load_config
 from .data import Splits
 from .data import load as load_data
+from .data.preprocess import save as save_preprocessing
 from .engine.network import Network, build_network, named
 from .errors import ConfigError, DataError
 from .rundir import MetricsWriter, check_name, make_run_dir, safe_name, write_json
-from .training.callbacks import Callback, Divergence, TargetLoss, TrainState
+from .training.build import build_trainer, check_against_data, summary_fields
+from .training.callbacks import Callback, TrainState
 from .training.optimizers import OPTIMIZERS
 from .training.trainer import Trainer
 
 
 @dataclass
 class Streams:
-    """Independent random streams from one seed: init, shuffle, dropout, data."""
+    """Independent random streams from one seed: init, shuffle, dropout, data, input noise
+    (augment.noise), restarts (perturbations and re-initializations)."""
 
     init: np.random.Generator
     shuffle: np.random.Generator
     dropout: np.random.Generator
     data: np.random.Generator
+    augment: np.random.Generator
+    restart: np.random.Generator
 
     @classmethod
     def from_seed(cls, seed: int) -> "Streams":
-        return cls(*(np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)))
+        return cls(*(np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)))
 
 
 @dataclass
@@ -58,7 +63,8 @@ def setup(config, overrides=()) -> Setup:
     loss_cls = LOSSES.get(named(c["loss"])[0])
     splits = load_data(c["data"], output_units=layers[-1]["units"],
                        loss_is_classification=loss_cls.classification, dtype=c["dtype"],
-                       base_dir=cfg.base_dir, rng=streams.data)
+                       base_dir=cfg.base_dir, rng=streams.data,
+                       input_size=c["model"].get("input_size"), loss_name=named(c["loss"])[0])
     net = build_network(layers, splits.n_features, c["loss"], c["dtype"], streams.init, streams.dropout)
     if c["model"]["init_from"]:
         p = Path(c["model"]["init_from"])
@@ -114,7 +120,9 @@ class RunRecorder(Callback):
         self._saved_epoch = state.epoch
 
     def on_train_end(self, state):
-        if not state.diverged and state.epoch and self._saved_epoch != state.epoch:
+        # saved again even if this epoch was: early stopping or restarts may have put back
+        # other weights
+        if not state.diverged and state.epoch:
             self.save(state)
         self.metrics.close()
 
@@ -132,22 +140,25 @@ def train(config, overrides=(), *, runs_dir=None, name: str | None = None,
     run_name = check_name(name, "--name") if name else (
         check_name(c["name"], f"{cfg.path}: name") if c["name"] else safe_name(cfg.name))
     s = setup(cfg)
+    check_against_data(c, s.splits)
     runs = Path(runs_dir) if runs_dir is not None else Path(c["output"]["runs_dir"])
     run_dir = make_run_dir(runs, run_name).resolve()
     (run_dir / "checkpoints").mkdir()
     header = "# resolved by backprop " + __version__ + (
         "; overrides: " + " ".join(f"--set {o}" for o in cfg.overrides) if cfg.overrides else "") + "\n"
     (run_dir / "config.yaml").write_text(header + yaml.safe_dump(c, sort_keys=False))
+    save_preprocessing(run_dir / "preprocessing.npz", s.splits.preprocessing, classes=s.splits.classes)
 
     net = s.network
-    opt = build_optimizer(c["optimizer"], net.parameters())
     recorder = RunRecorder(run_dir, c)
-    cbs: list[Callback] = [Divergence()]
-    if c["stopping"]["target_loss"] is not None:
-        cbs.append(TargetLoss(c["stopping"]["target_loss"]))
-    cbs += [recorder, *callbacks]
-    trainer = Trainer(net, opt, epochs=c["training"]["epochs"], batch_size=batch_size(c),
-                      shuffle=c["training"]["shuffle"], rng=s.streams.shuffle, callbacks=cbs)
+
+    def reinit():  # a restart's fresh weights, drawn from the restart stream
+        return build_network(c["model"]["layers"], s.splits.n_features, c["loss"], c["dtype"],
+                             s.streams.restart, s.streams.dropout).state_dict()
+
+    trainer, opt = build_trainer(c, net, s.splits, shuffle_rng=s.streams.shuffle,
+                                 augment_rng=s.streams.augment, restart_rng=s.streams.restart,
+                                 reinit=reinit, recorder=recorder, callbacks=list(callbacks))
     if on_start is not None:
         on_start(run_dir, s)
     state = TrainState(network=net, optimizer=opt, epochs=trainer.epochs)
@@ -160,8 +171,26 @@ def train(config, overrides=(), *, runs_dir=None, name: str | None = None,
         write_json(run_dir / "summary.json", summary)
         raise
     summary = _summary(run_dir, cfg, s, state, t_start)
+    summary.update(summary_fields(state))
+    if s.splits.test is not None and not state.diverged:
+        summary["test"] = test_metrics(net, s.splits.test)
     write_json(run_dir / "summary.json", summary)
     return RunResult(run_dir, summary, state.history)
+
+
+def test_metrics(network, test) -> dict:
+    """Loss (and accuracy) of the final weights on the test split, as test_loss, test_accuracy."""
+    from .rundir import json_number
+    from .training.trainer import evaluate
+    m = evaluate(network, test.X, test.Y, test.labels)
+    return {f"test_{k}": json_number(v) for k, v in m.items()}
+
+
+def data_summary(config, overrides=()) -> dict:
+    """What ``backprop data show`` prints: source, shapes, splits, classes, feature ranges."""
+    from .data.summary import describe
+    s = setup(config, overrides)
+    return describe(s.splits)
 
 
 def _summary(run_dir, cfg: Config, s: Setup, state: TrainState, t_start: float,
@@ -182,6 +211,8 @@ def _summary(run_dir, cfg: Config, s: Setup, state: TrainState, t_start: float,
         "best": best,
         "n_train": len(s.splits.train),
         "n_val": len(s.splits.val) if s.splits.val is not None else 0,
+        "n_test": len(s.splits.test) if s.splits.test is not None else 0,
+        "classes": s.splits.classes,
         "parameters": int(sum(p.value.size for p in s.network.parameters())),
         "wall_time": time.perf_counter() - t_start,
         "seed": cfg.data["seed"],

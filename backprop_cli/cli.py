@@ -131,5 +131,27 @@ def gradcheck(config, overrides, eps, tol, floor, batch, max_entries, seed, as_j
         sys.exit(EXIT_GRADCHECK)
 
 
+@main.group()
+def data():
+    """Look at the data a config declares."""
+
+
+@data.command("show")
+@click.argument("config", type=click.Path(dir_okay=False))
+@set_option
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line on stdout.")
+@debug_option
+def data_show(config, overrides, as_json):
+    """Summarise CONFIG's data as training will see it: source, shapes, splits, class
+    balance and feature ranges after preprocessing. Exit codes: 2 bad config, 3 bad data."""
+    from . import api
+    summary = api.data_summary(config, overrides)
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        from .console import print_data_summary
+        print_data_summary(summary)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

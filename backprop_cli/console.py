@@ -111,3 +111,39 @@ def print_gradcheck(report, tol: float, console: Console = stderr) -> None:
 def print_error(message: str) -> None:
     for line in str(message).splitlines() or [""]:
         stderr.print(f"[bold red]Error:[/] {escape(line)}", soft_wrap=True)
+
+
+def print_data_summary(summary: dict, console: Console = stderr, max_features: int = 20) -> None:
+    """``backprop data show``: the splits with their class balance, then the feature ranges."""
+    paths = ", ".join(f"{k}: {v}" for k, v in summary["paths"].items())
+    console.print(f"[bold]source[/] {escape(summary['source'])}" + (f" ({escape(paths)})" if paths else "")
+                  + f"  [bold]task[/] {summary['task']}  [bold]features[/] {summary['n_features']}"
+                  + f"  [bold]scale[/] {summary['scale']}", soft_wrap=True)
+    t = Table(title="splits", header_style="bold")
+    for col in ("split", "examples", "X", "Y", "from", "feature range", *(
+            () if summary["classes"] else ("target range",))):
+        t.add_column(col)
+    for name, sp in summary["splits"].items():
+        t.add_row(name, str(sp["n"]), " x ".join(map(str, sp["X"])), " x ".join(map(str, sp["Y"])),
+                  sp["from"], f"{sp['feature_range'][0]:.4g} .. {sp['feature_range'][1]:.4g}", *(
+                      () if summary["classes"] else (f"{sp['target_range'][0]:.4g} .. "
+                                                     f"{sp['target_range'][1]:.4g}",)))
+    console.print(t)
+    if summary["classes"]:
+        b = Table(title="class balance", header_style="bold")
+        b.add_column("class")
+        for name in summary["splits"]:
+            b.add_column(name, justify="right")
+        for c in summary["classes"]:
+            b.add_row(escape(c), *(f"{sp['class_counts'][c]} ({sp['class_counts'][c] / sp['n']:.1%})"
+                                   for sp in summary["splits"].values()))
+        console.print(b)
+    feats = summary["features"]
+    f = Table(title="features of the training split after preprocessing"
+              + (f" (first {max_features} of {len(feats)})" if len(feats) > max_features else ""),
+              header_style="bold")
+    for col in ("feature", "min", "max", "mean", "std"):
+        f.add_column(col, justify="left" if col == "feature" else "right")
+    for row in feats[:max_features]:
+        f.add_row(escape(row["name"]), *(f"{row[k]:.4g}" for k in ("min", "max", "mean", "std")))
+    console.print(f)

@@ -1,4 +1,10 @@
-"""Arrays ready for training: target encoding, task inference and splits."""
+"""Arrays ready for training: checks, target encoding, task inference, splits, scaling.
+
+``load`` reads what a validated ``data`` section declares and returns :class:`Splits` in the
+run's dtype. Classification targets become one-hot rows (K softmax outputs) or a 0/1 column
+(one sigmoid output); regression targets stay values (n, K). Features are scaled with
+statistics of the training split only, kept in ``Splits.preprocessing`` for the run folder.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,7 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import DataError
+from . import preprocess
+from .base import COMMON
 from .sources import SOURCES
+from .splits import split_indices
+
+SPLITS = ("train", "val", "test")
 
 
 @dataclass
@@ -28,83 +39,188 @@ class Splits:
     classes: list[str] | None = None
     feature_names: list[str] | None = None
     source: str = ""
+    preprocessing: dict = field(default_factory=dict)  # plain arrays: see data.preprocess
     info: dict = field(default_factory=dict)
 
     @property
     def n_features(self) -> int:
         return self.train.X.shape[1]
 
+    def items(self):
+        return [(name, d) for name, d in (("train", self.train), ("val", self.val), ("test", self.test))
+                if d is not None]
 
-def stratified_split(labels, fraction: float, rng: np.random.Generator):
-    """Indices (keep, held_out) with about ``fraction`` of each class held out."""
-    held = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        idx = rng.permutation(idx)
-        held.append(idx[: int(round(fraction * len(idx)))])
-    held = np.sort(np.concatenate(held)) if held else np.array([], dtype=int)
-    keep = np.setdiff1d(np.arange(len(labels)), held)
-    return keep, held
+
+def check_features(X: np.ndarray, label: str) -> np.ndarray:
+    """Numeric (n, d) features, finite, with at least one example."""
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"{label}: features have type {X.dtype}, expected numbers")
+    if len(X) == 0:
+        raise DataError(f"{label}: no examples")
+    if X.dtype.kind == "f":
+        bad = ~np.isfinite(X)
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise DataError(f"{label}: {int(bad.sum())} NaN or inf value(s) in the features, the first "
+                            f"at row {i}, column {j}")
+    return X
+
+
+def infer_task(cfg_task: str, source, loss_is_classification: bool, loss_name: str, label: str) -> str:
+    task = cfg_task if cfg_task != "auto" else (
+        source.task or ("classification" if loss_is_classification else "regression"))
+    if task == "regression" and loss_is_classification:
+        raise DataError(f"{label}: data.task: the data is for regression but the loss {loss_name} is "
+                        "for classification; use a regression loss (mse, quadratic, mae) or "
+                        "task: classification")
+    return task
+
+
+def encode_classes(parts: dict, given: list | None, named: list | None, label: str):
+    """Class names and (n,) class indices for each part; the training part defines the classes."""
+    ys = {k: np.asarray(p["y"]) for k, p in parts.items()}
+    for k, y in ys.items():
+        if y.ndim != 1:
+            raise DataError(f"{parts[k]['label']}: the target has {y.shape[1]} columns; classification "
+                            "needs one column of class labels")
+        if y.dtype.kind == "f":
+            frac = np.flatnonzero(y != np.round(y))
+            if len(frac) or not np.isfinite(y).all():
+                i = frac[0] if len(frac) else np.flatnonzero(~np.isfinite(y))[0]
+                raise DataError(f"{parts[k]['label']}: target value {y[i]:g} at row {i} is not a class "
+                                "label; expected integers or class names (or a regression loss and "
+                                "task: regression)")
+    names = given or named
+    if names is not None and ys["train"].dtype.kind in "biuf":
+        names = [str(c) for c in names]
+        labels = {k: y.astype(np.int64) for k, y in ys.items()}
+        for k, lab in labels.items():
+            out = np.flatnonzero((lab < 0) | (lab >= len(names)))
+            if len(out):
+                key = "data.classes: " if given else ""
+                raise DataError(f"{parts[k]['label']}: {key}label {lab[out[0]]} at row {out[0]} is not "
+                                f"a class index; expected 0 to {len(names) - 1} for {len(names)} classes")
+        return names, labels
+    values = np.unique(ys["train"])
+    if names is not None:  # class names in the file, ordered by data.classes
+        names = [str(c) for c in names]
+        missing = [str(v) for v in values if str(v) not in names]
+        if missing:
+            raise DataError(f"{parts['train']['label']}: data.classes: class {missing[0]!r} of the data "
+                            f"is not listed (classes: {', '.join(names)})")
+        values = np.array(names)
+    else:
+        names = [f"{v:g}" if isinstance(v, (float, np.floating)) else str(v) for v in values]
+    labels = {}
+    for k, y in ys.items():
+        y = y.astype(values.dtype) if y.dtype.kind != values.dtype.kind and y.dtype.kind in "biuf" else y
+        order = np.argsort(values)
+        pos = np.searchsorted(values, y, sorter=order).clip(0, len(values) - 1)
+        idx = order[pos]
+        unknown = np.flatnonzero(values[idx] != y)
+        if len(unknown):
+            raise DataError(f"{parts[k]['label']}: class {str(y[unknown[0]])!r} at row {unknown[0]} does "
+                            "not occur in the training data")
+        labels[k] = idx
+    return names, labels
+
+
+def encode_targets(labels, y, task, k_classes, output_units, label):
+    if task == "classification":
+        if output_units == 1 and k_classes == 2:
+            return labels[:, None]
+        if output_units == k_classes:
+            return np.eye(k_classes, dtype=np.int8)[labels]
+        raise DataError(f"{label}: model.layers: the output layer has {output_units} units but the data "
+                        f"has {k_classes} classes (expected {k_classes}" + (" or 1" if k_classes == 2 else "") + ")")
+    if np.asarray(y).dtype.kind not in "biuf":
+        raise DataError(f"{label}: the target holds class names, not values; expected numbers for "
+                        "regression (or task: classification)")
+    Y = np.asarray(y, dtype=float).reshape(len(y), -1)
+    if not np.isfinite(Y).all():
+        i = int(np.flatnonzero(~np.isfinite(Y).all(axis=1))[0])
+        raise DataError(f"{label}: {int((~np.isfinite(Y)).sum())} NaN or inf target value(s), the "
+                        f"first at row {i}")
+    if Y.shape[1] != output_units:
+        raise DataError(f"{label}: model.layers: the output layer has {output_units} units but the data "
+                        f"has {Y.shape[1]} target column(s)")
+    return Y
 
 
 def load(data_cfg: dict, *, output_units: int, loss_is_classification: bool, dtype,
-         base_dir, rng: np.random.Generator, where: str = "data") -> Splits:
-    """Read the data a validated ``data`` section declares and encode its targets."""
-    opts = {k: v for k, v in data_cfg.items()
-            if k not in ("source", "task", "val_fraction")}
+         base_dir, rng: np.random.Generator, where: str = "data", input_size: int | None = None,
+         loss_name: str = "the loss") -> Splits:
+    """Read the data a validated ``data`` section declares, check, split, encode and scale it."""
+    cfg = {k: data_cfg.get(k, opt.default) for k, opt in COMMON.items()}
+    opts = {k: v for k, v in data_cfg.items() if k not in COMMON and k != "source"}
     source = SOURCES.get(data_cfg["source"])(**opts)
     raw = source.load(base_dir, rng)
-    X, y = np.asarray(raw["X"], dtype=float), np.asarray(raw["y"])
-    label = raw.get("path", data_cfg["source"])
-    if len(X) == 0:
-        raise DataError(f"{label}: no examples")
-    task = data_cfg.get("task", "auto")
-    if task == "auto":
-        task = source.task or ("classification" if loss_is_classification else "regression")
+    name = raw.get("path", data_cfg["source"])
+    parts = {"train": raw}
+    for split in ("val", "test"):
+        if raw.get(split) is not None:
+            parts[split] = raw[split]
+            if cfg[f"{split}_fraction"]:
+                raise DataError(f"{raw[split].get('path', name)}: data.{split}_fraction: "
+                                f"{cfg[f'{split}_fraction']:g} given as well as a separate {split} file; "
+                                "expected one of them")
+    for k, p in parts.items():
+        p["label"] = p.get("path", name)
+        p["X"] = check_features(np.asarray(p["X"]), p["label"])
+        if len(p["y"]) != len(p["X"]):
+            raise DataError(f"{p['label']}: {len(p['y'])} targets for {len(p['X'])} examples")
+    d = parts["train"]["X"].shape[1]
+    for k, p in parts.items():
+        if p["X"].shape[1] != d:
+            raise DataError(f"{p['label']}: {p['X'].shape[1]} features in the {k} data, expected {d} "
+                            "as in the training data")
+    if input_size is not None and d != input_size:
+        raise DataError(f"{name}: model.input_size: the model takes {input_size} inputs but the data "
+                        f"has {d} features")
 
-    classes = raw.get("classes")
-    labels = None
+    task = infer_task(cfg["task"], source, loss_is_classification, loss_name, name)
+    classes, labels = None, {k: None for k in parts}
     if task == "classification":
-        if classes is None:
-            values, labels = np.unique(y, return_inverse=True)
-            classes = [f"{v:g}" if isinstance(v, (float, np.floating)) else str(v) for v in values]
-        else:
-            labels = y.astype(int)
-        if len(classes) < 2:
-            raise DataError(f"{label}: the target has one class only ({classes[0]}); "
+        classes, labels = encode_classes(parts, cfg["classes"], raw.get("classes"), name)
+        present = np.unique(labels["train"])
+        if len(present) < 2:
+            raise DataError(f"{name}: the target has one class only ({classes[present[0]]}); "
                             "classification needs at least 2")
-        k = len(classes)
-        if output_units == 1 and k == 2:
-            Y = labels[:, None].astype(float)
-        elif output_units == k:
-            Y = np.eye(k)[labels]
-        else:
-            raise DataError(f"{label}: model.layers: the output layer has {output_units} units but "
-                            f"the data has {k} classes (expected {k}" + (" or 1" if k == 2 else "") + ")")
-    else:
-        Y = y.reshape(len(y), -1).astype(float)
-        if Y.shape[1] != output_units:
-            raise DataError(f"{label}: model.layers: the output layer has {output_units} units but "
-                            f"the data has {Y.shape[1]} target column(s)")
 
+    # held-out fractions of the training file, stratified for classes
+    fractions = {s: cfg[f"{s}_fraction"] for s in ("val", "test") if cfg[f"{s}_fraction"]}
+    index = {"train": None}
+    if fractions:
+        n = len(parts["train"]["X"])
+        index = split_indices(n, labels["train"], fractions, rng)
+        for s, idx in index.items():
+            if len(idx) == 0:
+                key = f"data.{s}_fraction" if s != "train" else "data.val_fraction + data.test_fraction"
+                raise DataError(f"{name}: {key}: {', '.join(f'{k} {v:g}' for k, v in fractions.items())} "
+                                f"of {n} examples leaves the {s} split empty")
+
+    def take(part, idx):
+        p = parts[part]
+        sel = (lambda a: a) if idx is None else (lambda a: np.asarray(a)[idx])
+        return sel(p["X"]), sel(p["y"]), None if labels[part] is None else sel(labels[part]), p["label"]
+
+    pieces = {"train": take("train", index["train"])}
+    for s in ("val", "test"):
+        if s in parts:
+            pieces[s] = take(s, None)
+        elif s in index:
+            pieces[s] = take("train", index[s])
+
+    prep = preprocess.fit(pieces["train"][0], cfg["scale"], cfg["pixel_max"])
     dtype = np.dtype(dtype)
-    idx_train, idx_val = np.arange(len(X)), None
-    frac = data_cfg.get("val_fraction", 0.0)
-    if frac:
-        if labels is not None:
-            idx_train, idx_val = stratified_split(labels, frac, rng)
-        else:
-            perm = rng.permutation(len(X))
-            n_val = int(round(frac * len(X)))
-            idx_train, idx_val = np.sort(perm[n_val:]), np.sort(perm[:n_val])
-        if len(idx_val) == 0 or len(idx_train) == 0:
-            raise DataError(f"{label}: data.val_fraction: {frac:g} of {len(X)} examples leaves an "
-                            "empty split")
-
-    def subset(idx):
-        return Dataset(np.ascontiguousarray(X[idx], dtype=dtype), np.ascontiguousarray(Y[idx], dtype=dtype),
-                       None if labels is None else labels[idx])
-
-    return Splits(train=subset(idx_train), val=None if idx_val is None else subset(idx_val),
-                  task=task, classes=classes, feature_names=raw.get("feature_names"),
-                  source=label)
+    out = {}
+    for s, (X, y, lab, label) in pieces.items():
+        Y = encode_targets(lab, y, task, len(classes) if classes else 0, output_units, label)
+        out[s] = Dataset(preprocess.apply(prep, X, dtype, label), np.ascontiguousarray(Y, dtype=dtype), lab)
+    info = {"source": data_cfg["source"], "paths": {s: parts[s].get("path") for s in parts if parts[s].get("path")},
+            "split": {s: ("file" if s in parts and s != "train" else f"fraction {fractions[s]:g}")
+                      for s in ("val", "test") if s in pieces},
+            "scale": cfg["scale"]}
+    return Splits(train=out["train"], val=out.get("val"), test=out.get("test"), task=task,
+                  classes=classes, feature_names=raw.get("feature_names"), source=name,
+                  preprocessing=prep, info=info)

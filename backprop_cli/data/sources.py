@@ -1,69 +1,134 @@
-"""Where data comes from: each source declares its options and returns raw (X, y, meta)."""
+"""Where data comes from: each source declares its options and returns raw arrays.
+
+The registry ``SOURCES`` is the single list of the names ``data.source`` accepts.
+"""
 from __future__ import annotations
 
-import numpy as np
+import os
+from pathlib import Path
 
+from ..errors import DataError
 from ..registry import Registry
 from ..schema import Option
+from .base import COMMON, Source
+from .builtin import BUILTIN, Truth
+
+VAL_PATH = Option(str, None, "a separate validation file, relative to the config file", nullable=True)
+TEST_PATH = Option(str, None, "a separate test file, relative to the config file", nullable=True)
 
 
-class Source:
-    """A data source. ``task`` is classification, regression, or None (decided by the
-    config's ``data.task`` and the loss)."""
-
-    options: dict[str, Option] = {}
-    task: str | None = None
-    doc = ""
-
-    def __init__(self, **options):
-        self.opts = options
-
-    def load(self, base_dir, rng: np.random.Generator) -> dict:
-        """{'X': features, 'y': targets (classes or values), optional 'classes',
-        'feature_names', 'val': {...}, 'test': {...}}"""
-        raise NotImplementedError
-
-
-class Truth(Source):
-    """A boolean function's truth table on n_inputs bits (xor, and, or)."""
-
-    task = "classification"
-    options = {"n_inputs": Option(int, 2, "number of input bits", ge=2, le=16)}
-    fn = None
-
-    def load(self, base_dir, rng):
-        k = self.opts.get("n_inputs", 2)
-        X = ((np.arange(2 ** k)[:, None] >> np.arange(k - 1, -1, -1)) & 1).astype(float)
-        return {"X": X, "y": type(self).fn(X).astype(int), "classes": ["0", "1"]}
-
-
-class Xor(Truth):
-    doc = "XOR (odd parity) of n_inputs bits: not linearly separable"
-    fn = staticmethod(lambda X: X.sum(axis=1) % 2)
-
-
-class And(Truth):
-    doc = "AND of n_inputs bits: linearly separable"
-    fn = staticmethod(lambda X: X.min(axis=1))
-
-
-class Or(Truth):
-    doc = "OR of n_inputs bits: linearly separable"
-    fn = staticmethod(lambda X: X.max(axis=1))
+def _with_splits(source: Source, base_dir, read) -> dict:
+    """Read ``path`` and, when given, ``val_path`` and ``test_path`` with the same reader."""
+    from .csvfile import resolve_path
+    raw = read(resolve_path(base_dir, source.opts["path"], "path"))
+    for split in ("val", "test"):
+        p = source.opts.get(f"{split}_path")
+        if p:
+            raw[split] = read(resolve_path(base_dir, p, f"{split}_path"))
+    return raw
 
 
 class Csv(Source):
-    doc = "a CSV file of numbers, one example per row"
+    doc = "a CSV file of numbers, one example per row (the target may hold class names)"
     options = {
         "path": Option(str, doc="the CSV file, relative to the config file", example="data/train.csv"),
-        "target": Option((str, int), -1, "the target column: a header name or an index (negative from the end)"),
+        "target": Option((str, int, list), -1, "the target column(s): header names or indices "
+                         "(negative from the end); a list for several regression targets"),
+        "drop": Option(list, [], "columns to ignore: header names or indices", example=["id"]),
         "header": Option(str, "auto", "whether the first row names the columns", choices=("auto", "yes", "no")),
         "delimiter": Option(str, ",", "the field separator"),
+        "val_path": VAL_PATH, "test_path": TEST_PATH,
     }
 
     def load(self, base_dir, rng):
-        from .csvfile import read_csv
-        return read_csv(base_dir, self.opts)
+        from .csvfile import read_csv_file
+        if len(self.opts.get("delimiter", ",")) != 1:
+            raise DataError(f"data.delimiter: must be one character, got {self.opts['delimiter']!r}")
+        return _with_splits(self, base_dir, lambda p: read_csv_file(p, self.opts))
 
 
-SOURCES = Registry("data source", {"xor": Xor, "and": And, "or": Or, "csv": Csv})
+class Npz(Source):
+    doc = "a NumPy .npz file: features and targets as named arrays (images are flattened)"
+    options = {
+        "path": Option(str, doc="the .npz file, relative to the config file", example="data/train.npz"),
+        "x_key": Option(str, "X", "name of the features array"),
+        "y_key": Option(str, "y", "name of the targets array"),
+        "val_path": VAL_PATH, "test_path": TEST_PATH,
+    }
+
+    def load(self, base_dir, rng):
+        from .npz import read_npz
+        return _with_splits(self, base_dir,
+                            lambda p: read_npz(p, self.opts.get("x_key", "X"), self.opts.get("y_key", "y")))
+
+
+class Idx(Source):
+    doc = "IDX files (MNIST's format, gzipped or not): images flattened to rows, and labels"
+    task = "classification"
+    options = {
+        "images": Option(str, doc="the training images, relative to the config file",
+                         example="../datasets/mnist/train-images-idx3-ubyte.gz"),
+        "labels": Option(str, doc="the training labels", example="../datasets/mnist/train-labels-idx1-ubyte.gz"),
+        "val_images": Option(str, None, "separate validation images", nullable=True),
+        "val_labels": Option(str, None, "their labels", nullable=True),
+        "test_images": Option(str, None, "separate test images", nullable=True),
+        "test_labels": Option(str, None, "their labels", nullable=True),
+    }
+
+    def load(self, base_dir, rng):
+        from .csvfile import resolve_path
+        from .idx import read_images_labels
+        o = self.opts
+        raw = read_images_labels(resolve_path(base_dir, o["images"], "images"),
+                                 resolve_path(base_dir, o["labels"], "labels"))
+        for split in ("val", "test"):
+            im, lb = o.get(f"{split}_images"), o.get(f"{split}_labels")
+            if bool(im) != bool(lb):
+                missing = f"{split}_labels" if im else f"{split}_images"
+                raise DataError(f"data.{missing}: missing; {split}_images and {split}_labels go together")
+            if im:
+                raw[split] = read_images_labels(resolve_path(base_dir, im, f"{split}_images"),
+                                                resolve_path(base_dir, lb, f"{split}_labels"))
+        return raw
+
+
+MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+               "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+class Mnist(Source):
+    doc = ("MNIST from a folder holding its four IDX files (train-images-idx3-ubyte.gz, ...; "
+           "gzipped or not): 60,000 training and 10,000 test images of 28x28 pixels")
+    task = "classification"
+    n_classes = 10
+    options = {
+        "dir": Option(str, doc="the folder of the four files, relative to the config file",
+                      example="../datasets/mnist"),
+        "test": Option(bool, True, "use the 10,000 t10k images as the test split"),
+    }
+
+    def load(self, base_dir, rng):
+        from .idx import read_images_labels
+        folder = Path(self.opts["dir"])
+        folder = folder if folder.is_absolute() else Path(os.path.normpath(Path(base_dir) / folder))
+        if not folder.is_dir():
+            raise DataError(f"{folder}: data.dir: folder not found; put MNIST's four IDX files there "
+                            "(see datasets/mnist/README.md)")
+
+        def find(stem):
+            for name in (stem + ".gz", stem, stem.replace("-idx", ".idx") + ".gz", stem.replace("-idx", ".idx")):
+                if (folder / name).is_file():
+                    return folder / name
+            raise DataError(f"{folder}: data.dir: no {stem}.gz (or {stem}) there; expected MNIST's "
+                            "four IDX files (see datasets/mnist/README.md)")
+
+        raw = read_images_labels(*(find(s) for s in MNIST_FILES["train"]))
+        if self.opts.get("test", True):
+            raw["test"] = read_images_labels(*(find(s) for s in MNIST_FILES["test"]))
+        raw["classes"] = [str(i) for i in range(10)]
+        return raw
+
+
+SOURCES = Registry("data source", {**BUILTIN, "csv": Csv, "npz": Npz, "idx": Idx, "mnist": Mnist})
+
+__all__ = ["SOURCES", "COMMON", "Source", "Truth"]

@@ -1,0 +1,44 @@
+"""NumPy .npz archives: features and targets by array name, read without pickles."""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from ..registry import did_you_mean
+
+
+def read_npz(path: Path, x_key: str, y_key: str) -> dict:
+    """X flattened to (n, d) and y from the arrays named ``x_key`` and ``y_key``."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            files = list(z.files)
+            for key, option in ((x_key, "x_key"), (y_key, "y_key")):
+                if key not in files:
+                    raise DataError(f"{path}: data.{option}: no array {key!r}{did_you_mean(key, files)} "
+                                    f"(arrays: {', '.join(files) or 'none'})")
+            X, y = z[x_key], z[y_key]
+    except DataError:
+        raise
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise DataError(f"{path}: holds Python objects, which are never unpickled; expected "
+                            "numeric arrays") from None
+        raise DataError(f"{path}: not a readable .npz file ({e})") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        raise DataError(f"{path}: not a readable .npz file ({e})") from None
+    if X.ndim < 2:
+        X = X.reshape(-1, 1) if X.ndim == 1 else X
+    X = X.reshape(len(X), -1)
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"{path}: array {x_key!r} has type {X.dtype}, expected numbers")
+    if y.dtype.kind not in "biufU":
+        raise DataError(f"{path}: array {y_key!r} has type {y.dtype}, expected numbers or class names")
+    if len(y) != len(X):
+        raise DataError(f"{path}: {len(y)} targets in {y_key!r} for {len(X)} examples in {x_key!r}; "
+                        "expected one target per example")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    return {"X": X, "y": y, "path": str(path)}
