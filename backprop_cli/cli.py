@@ -153,5 +153,76 @@ def data_show(config, overrides, as_json):
         print_data_summary(summary)
 
 
+@main.group("config")
+def config_group():
+    """Show, validate and describe configs (docs/CONFIG.md is `backprop config docs`)."""
+
+
+@config_group.command("show")
+@click.argument("config", type=click.Path(dir_okay=False))
+@set_option
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {config, files, overrides, origins} as one JSON line on stdout.")
+@debug_option
+def config_show(config, overrides, as_json):
+    """Print CONFIG resolved (every default filled in, --set applied), each value with where
+    it came from: file, extends <parent>, --set ... or default. Exit 2 if it is invalid."""
+    from . import configdoc
+    from .config import load_config
+    cfg = load_config(config, overrides)
+    if as_json:
+        click.echo(json.dumps(configdoc.show_json(cfg)))
+    else:
+        click.echo(configdoc.show_text(cfg), nl=False)
+
+
+@config_group.command("validate")
+@click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@debug_option
+def config_validate(configs, quiet):
+    """Check every CONFIG (schema, ranges, combinations, files) without reading data or
+    writing anything: each file's errors, then a summary. Exit 0 if all are valid, 2 if not."""
+    from .config import load_config
+    from .console import print_error
+    from .errors import EXIT_CONFIG, ConfigError
+    bad = 0
+    for path in configs:
+        try:
+            load_config(path)
+        except ConfigError as e:
+            if click.get_current_context().meta.get("backprop.debug"):
+                raise
+            bad += 1
+            click.echo(f"{path}: {len(e.errors)} error{'s' if len(e.errors) != 1 else ''}")
+            print_error(str(e))
+        else:
+            if not quiet:
+                click.echo(f"{path}: ok")
+    if not quiet or bad:
+        n = len(configs)
+        click.echo(f"{n - bad} of {n} config{'s' if n != 1 else ''} valid"
+                   + (f", {bad} invalid" if bad else ""), err=bool(bad))
+    if bad:
+        sys.exit(EXIT_CONFIG)
+
+
+@config_group.command("schema")
+@debug_option
+def config_schema():
+    """Print a JSON Schema (draft-07) of configs, for editors: save it and point the YAML
+    language server at it (see docs/CONFIG.md)."""
+    from . import configdoc
+    click.echo(json.dumps(configdoc.json_schema(), indent=2))
+
+
+@config_group.command("docs")
+@debug_option
+def config_docs():
+    """Print docs/CONFIG.md, generated from the schema: backprop config docs > docs/CONFIG.md"""
+    from . import configdoc
+    click.echo(configdoc.markdown(), nl=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

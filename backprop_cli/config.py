@@ -64,6 +64,7 @@ def _schema() -> Section:
     from .engine.initializers import INITIALIZERS
     from .engine.losses import LOSSES
     from .training.optimizers import OPTIMIZERS
+    from .training.schedules import SCHEDULES
 
     layer = Section({
         "units": Option(int, doc="number of units (neurons) in the layer", ge=1, example=4),
@@ -76,6 +77,8 @@ def _schema() -> Section:
                           "he_uniform before relu-like units, xavier_uniform otherwise"),
         "dropout": Option(float, 0.0, "inverted dropout rate on the layer's output, training only",
                           ge=0, lt=1),
+        "max_norm": Option(float, None, "max-norm constraint: after each step, each unit's incoming "
+                           "weight vector is scaled down to this L2 norm if longer", gt=0, nullable=True),
     }, "one layer", optional=False)
     return Section({
         "name": Option(str, None, "run name (default: the config file's name)", nullable=True),
@@ -97,15 +100,60 @@ def _schema() -> Section:
         "loss": Component(LOSSES, doc="the loss (divergence) minimised, the batch mean",
                           example="bce"),
         "optimizer": Component(OPTIMIZERS, "sgd", "the update rule", example={"name": "sgd", "lr": 0.5}),
+        "schedule": Component(SCHEDULES, "constant", "how the learning rate changes from epoch to "
+                              "epoch", example={"name": "step", "step_size": 100, "gamma": 0.5}),
+        "regularization": Section({
+            "l2": Option(float, 0.0, "λ of the notes' L2 penalty λ/(2m)·Σw² (m training examples, "
+                         "biases excluded)", ge=0),
+            "l1": Option(float, 0.0, "λ of the L1 penalty λ/m·Σ|w| (biases excluded)", ge=0),
+        }, "norm penalties added to the loss (dropout and max_norm are per layer)"),
+        "augment": Section({
+            "noise": Option(float, 0.0, "σ of Gaussian noise added to the inputs of every training "
+                            "batch (never at evaluation)", ge=0),
+        }, "data augmentation"),
         "training": Section({
             "epochs": Option(int, 100, "epoch limit", ge=1),
             "batch_size": Option((int, str), 32, "examples per step: 1 is online, 'full' the whole "
                                  "training set", choices=("full",), ge=1, example="full"),
             "shuffle": Option(bool, True, "visit examples in a new random order each epoch"),
+            "method": Option(str, "backprop", "backprop: gradient descent by backpropagation; "
+                             "perceptron: the perceptron rule (one layer of threshold units, "
+                             "weights from 0, until an epoch makes no mistake)",
+                             choices=("backprop", "perceptron")),
+            "examples": Option(str, "all", "all, or misclassified: after an attempt's first epoch, "
+                               "train only on the examples misclassified at the start of each epoch "
+                               "(all when none are)", choices=("all", "misclassified")),
+            "restarts": Option(int, 0, "restart at most this many times when the loss stops "
+                               "falling (see restart_if and perturb); the best attempt is kept", ge=0),
+            "restart_if": Section({
+                "epochs": Option(int, 100, "... within this many epochs", ge=1),
+                "fall": Option(float, 0.01, "restart when the training loss has not fallen by this "
+                               "fraction ...", gt=0, lt=1),
+            }, "when an attempt counts as stuck"),
+            "perturb": Option(float, None, "a restart adds N(0, perturb²) noise to every weight; "
+                              "null: re-initialize from a new random stream", gt=0, nullable=True),
         }, "the loop"),
         "stopping": Section({
             "target_loss": Option(float, None, "stop once the training loss is below this", gt=0,
                                   nullable=True),
+            "max_time": Option(float, None, "stop after this many seconds of training", gt=0,
+                               nullable=True),
+            "tol": Option(float, None, "convergence: stop when the training loss improved by less "
+                          "than this for n_iter_no_change epochs", gt=0, nullable=True),
+            "n_iter_no_change": Option(int, 10, "epochs of improvement below tol before stopping", ge=1),
+            "patience": Option(int, None, "early stopping: stop when the monitored metric has not "
+                               "improved by more than min_delta for this many epochs", ge=1, nullable=True),
+            "monitor": Option(str, "auto", "metric early stopping watches: auto (val_loss with "
+                              "validation data, else train_loss), or any logged metric",
+                              example="val_loss"),
+            "mode": Option(str, "auto", "min: lower is better; max: higher; auto: max for accuracies",
+                           choices=("auto", "min", "max")),
+            "min_delta": Option(float, 0.0, "smallest change of the monitored metric that counts as "
+                                "an improvement", ge=0),
+            "restore_best": Option(bool, True, "with early stopping, end with the weights of the best "
+                                   "epoch (whether or not the patience ran out)"),
+            "max_loss": Option(float, None, "divergence: stop when a loss exceeds this (NaN and inf "
+                               "always stop)", gt=0, nullable=True),
         }, "when to stop before the epoch limit"),
         "output": Section({
             "runs_dir": Option(str, "runs", "where run folders are made (relative to the working "
@@ -312,10 +360,12 @@ class Validator:
 
     def component(self, node: Component, value, path: Path_):
         names = ", ".join(node.registry.names())
-        if isinstance(value, str) and node.shorthand:
+        short = isinstance(value, str) and node.shorthand
+        if short:
             value = {node.key: value}
         if not isinstance(value, dict):
-            self.error(path, f"must be a {node.registry.kind} name or a mapping with '{node.key}', "
+            kind = node.registry.kind
+            self.error(path, f"must be {'an' if kind[0] in 'aeiou' else 'a'} {kind} name or a mapping with '{node.key}', "
                        f"got {describe(value)} (names: {names})")
             return None
         if node.key not in value:
@@ -328,11 +378,11 @@ class Validator:
             self.given.add(path + (node.key,))
         name = value[node.key]
         if not isinstance(name, str):
-            self.error(path + (node.key,), f"must be a {node.registry.kind} name, got "
+            self.error(path + (node.key,), f"must be the name of {'an' if node.registry.kind[0] in 'aeiou' else 'a'} {node.registry.kind}, got "
                        f"{describe(name)} (expected one of: {names})")
             return None
-        if name not in node.registry:
-            self.error(path + (node.key,), node.registry.unknown_message(name))
+        if name not in node.registry:  # 'activation: tanhh' is at activation, not activation.name
+            self.error(path if short else path + (node.key,), node.registry.unknown_message(name))
             return None
         options = node.options_of(name)
         fields = {node.key: None, **options}
@@ -376,10 +426,7 @@ class Config:
 
     def origin(self, path) -> str:
         """'file', 'extends <parent>', '--set ...' or 'default' for a key path."""
-        path = tuple(path)
-        while path and path not in self.origins:
-            path = path[:-1]  # the part of a value the user gave in short form
-        return self.origins.get(path, "default") if path else "default"
+        return self.origins.get(tuple(path), "default")
 
 
 def read_yaml(path: Path) -> tuple[Any, Locator]:
@@ -515,9 +562,12 @@ def check_semantics(cfg: dict, v: Validator) -> None:
         if not isinstance(layer, dict):
             continue
         for key in ("activation", "gate"):
-            if layer.get(key) is not None and named(layer[key])[0] in ("threshold", "step"):
+            if layer.get(key) is not None and named(layer[key])[0] in ("threshold", "step") and not (
+                    _method(cfg) == "perceptron" and key == "activation"):
                 v.error(("model", "layers", i, key), "threshold units have no gradient, so "
-                        "backpropagation cannot train them; use sigmoid or tanh")
+                        "backpropagation cannot train them; use sigmoid or tanh, or "
+                        "training.method: perceptron for one layer of threshold units")
+    _check_training_methods(cfg, v)
     if layers and isinstance(layers[-1], dict):
         last = layers[-1]
         if last.get("dropout"):
@@ -537,6 +587,51 @@ def check_semantics(cfg: dict, v: Validator) -> None:
         _check_classes(cfg, units, v, len(layers) - 1)
 
 
+def _method(cfg: dict) -> str:
+    return (cfg.get("training") or {}).get("method", "backprop")
+
+
+def _check_training_methods(cfg: dict, v: Validator) -> None:
+    """Option combinations of optimizers and schedules, and what the perceptron rule allows."""
+    from .engine.network import named
+    from .training.optimizers import OPTIMIZERS
+    from .training.schedules import SCHEDULES
+    for key, registry in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
+        if cfg.get(key) is None:
+            continue
+        name, opts = named(cfg[key])
+        for opt, msg in getattr(registry.get(name), "problems", lambda o: [])(opts):
+            v.error((key, opt), msg)
+    if _method(cfg) != "perceptron":
+        return
+    layers = (cfg.get("model") or {}).get("layers") or []
+    first = layers[0] if layers and isinstance(layers[0], dict) else {}
+    if len(layers) != 1 or named(first.get("activation") or "identity")[0] not in ("threshold", "step") \
+            or first.get("type", "dense") != "dense":
+        v.error(("model", "layers"), "training.method perceptron trains one dense layer of threshold "
+                "units; expected layers: [{units: 1, activation: threshold}]")
+    loss = named(cfg["loss"])[0] if cfg.get("loss") else None
+    if loss not in ("quadratic", "mse", "mae", None):
+        v.error(("loss",), f"the perceptron's outputs are 0 or 1, so {loss} cannot measure them; "
+                "use quadratic (or mse, mae)")
+    opt = named(cfg.get("optimizer") or "sgd")
+    if opt[0] != "sgd" or any(opt[1].get(k) for k in ("momentum", "weight_decay", "clip_norm",
+                                                       "clip_value")):
+        v.error(("optimizer",), "the perceptron rule has its own update w += lr·(y - o)·x; set only "
+                "optimizer: {name: sgd, lr: ...}")
+    unsupported = {("training", "examples"): (cfg["training"].get("examples"), "all"),
+                   ("training", "restarts"): (cfg["training"].get("restarts"), 0),
+                   ("regularization", "l2"): ((cfg.get("regularization") or {}).get("l2"), 0.0),
+                   ("regularization", "l1"): ((cfg.get("regularization") or {}).get("l1"), 0.0),
+                   ("augment", "noise"): ((cfg.get("augment") or {}).get("noise"), 0.0),
+                   ("model", "layers", 0, "dropout"): (first.get("dropout"), 0.0),
+                   ("model", "layers", 0, "max_norm"): (first.get("max_norm"), None)}
+    for path, (value, default) in unsupported.items():
+        if value not in (default, None) and value != default:
+            v.error(path, f"the perceptron rule does not use {path[-1]} (got {value!r}); remove it "
+                    "or use training.method: backprop")
+
+
 def _check_classes(cfg: dict, units, v: Validator, last: int) -> None:
     """Output units against a class count known before any data is read (see _n_classes)."""
     from .data.sources import SOURCES
@@ -549,8 +644,9 @@ def _check_classes(cfg: dict, units, v: Validator, last: int) -> None:
     cls = SOURCES.get(data["source"])
     n = _n_classes(cls, data)
     if isinstance(n, int) and n >= 2 and units != n and not (n == 2 and units == 1):
+        what = "data.classes names" if isinstance(data.get("classes"), list) else f"{data['source']} has"
         v.error(("model", "layers", last, "units"), f"the output layer has {units} units but "
-                f"{data['source']} has {n} classes (expected {n}" + (" or 1" if n == 2 else "") + ")")
+                f"{what} {n} classes (expected {n}" + (" or 1" if n == 2 else "") + ")")
 
 
 def _n_classes(cls, data: dict):
