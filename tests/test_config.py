@@ -1,0 +1,189 @@
+"""Config loading beyond the bad-config corpus: overrides, extends, origins, the generated docs
+and JSON Schema, and ``backprop config show / validate / schema``."""
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from helpers import CONFIGS, ROOT, XOR_YAML, write
+
+from backprop_cli import configdoc
+from backprop_cli.cli import main
+from backprop_cli.config import load_config
+from backprop_cli.errors import ConfigError
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+# -- overrides ---------------------------------------------------------------------------------
+def test_overrides_set_list_items_and_flow_mappings(tmp_path):
+    cfg = write(tmp_path / "x.yaml", XOR_YAML)
+    c = load_config(cfg, ["model.layers.0.units=8", "optimizer={name: sgd, lr: 0.001, momentum: 0.9}",
+                          "training.batch_size=2", "data.n_inputs=3"])
+    assert c["model"]["layers"][0]["units"] == 8
+    assert c["optimizer"]["lr"] == 0.001 and c["optimizer"]["momentum"] == 0.9
+    assert c["training"]["batch_size"] == 2
+    assert c["data"]["source"] == "xor" and c["data"]["n_inputs"] == 3  # short form expanded
+    assert c.origin(("optimizer", "lr")) == "--set optimizer={name: sgd, lr: 0.001, momentum: 0.9}"
+    assert c.origin(("optimizer", "nesterov")) == "default"
+
+
+def test_later_override_of_a_whole_mapping_names_itself(tmp_path):
+    cfg = write(tmp_path / "x.yaml", XOR_YAML)
+    with pytest.raises(ConfigError) as e:
+        load_config(cfg, ["optimizer.lr=0.1", "optimizer={name: sgd, lr: -2}"])
+    assert e.value.errors == ["--set optimizer={name: sgd, lr: -2}: optimizer.lr: must be > 0, got -2"]
+
+
+def test_override_errors_come_after_file_errors(tmp_path):
+    cfg = write(tmp_path / "x.yaml", XOR_YAML.replace("epochs: 2000", "epochs: 0"))
+    with pytest.raises(ConfigError) as e:
+        load_config(cfg, ["optimizer.lr=-1"])
+    assert e.value.errors == [f"{cfg}:9:20: training.epochs: must be >= 1, got 0",
+                              "--set optimizer.lr=-1: optimizer.lr: must be > 0, got -1"]
+
+
+def test_train_records_overrides_in_the_run_folder(tmp_path):
+    cfg = write(tmp_path / "x.yaml", XOR_YAML)
+    r = run("train", str(cfg), "--set", "training.epochs=3", "--set", "optimizer={name: sgd, lr: 0.2}",
+            "--runs-dir", str(tmp_path / "runs"), "--quiet", "--json")
+    assert r.exit_code == 0, r.output
+    run_dir = Path(json.loads(r.stdout)["run_dir"])
+    text = (run_dir / "config.yaml").read_text()
+    assert text.splitlines()[0].endswith(
+        "overrides: --set training.epochs=3 --set optimizer={name: sgd, lr: 0.2}")
+    saved = yaml.safe_load(text)
+    assert saved["training"]["epochs"] == 3 and saved["optimizer"]["lr"] == 0.2
+
+
+def test_gradcheck_validates_overrides_like_train(tmp_path):
+    cfg = write(tmp_path / "x.yaml", XOR_YAML)
+    r = run("gradcheck", str(cfg), "--set", "model.layers.1.activation=sigmoidd")
+    assert r.exit_code == 2
+    assert r.stderr.startswith("Error: --set model.layers.1.activation=sigmoidd: "
+                               "model.layers.1.activation: unknown activation 'sigmoidd'; "
+                               "did you mean 'sigmoid'?")
+
+
+# -- extends -----------------------------------------------------------------------------------
+def test_extends_chain_merges_mappings_and_replaces_lists(tmp_path):
+    (tmp_path / "base").mkdir()
+    write(tmp_path / "base" / "root.yaml", XOR_YAML)
+    write(tmp_path / "base" / "mid.yaml", "extends: root.yaml\noptimizer: {momentum: 0.5}\n"
+          "model:\n  layers: [{units: 1, activation: sigmoid}]\n")
+    child = write(tmp_path / "child.yaml", "extends: base/mid.yaml\ntraining: {epochs: 7}\n")
+    c = load_config(child)
+    assert c["optimizer"]["name"] == "sgd" and c["optimizer"]["lr"] == 0.5  # from root
+    assert c["optimizer"]["momentum"] == 0.5  # merged in from mid
+    assert [layer["units"] for layer in c["model"]["layers"]] == [1]  # list replaced
+    assert c["training"]["epochs"] == 7 and c["training"]["batch_size"] == "full"
+    assert c.files == [str(child), str(tmp_path / "base" / "mid.yaml"),
+                       str(tmp_path / "base" / "root.yaml")]
+    assert c.origin(("training", "epochs")) == "file"
+    assert c.origin(("optimizer", "lr")) == f"extends {tmp_path / 'base' / 'root.yaml'}"
+    assert c.origin(("optimizer", "momentum")) == f"extends {tmp_path / 'base' / 'mid.yaml'}"
+    assert c.origin(("seed",)) == "default"
+
+
+def test_a_child_fixes_a_parents_error_and_a_parents_error_points_at_the_parent(tmp_path):
+    base = write(tmp_path / "base.yaml", XOR_YAML.replace("lr: 0.5", "lr: -0.5"))
+    fixed = write(tmp_path / "fixed.yaml", "extends: base.yaml\noptimizer: {lr: 0.1}\n")
+    assert load_config(fixed)["optimizer"]["lr"] == 0.1
+    broken = write(tmp_path / "broken.yaml", "extends: base.yaml\nseed: 3\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(broken)
+    assert e.value.errors == [f"{base}:8:28: optimizer.lr: must be > 0, got -0.5"]
+
+
+def test_extends_self_is_a_cycle(tmp_path):
+    cfg = write(tmp_path / "me.yaml", "extends: me.yaml\n")
+    with pytest.raises(ConfigError, match=r"me.yaml:1:10: extends: cycle: .*me.yaml -> .*me.yaml$"):
+        load_config(cfg)
+
+
+# -- config show / validate / schema / docs -----------------------------------------------------
+def test_config_show_prints_every_value_with_its_origin(tmp_path):
+    write(tmp_path / "base.yaml", XOR_YAML)
+    cfg = write(tmp_path / "c.yaml", "extends: base.yaml\nseed: 4\n")
+    r = run("config", "show", str(cfg), "--set", "training.epochs=9")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"# {cfg}, resolved (extends {tmp_path / 'base.yaml'}); overrides: --set training.epochs=9"
+    found = {line.split("#")[0].strip(): line.split("# ")[-1] for line in lines[1:] if "#" in line}
+    assert found["seed: 4"] == "file"
+    assert found["epochs: 9"] == "--set training.epochs=9"
+    assert found["lr: 0.5"] == f"extends {tmp_path / 'base.yaml'}"
+    assert found["dtype: float64"] == "default"
+    # the text without its comments is the resolved config itself
+    assert yaml.safe_load(r.stdout) == load_config(cfg, ["training.epochs=9"]).data
+
+
+def test_config_show_json(tmp_path):
+    cfg = write(tmp_path / "c.yaml", XOR_YAML)
+    r = run("config", "show", str(cfg), "--json")
+    out = json.loads(r.stdout)
+    assert out["origins"]["optimizer.lr"] == "file"
+    assert out["origins"]["model.layers.0.dropout"] == "default"
+    assert out["config"]["training"]["epochs"] == 2000
+
+
+def test_config_validate_many_files(tmp_path):
+    good = write(tmp_path / "good.yaml", XOR_YAML)
+    bad = write(tmp_path / "bad.yaml", XOR_YAML.replace("lr: 0.5", "lr: 0"))
+    r = run("config", "validate", str(good), str(bad), str(CONFIGS / "xor.yaml"))
+    assert r.exit_code == 2
+    assert r.stdout.splitlines() == [f"{good}: ok", f"{bad}: 1 error", f"{CONFIGS / 'xor.yaml'}: ok"]
+    assert r.stderr.splitlines() == [f"Error: {bad}:8:28: optimizer.lr: must be > 0, got 0",
+                                     "2 of 3 configs valid, 1 invalid"]
+    assert not (tmp_path / "runs").exists() and not Path("runs").exists()
+
+
+def test_shipped_configs_are_valid():
+    r = run("config", "validate", *map(str, sorted(CONFIGS.glob("*.yaml"))))
+    assert r.exit_code == 0, r.output
+
+
+def test_docs_config_md_is_generated_from_the_schema():
+    committed = (ROOT / "docs" / "CONFIG.md").read_text()
+    assert committed == configdoc.markdown(), (
+        "docs/CONFIG.md is stale: run `backprop config docs > docs/CONFIG.md`")
+    assert "docs/CONFIG.md" in (ROOT / "README.md").read_text()
+
+
+def test_docs_name_every_key_and_component():
+    md = configdoc.markdown()
+    from backprop_cli.config import schema
+    for key, node in schema().fields.items():
+        assert f"`{key}`" in md
+    for name in ("sgd", "tanh", "xavier_uniform", "bce", "xor"):
+        assert f"`{name}`" in md
+    assert "yaml-language-server: $schema=" in md and "yaml.schemas" in md
+
+
+def test_config_schema_is_json_schema_with_per_component_options():
+    r = run("config", "schema")
+    assert r.exit_code == 0
+    s = json.loads(r.stdout)
+    assert s["$schema"].startswith("http://json-schema.org/draft-07")
+    opt = s["properties"]["optimizer"]["oneOf"]
+    sgd = next(b for b in opt if b.get("properties", {}).get("name", {}).get("const") == "sgd")
+    assert sgd["properties"]["lr"]["exclusiveMinimum"] == 0 and "momentum" in sgd["properties"]
+    assert sgd["additionalProperties"] is False
+
+
+def test_json_schema_agrees_with_the_validator_on_examples(tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft7Validator(configdoc.json_schema())
+    for path in sorted(CONFIGS.glob("*.yaml")):
+        errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
+        assert not errors, (path, errors[0].message)
+    good = yaml.safe_load(XOR_YAML)
+    for bad in ({"optimizer": {"name": "sgd", "lr": -1}}, {"optimiser": {}},
+                {"optimizer": "sgdd"}, {"training": {"batch_size": 0}},
+                {"training": {"batch_size": "fulll"}}, {"optimizer": {"name": "sgd", "momentun": 1}}):
+        assert list(validator.iter_errors({**good, **bad})), bad
+    assert not list(validator.iter_errors({**good, "training": {"batch_size": "full"},
+                                          "extends": "base.yaml"}))
