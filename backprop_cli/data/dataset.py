@@ -70,9 +70,9 @@ def infer_task(cfg_task: str, source, loss_is_classification: bool, loss_name: s
     task = cfg_task if cfg_task != "auto" else (
         source.task or ("classification" if loss_is_classification else "regression"))
     if task == "regression" and loss_is_classification:
-        raise DataError(f"{label}: data.task: the data is for regression but the loss {loss_name} is "
-                        "for classification; use a regression loss (mse, quadratic, mae) or "
-                        "task: classification")
+        raise DataError(f"{label}: data.task: the data is for regression but the loss"
+                        f"{' ' + loss_name if loss_name else ''} is for classification; use a "
+                        "regression loss (mse, quadratic, mae) or task: classification")
     return task
 
 
@@ -149,7 +149,7 @@ def encode_targets(labels, y, task, k_classes, output_units, label):
 
 def load(data_cfg: dict, *, output_units: int, loss_is_classification: bool, dtype,
          base_dir, rng: np.random.Generator, where: str = "data", input_size: int | None = None,
-         loss_name: str = "the loss") -> Splits:
+         loss_name: str = "") -> Splits:
     """Read the data a validated ``data`` section declares, check, split, encode and scale it."""
     cfg = {k: data_cfg.get(k, opt.default) for k, opt in COMMON.items()}
     opts = {k: v for k, v in data_cfg.items() if k not in COMMON and k != "source"}

@@ -12,6 +12,10 @@ from ..registry import did_you_mean
 
 def read_npz(path: Path, x_key: str, y_key: str) -> dict:
     """X flattened to (n, d) and y from the arrays named ``x_key`` and ``y_key``."""
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"PK\x03\x04":
+            raise DataError(f"{path}: not an .npz file; expected a zip archive of .npy arrays "
+                            "(np.savez writes one)")
     try:
         with np.load(path, allow_pickle=False) as z:
             files = list(z.files)

@@ -13,8 +13,10 @@ from ..schema import Option
 from .base import COMMON, Source
 from .builtin import BUILTIN, Truth
 
-VAL_PATH = Option(str, None, "a separate validation file, relative to the config file", nullable=True)
-TEST_PATH = Option(str, None, "a separate test file, relative to the config file", nullable=True)
+VAL_PATH = Option(str, None, "a separate validation file, relative to the config file", nullable=True,
+                  file=True, example="data/val.csv")
+TEST_PATH = Option(str, None, "a separate test file, relative to the config file", nullable=True,
+                   file=True, example="data/test.csv")
 
 
 def _with_splits(source: Source, base_dir, read) -> dict:
@@ -31,7 +33,7 @@ def _with_splits(source: Source, base_dir, read) -> dict:
 class Csv(Source):
     doc = "a CSV file of numbers, one example per row (the target may hold class names)"
     options = {
-        "path": Option(str, doc="the CSV file, relative to the config file", example="data/train.csv"),
+        "path": Option(str, doc="the CSV file, relative to the config file", file=True, example="data/train.csv"),
         "target": Option((str, int, list), -1, "the target column(s): header names or indices "
                          "(negative from the end); a list for several regression targets"),
         "drop": Option(list, [], "columns to ignore: header names or indices", example=["id"]),
@@ -50,7 +52,7 @@ class Csv(Source):
 class Npz(Source):
     doc = "a NumPy .npz file: features and targets as named arrays (images are flattened)"
     options = {
-        "path": Option(str, doc="the .npz file, relative to the config file", example="data/train.npz"),
+        "path": Option(str, doc="the .npz file, relative to the config file", file=True, example="data/train.npz"),
         "x_key": Option(str, "X", "name of the features array"),
         "y_key": Option(str, "y", "name of the targets array"),
         "val_path": VAL_PATH, "test_path": TEST_PATH,
@@ -66,13 +68,17 @@ class Idx(Source):
     doc = "IDX files (MNIST's format, gzipped or not): images flattened to rows, and labels"
     task = "classification"
     options = {
-        "images": Option(str, doc="the training images, relative to the config file",
+        "images": Option(str, doc="the training images, relative to the config file", file=True,
                          example="../datasets/mnist/train-images-idx3-ubyte.gz"),
-        "labels": Option(str, doc="the training labels", example="../datasets/mnist/train-labels-idx1-ubyte.gz"),
-        "val_images": Option(str, None, "separate validation images", nullable=True),
-        "val_labels": Option(str, None, "their labels", nullable=True),
-        "test_images": Option(str, None, "separate test images", nullable=True),
-        "test_labels": Option(str, None, "their labels", nullable=True),
+        "labels": Option(str, doc="the training labels", file=True, example="../datasets/mnist/train-labels-idx1-ubyte.gz"),
+        "val_images": Option(str, None, "separate validation images", nullable=True, file=True,
+                                 example="../datasets/mnist/t10k-images-idx3-ubyte.gz"),
+        "val_labels": Option(str, None, "their labels", nullable=True, file=True,
+                                 example="../datasets/mnist/t10k-labels-idx1-ubyte.gz"),
+        "test_images": Option(str, None, "separate test images", nullable=True, file=True,
+                                 example="../datasets/mnist/t10k-images-idx3-ubyte.gz"),
+        "test_labels": Option(str, None, "their labels", nullable=True, file=True,
+                                 example="../datasets/mnist/t10k-labels-idx1-ubyte.gz"),
     }
 
     def load(self, base_dir, rng):

@@ -1,0 +1,121 @@
+"""load(): splits (stratified, from the seed, or separate files), preprocessing from the
+training split only, target encoding and the task, and their errors."""
+import numpy as np
+import pytest
+
+from backprop_cli.data import load
+from backprop_cli.data import preprocess
+from backprop_cli.data.splits import split_indices
+from backprop_cli.errors import DataError
+
+
+def run(data, units=1, classification=True, seed=0, base_dir=".", **kw):
+    return load(data, output_units=units, loss_is_classification=classification, dtype="float64",
+                base_dir=base_dir, rng=np.random.default_rng(seed), **kw)
+
+
+def test_split_indices_are_stratified_disjoint_and_complete():
+    labels = np.repeat([0, 1, 2], [50, 30, 20])
+    idx = split_indices(100, labels, {"val": 0.2, "test": 0.1}, np.random.default_rng(0))
+    # round(0.2 * 50) = 10, round(0.2 * 30) = 6, round(0.2 * 20) = 4; test: 5, 3, 2
+    assert np.bincount(labels[idx["val"]]).tolist() == [10, 6, 4]
+    assert np.bincount(labels[idx["test"]]).tolist() == [5, 3, 2]
+    assert np.bincount(labels[idx["train"]]).tolist() == [35, 21, 14]
+    together = np.concatenate(list(idx.values()))
+    assert sorted(together.tolist()) == list(range(100))
+
+
+def test_splits_come_from_the_seed():
+    a = split_indices(50, None, {"val": 0.2}, np.random.default_rng(1))
+    b = split_indices(50, None, {"val": 0.2}, np.random.default_rng(1))
+    c = split_indices(50, None, {"val": 0.2}, np.random.default_rng(2))
+    assert np.array_equal(a["val"], b["val"]) and not np.array_equal(a["val"], c["val"])
+    assert len(a["val"]) == 10
+
+
+def test_load_splits_a_built_in_problem_stratified():
+    s = run({"source": "spirals", "n": 300, "arms": 3, "val_fraction": 0.2, "test_fraction": 0.1}, units=3)
+    assert (len(s.train), len(s.val), len(s.test)) == (210, 60, 30)
+    assert np.bincount(s.val.labels).tolist() == [20, 20, 20]
+    assert s.train.Y.shape == (210, 3) and set(s.train.Y.sum(axis=1)) == {1.0}  # one-hot
+
+
+def test_standardize_uses_training_statistics_only(tmp_path):
+    (tmp_path / "tr.csv").write_text("x,y\n0,0\n2,1\n4,0\n6,1\n")
+    (tmp_path / "te.csv").write_text("x,y\n100,0\n-100,1\n")
+    s = run({"source": "csv", "path": "tr.csv", "test_path": "te.csv", "scale": "standardize"},
+            base_dir=tmp_path)
+    # training x: mean 3, std sqrt(5)
+    np.testing.assert_allclose(s.preprocessing["shift"], [3.0])
+    np.testing.assert_allclose(s.preprocessing["divisor"], [np.sqrt(5)])
+    np.testing.assert_allclose(s.test.X[:, 0], [(100 - 3) / np.sqrt(5), (-100 - 3) / np.sqrt(5)])
+    assert abs(s.train.X.mean()) < 1e-12 and abs(s.train.X.std() - 1) < 1e-12
+
+
+def test_minmax_fits_on_the_training_part_of_a_split_file():
+    s = run({"source": "blobs", "n": 200, "val_fraction": 0.25, "scale": "minmax"}, units=3)
+    assert s.train.X.min() == 0.0 and s.train.X.max() == 1.0
+    assert np.allclose(s.train.X.min(axis=0), 0) and np.allclose(s.train.X.max(axis=0), 1)
+    # the validation split is scaled with the training min and max, so it need not fill [0, 1]
+    assert not (np.allclose(s.val.X.min(axis=0), 0) and np.allclose(s.val.X.max(axis=0), 1))
+
+
+def test_preprocessing_saves_and_reapplies(tmp_path):
+    X = np.array([[1.0, 5.0], [3.0, 5.0]])
+    prep = preprocess.fit(X, "standardize")
+    np.testing.assert_allclose(prep["divisor"], [1.0, 1.0])  # constant feature: divisor 1
+    preprocess.save(tmp_path / "p.npz", prep, classes=["a", "b"])
+    again, classes = preprocess.load(tmp_path / "p.npz")
+    assert classes == ["a", "b"] and str(again["scale"]) == "standardize"
+    np.testing.assert_allclose(preprocess.apply(again, np.array([[2.0, 7.0]])), [[0.0, 2.0]])
+    with pytest.raises(DataError, match=r"new: 3 features, expected 2 \(as in the training data\)$"):
+        preprocess.apply(again, np.ones((1, 3)), label="new")
+
+
+def test_pixels_divide_by_pixel_max_in_the_run_dtype(tmp_path):
+    np.savez(tmp_path / "im.npz", X=np.array([[0, 255], [51, 102]], dtype=np.uint8), y=np.array([0, 1]))
+    s = load({"source": "npz", "path": "im.npz", "scale": "pixels"}, output_units=2,
+             loss_is_classification=True, dtype="float32", base_dir=tmp_path, rng=np.random.default_rng(0))
+    assert s.train.X.dtype == np.float32 and s.train.Y.dtype == np.float32
+    np.testing.assert_allclose(s.train.X, [[0, 1], [0.2, 0.4]], rtol=1e-6)
+
+
+def test_class_names_from_the_file_and_from_the_config(tmp_path):
+    (tmp_path / "d.csv").write_text("a,kind\n1,dog\n2,cat\n3,dog\n")
+    s = run({"source": "csv", "path": "d.csv"}, units=2, base_dir=tmp_path)
+    assert s.classes == ["cat", "dog"] and s.train.labels.tolist() == [1, 0, 1]
+    s = run({"source": "csv", "path": "d.csv", "classes": ["dog", "cat"]}, units=2, base_dir=tmp_path)
+    assert s.classes == ["dog", "cat"] and s.train.labels.tolist() == [0, 1, 0]
+    (tmp_path / "n.csv").write_text("a,y\n1,0\n2,2\n3,1\n")
+    s = run({"source": "csv", "path": "n.csv", "classes": ["lo", "mid", "hi"]}, units=3, base_dir=tmp_path)
+    assert s.classes == ["lo", "mid", "hi"] and s.train.labels.tolist() == [0, 2, 1]
+
+
+@pytest.mark.parametrize("data, kw, message", [
+    ({"source": "csv", "path": "one.csv"}, {}, "{d}/one.csv: the target has one class only (1); classification needs at least 2"),
+    ({"source": "csv", "path": "frac.csv"}, {}, "{d}/frac.csv: target value 0.5 at row 1 is not a class label; expected integers or class names (or a regression loss and task: regression)"),
+    ({"source": "csv", "path": "frac.csv", "task": "regression"}, {}, "{d}/frac.csv: data.task: the data is for regression but the loss is for classification; use a regression loss (mse, quadratic, mae) or task: classification"),
+    ({"source": "sine"}, {"loss_name": "bce"}, "sine: data.task: the data is for regression but the loss bce is for classification; use a regression loss (mse, quadratic, mae) or task: classification"),
+    ({"source": "csv", "path": "words.csv"}, {"classification": False}, "{d}/words.csv: the target holds class names, not values; expected numbers for regression (or task: classification)"),
+    ({"source": "moons"}, {"units": 3}, "moons: model.layers: the output layer has 3 units but the data has 2 classes (expected 2 or 1)"),
+    ({"source": "moons"}, {"input_size": 3}, "moons: model.input_size: the model takes 3 inputs but the data has 2 features"),
+    ({"source": "csv", "path": "frac.csv", "test_path": "wide.csv", "task": "regression"}, {"classification": False}, "{d}/wide.csv: 2 features in the test data, expected 1 as in the training data"),
+    ({"source": "csv", "path": "words.csv", "test_path": "other.csv"}, {"units": 2}, "{d}/other.csv: class 'bird' at row 1 does not occur in the training data"),
+    ({"source": "csv", "path": "words.csv", "test_path": "words.csv", "test_fraction": 0.5}, {"units": 2}, "{d}/words.csv: data.test_fraction: 0.5 given as well as a separate test file; expected one of them"),
+    ({"source": "xor", "val_fraction": 0.1}, {}, "xor: data.val_fraction: val 0.1 of 4 examples leaves the val split empty"),
+    ({"source": "csv", "path": "n.csv", "classes": ["a", "b"]}, {"units": 2}, "{d}/n.csv: data.classes: label 2 at row 1 is not a class index; expected 0 to 1 for 2 classes"),
+    ({"source": "npz", "path": "nan.npz"}, {}, "{d}/nan.npz: 3 NaN or inf value(s) in the features, the first at row 0, column 1"),
+    ({"source": "csv", "path": "missing.csv"}, {}, "{d}/missing.csv: data.path: file not found (nothing there)"),
+])
+def test_data_errors(tmp_path, data, kw, message):
+    (tmp_path / "one.csv").write_text("a,y\n1,1\n2,1\n")
+    (tmp_path / "frac.csv").write_text("a,y\n1,0\n2,0.5\n")
+    (tmp_path / "wide.csv").write_text("a,b,y\n1,2,0\n")
+    (tmp_path / "words.csv").write_text("a,y\n1,cat\n2,dog\n")
+    (tmp_path / "other.csv").write_text("a,y\n1,cat\n2,bird\n")
+    (tmp_path / "n.csv").write_text("a,y\n1,0\n2,2\n3,1\n")
+    np.savez(tmp_path / "nan.npz", X=np.array([[1.0, np.nan], [np.inf, 2.0], [3.0, np.nan]]), y=np.array([0, 1, 0]))
+    units, classification = kw.pop("units", 1), kw.pop("classification", True)
+    with pytest.raises(DataError) as e:
+        run(data, units=units, classification=classification, base_dir=tmp_path, **kw)
+    assert str(e.value) == message.format(d=tmp_path)
