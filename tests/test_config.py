@@ -187,3 +187,28 @@ def test_json_schema_agrees_with_the_validator_on_examples(tmp_path):
         assert list(validator.iter_errors({**good, **bad})), bad
     assert not list(validator.iter_errors({**good, "training": {"batch_size": "full"},
                                           "extends": "base.yaml"}))
+
+
+def test_every_key_of_the_schema_has_a_description_and_a_valid_default():
+    from backprop_cli.config import REQUIRED, Component, ListOf, Option, Section, schema
+    problems = []
+
+    def walk(node, path):
+        if isinstance(node, Option):
+            if not node.doc:
+                problems.append(f"{path}: no description")
+            if node.default is not REQUIRED and node.check(node.default)[1]:
+                problems.append(f"{path}: default {node.default!r}: {node.check(node.default)[1]}")
+        elif isinstance(node, Section):
+            for k, sub in node.fields.items():
+                walk(sub, f"{path}.{k}".lstrip("."))
+        elif isinstance(node, ListOf):
+            problems.extend([f"{path}: no description"] if not node.doc else [])
+            walk(node.item, f"{path}.N")
+        elif isinstance(node, Component):
+            problems.extend([f"{path}: no description"] if not node.doc else [])
+            for name in node.registry.names():
+                for k, opt in node.options_of(name).items():
+                    walk(opt, f"{path}[{name}].{k}")
+    walk(schema(), "")
+    assert problems == []
