@@ -602,9 +602,16 @@ def _check_training_methods(cfg: dict, v: Validator) -> None:
         name, opts = named(cfg[key])
         for opt, msg in getattr(registry.get(name), "problems", lambda o: [])(opts):
             v.error((key, opt), msg)
+    layers = (cfg.get("model") or {}).get("layers") or []
+    training = cfg.get("training") or {}
+    if training.get("restarts") and training.get("perturb") is None:
+        for i, layer in enumerate(layers):
+            if isinstance(layer, dict) and named(layer.get("init") or "auto")[0] == "zeros":
+                v.error(("training", "perturb"), f"null re-initializes, but model.layers.{i}.init is "
+                        "zeros, so every restart would start where the first did; set perturb: σ")
+                break
     if _method(cfg) != "perceptron":
         return
-    layers = (cfg.get("model") or {}).get("layers") or []
     first = layers[0] if layers and isinstance(layers[0], dict) else {}
     if len(layers) != 1 or named(first.get("activation") or "identity")[0] not in ("threshold", "step") \
             or first.get("type", "dense") != "dense":

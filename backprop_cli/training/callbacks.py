@@ -5,7 +5,6 @@ becomes the run's ``stop_reason``.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,10 +20,19 @@ class TrainState:
     stop_reason: str | None = None
     diverged: bool = False
     best: dict = field(default_factory=dict)
+    attempt: int = 1               # training.restarts: which attempt is training (1-based)
+    restart_reason: str | None = None  # set by a callback to ask for a restart after this epoch
+    restored_epoch: int | None = None  # the epoch whose weights were put back at the end
+    attempts: list = field(default_factory=list)  # one summary per attempt (with restarts)
+    best_attempt: int | None = None
 
     def stop(self, reason: str) -> None:
         if self.stop_reason is None:
             self.stop_reason = reason
+
+    def note(self, text: str) -> None:
+        """Add what happened at the end (restored weights, kept attempt) to the stop reason."""
+        self.stop_reason = f"{self.stop_reason}; {text}" if self.stop_reason else text
 
 
 class Callback:
@@ -32,30 +40,13 @@ class Callback:
     def on_epoch_begin(self, state: TrainState): ...
     def on_batch_end(self, state: TrainState): ...
     def on_epoch_end(self, state: TrainState): ...
+    def on_restart(self, state: TrainState): ...  # new weights, a new attempt begins
     def on_train_end(self, state: TrainState): ...
 
 
-class TargetLoss(Callback):
-    """Stop once the training loss is below an acceptable level (note 001)."""
-
-    def __init__(self, value: float):
-        if not value > 0:
-            raise ValueError(f"target_loss must be > 0, got {value}")
-        self.value = value
-
-    def on_epoch_end(self, state):
-        loss = state.logs["train_loss"]
-        if loss < self.value:
-            state.stop(f"target loss reached: {loss:.4g} < {self.value:g}")
-
-
-class Divergence(Callback):
-    """Stop when the loss is NaN or inf: the weights are garbage from here on."""
-
-    def on_epoch_end(self, state):
-        bad = [k for k in ("train_loss", "val_loss")
-               if k in state.logs and not math.isfinite(state.logs[k])]
-        if bad:
-            state.diverged = True
-            state.stop(f"diverged: {bad[0]} is {state.logs[bad[0]]} at epoch {state.epoch}; "
-                       "try a smaller learning rate")
+def __getattr__(name):
+    # the stopping rules live in stopping.py; kept importable from here
+    if name in ("TargetLoss", "Divergence"):
+        from . import stopping
+        return getattr(stopping, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

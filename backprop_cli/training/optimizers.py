@@ -1,43 +1,319 @@
 """Optimizers: update rules over a list of Parameters, in place.
 
-Each follows PyTorch's ``torch.optim`` formula and defaults, written in its docstring; the
-learning rate ``lr`` is an attribute a schedule may change between steps.
+Each follows PyTorch's ``torch.optim`` formula and defaults (torch 2.x), written in its
+docstring; a test checks that a run ends with the same weights as PyTorch to ~1e-10 in
+float64. The learning rate ``lr`` is an attribute a schedule may change between steps.
+
+Conventions shared by all of them:
+
+- ``weight_decay`` is PyTorch's: it applies to every parameter, biases included (so a run
+  matches PyTorch); the notes' penalty that leaves biases alone is ``regularization.l2``.
+- ``clip_value`` then ``clip_norm`` are applied to the gradients before the update, as
+  ``torch.nn.utils.clip_grad_value_`` and ``clip_grad_norm_`` do: every entry clamped to
+  [-clip_value, clip_value], then all gradients scaled by clip_norm / (‖g‖ + 1e-6) when the
+  global norm ‖g‖ (over every parameter) exceeds clip_norm.
+- ``state_dict()`` holds plain arrays keyed ``<parameter name>.<buffer>`` plus ``t`` (steps
+  taken), so a checkpoint can store it.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from ..registry import Registry
 from ..schema import Option
 
+CLIP_OPTIONS = {
+    "clip_norm": Option(float, None, "scale the gradients down when their global L2 norm "
+                        "exceeds this (torch.nn.utils.clip_grad_norm_)", gt=0, nullable=True),
+    "clip_value": Option(float, None, "clamp every gradient entry to [-clip_value, clip_value] "
+                         "(torch.nn.utils.clip_grad_value_)", gt=0, nullable=True),
+}
+
+
+def weight_decay_option(default: float = 0.0) -> Option:
+    return Option(float, default, "L2 penalty added to the gradient as PyTorch does "
+                  "(g + weight_decay·θ, every parameter, biases included)", ge=0)
+
 
 class Optimizer:
-    options: dict[str, Option] = {"lr": Option(float, 0.01, "learning rate η", gt=0)}
+    """Base: gradient clipping, the step counter ``t``, buffers and their state_dict.
 
-    def __init__(self, params, lr: float = 0.01):
+    Subclasses declare ``buffers`` (names of per-parameter arrays, created as zeros) and
+    write ``update(p, g, buf)``, which changes ``p.value`` in place.
+    """
+
+    options: dict[str, Option] = {"lr": Option(float, 0.01, "learning rate η", gt=0), **CLIP_OPTIONS}
+    buffers: tuple[str, ...] = ()
+
+    def __init__(self, params, lr: float = 0.01, clip_norm: float | None = None,
+                 clip_value: float | None = None):
         self.params = list(params)
         self.lr = lr
-        self.t = 0  # steps taken
+        self.clip_norm, self.clip_value = clip_norm, clip_value
+        self.reset()
+
+    @classmethod
+    def problems(cls, options: dict) -> list[tuple[str, str]]:
+        """(option, message) for combinations the options' own ranges cannot express."""
+        return []
+
+    def reset(self) -> None:
+        """Forget every buffer and the step count (a restart starts afresh)."""
+        self.t = 0
+        self.state = {p.name: {b: np.zeros_like(p.value) for b in self.buffers} for p in self.params}
+
+    def clip(self) -> None:
+        if self.clip_value is not None:
+            for p in self.params:
+                np.clip(p.grad, -self.clip_value, self.clip_value, out=p.grad)
+        if self.clip_norm is not None:
+            norm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in self.params))
+            coef = self.clip_norm / (norm + 1e-6)
+            if coef < 1.0:
+                for p in self.params:
+                    p.grad *= coef
 
     def step(self) -> None:
+        self.clip()
+        self.t += 1
+        for p in self.params:
+            self.update(p, p.grad, self.state[p.name])
+
+    def update(self, p, g, buf: dict) -> None:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Plain arrays, keyed ``<parameter name>.<buffer>``, plus ``t``."""
-        return {"t": np.array(self.t)}
+        out = {"t": np.array(self.t)}
+        for name, bufs in self.state.items():
+            for b, arr in bufs.items():
+                out[f"{name}.{b}"] = arr.copy()
+        return out
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         self.t = int(state["t"])
+        for name, bufs in self.state.items():
+            for b, arr in bufs.items():
+                arr[...] = state[f"{name}.{b}"]
 
 
 class SGD(Optimizer):
-    """Gradient descent: θ ← θ - η ∇E(θ) (note 002), on whatever batch the trainer feeds it."""
+    """Stochastic gradient descent with optional momentum (torch.optim.SGD).
 
-    def step(self):
-        lr = self.lr
-        for p in self.params:
-            p.value -= lr * p.grad
-        self.t += 1
+    g ← ∇E(θ) + weight_decay·θ
+    with momentum μ ≠ 0: b ← g at the first step, else b ← μ b + (1 - dampening) g;
+                         g ← g + μ b (nesterov) or g ← b
+    θ ← θ - η g
+
+    Without momentum this is the notes' step θ ← θ - η ∇E(θ) (note 002). Defaults are
+    PyTorch's: lr 0.001, momentum 0, dampening 0, weight_decay 0, nesterov false.
+    """
+
+    options = {
+        "lr": Option(float, 0.001, "learning rate η", gt=0),
+        "momentum": Option(float, 0.0, "momentum factor μ (the notes' gradient accumulator)", ge=0),
+        "dampening": Option(float, 0.0, "dampening of the momentum's new gradient", ge=0, le=1),
+        "nesterov": Option(bool, False, "Nesterov momentum (needs momentum > 0, dampening 0)"),
+        "weight_decay": weight_decay_option(),
+        **CLIP_OPTIONS,
+    }
+
+    def __init__(self, params, lr=0.001, momentum=0.0, dampening=0.0, nesterov=False,
+                 weight_decay=0.0, **clip):
+        self.momentum, self.dampening, self.nesterov = momentum, dampening, nesterov
+        self.weight_decay = weight_decay
+        self.buffers = ("momentum_buffer",) if momentum else ()
+        for key, msg in self.problems({"momentum": momentum, "dampening": dampening,
+                                       "nesterov": nesterov}):
+            raise ValueError(f"{key}: {msg}")
+        super().__init__(params, lr, **clip)
+
+    @classmethod
+    def problems(cls, options):
+        if options.get("nesterov") and (not options.get("momentum") or options.get("dampening")):
+            return [("nesterov", "Nesterov momentum needs momentum > 0 and dampening 0, got "
+                     f"momentum {options.get('momentum', 0):g}, dampening {options.get('dampening', 0):g}")]
+        return []
+
+    def update(self, p, g, buf):
+        if self.weight_decay:
+            g = g + self.weight_decay * p.value
+        if self.momentum:
+            b = buf["momentum_buffer"]
+            if self.t == 1:
+                b[...] = g
+            else:
+                b *= self.momentum
+                b += (1.0 - self.dampening) * g
+            g = g + self.momentum * b if self.nesterov else b
+        p.value -= self.lr * g
 
 
-OPTIMIZERS = Registry("optimizer", {"sgd": SGD})
+class Adagrad(Optimizer):
+    """Adaptive gradients (torch.optim.Adagrad): each weight's step shrinks with the sum of
+    its past squared gradients.
+
+    g ← ∇E(θ) + weight_decay·θ;   η_t = η / (1 + (t - 1)·lr_decay)
+    s ← s + g²   (s starts at initial_accumulator_value)
+    θ ← θ - η_t g / (√s + eps)
+
+    Defaults: lr 0.01, lr_decay 0, weight_decay 0, initial_accumulator_value 0, eps 1e-10.
+    """
+
+    options = {
+        "lr": Option(float, 0.01, "learning rate η", gt=0),
+        "lr_decay": Option(float, 0.0, "η_t = η / (1 + (t - 1)·lr_decay), t the step", ge=0),
+        "weight_decay": weight_decay_option(),
+        "initial_accumulator_value": Option(float, 0.0, "start of the sum of squares", ge=0),
+        "eps": Option(float, 1e-10, "added to √s, for stability", ge=0),
+        **CLIP_OPTIONS,
+    }
+    buffers = ("sum",)
+
+    def __init__(self, params, lr=0.01, lr_decay=0.0, weight_decay=0.0,
+                 initial_accumulator_value=0.0, eps=1e-10, **clip):
+        self.lr_decay, self.weight_decay, self.eps = lr_decay, weight_decay, eps
+        self.initial_accumulator_value = initial_accumulator_value
+        super().__init__(params, lr, **clip)
+
+    def reset(self):
+        super().reset()
+        for bufs in self.state.values():
+            bufs["sum"][...] = self.initial_accumulator_value
+
+    def update(self, p, g, buf):
+        if self.weight_decay:
+            g = g + self.weight_decay * p.value
+        clr = self.lr / (1.0 + (self.t - 1) * self.lr_decay)
+        s = buf["sum"]
+        s += g * g
+        p.value -= clr * g / (np.sqrt(s) + self.eps)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (torch.optim.RMSprop): divide by a running root mean square of the gradients.
+
+    g ← ∇E(θ) + weight_decay·θ
+    v ← α v + (1 - α) g²
+    centered: ḡ ← α ḡ + (1 - α) g,  d = √(v - ḡ²) + eps;   else d = √v + eps
+    momentum μ > 0: b ← μ b + g / d,  θ ← θ - η b;   else θ ← θ - η g / d
+
+    Defaults: lr 0.01, alpha 0.99, eps 1e-8, weight_decay 0, momentum 0, centered false.
+    """
+
+    options = {
+        "lr": Option(float, 0.01, "learning rate η", gt=0),
+        "alpha": Option(float, 0.99, "smoothing constant α of the squared-gradient average", ge=0, le=1),
+        "eps": Option(float, 1e-8, "added to the root mean square, for stability", ge=0),
+        "weight_decay": weight_decay_option(),
+        "momentum": Option(float, 0.0, "momentum factor μ", ge=0),
+        "centered": Option(bool, False, "normalize by the variance estimate v - ḡ² instead of v"),
+        **CLIP_OPTIONS,
+    }
+
+    def __init__(self, params, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                 centered=False, **clip):
+        self.alpha, self.eps, self.weight_decay = alpha, eps, weight_decay
+        self.momentum, self.centered = momentum, centered
+        self.buffers = ("square_avg",) + (("momentum_buffer",) if momentum else ()) + (
+            ("grad_avg",) if centered else ())
+        super().__init__(params, lr, **clip)
+
+    def update(self, p, g, buf):
+        a = self.alpha
+        if self.weight_decay:
+            g = g + self.weight_decay * p.value
+        v = buf["square_avg"]
+        v *= a
+        v += (1.0 - a) * g * g
+        if self.centered:
+            gbar = buf["grad_avg"]
+            gbar += (1.0 - a) * (g - gbar)  # torch's lerp_(g, 1 - α)
+            d = np.sqrt(v - gbar * gbar)
+        else:
+            d = np.sqrt(v)
+        d += self.eps
+        if self.momentum > 0:
+            b = buf["momentum_buffer"]
+            b *= self.momentum
+            b += g / d
+            p.value -= self.lr * b
+        else:
+            p.value -= self.lr * g / d
+
+
+class Adam(Optimizer):
+    """Adam (torch.optim.Adam), with the AMSGrad variant as an option.
+
+    g ← ∇E(θ) + weight_decay·θ
+    m ← β1 m + (1 - β1) g;   v ← β2 v + (1 - β2) g²
+    amsgrad: v̂ ← max(v̂, v), else v̂ = v
+    θ ← θ - (η / (1 - β1^t)) · m / (√v̂ / √(1 - β2^t) + eps)
+
+    eps sits outside the bias-corrected root, as in PyTorch (Keras puts it inside the
+    correction: its results differ slightly). PyTorch's ``betas=(β1, β2)`` are ``beta1`` and
+    ``beta2`` here. Defaults: lr 0.001, beta1 0.9, beta2 0.999, eps 1e-8, weight_decay 0,
+    amsgrad false.
+    """
+
+    options = {
+        "lr": Option(float, 0.001, "learning rate η", gt=0),
+        "beta1": Option(float, 0.9, "decay β1 of the gradient average m (PyTorch's betas[0])", ge=0, lt=1),
+        "beta2": Option(float, 0.999, "decay β2 of the squared-gradient average v (PyTorch's betas[1])",
+                        ge=0, lt=1),
+        "eps": Option(float, 1e-8, "added to the denominator, for stability", ge=0),
+        "weight_decay": weight_decay_option(),
+        "amsgrad": Option(bool, False, "AMSGrad: divide by the largest v seen so far"),
+        **CLIP_OPTIONS,
+    }
+    decoupled = False
+
+    def __init__(self, params, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+                 amsgrad=False, **clip):
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.weight_decay, self.amsgrad = weight_decay, amsgrad
+        self.buffers = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
+        super().__init__(params, lr, **clip)
+
+    def update(self, p, g, buf):
+        b1, b2, t = self.beta1, self.beta2, self.t
+        if self.weight_decay:
+            if self.decoupled:
+                p.value *= 1.0 - self.lr * self.weight_decay
+            else:
+                g = g + self.weight_decay * p.value
+        m, v = buf["exp_avg"], buf["exp_avg_sq"]
+        m += (1.0 - b1) * (g - m)  # torch's lerp_(g, 1 - β1)
+        v *= b2
+        v += (1.0 - b2) * g * g
+        if self.amsgrad:
+            vhat = buf["max_exp_avg_sq"]
+            np.maximum(vhat, v, out=vhat)
+        else:
+            vhat = v
+        step_size = self.lr / (1.0 - b1 ** t)
+        denom = np.sqrt(vhat) / math.sqrt(1.0 - b2 ** t) + self.eps
+        p.value -= step_size * m / denom
+
+
+class AdamW(Adam):
+    """AdamW (torch.optim.AdamW): Adam with decoupled weight decay.
+
+    θ ← θ (1 - η·weight_decay) first, then Adam's step on g = ∇E(θ) (the decay never enters
+    m or v). Defaults as Adam's except weight_decay 0.01.
+    """
+
+    options = {**Adam.options, "weight_decay": Option(
+        float, 0.01, "decoupled decay: θ ← θ (1 - η·weight_decay) before each step (every "
+        "parameter, biases included, as in PyTorch)", ge=0)}
+    decoupled = True
+
+    def __init__(self, params, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01,
+                 amsgrad=False, **clip):
+        super().__init__(params, lr, beta1, beta2, eps, weight_decay, amsgrad, **clip)
+
+
+OPTIMIZERS = Registry("optimizer", {
+    "sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW,
+})

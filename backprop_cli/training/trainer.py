@@ -36,13 +36,24 @@ def evaluate(network, X, Y, labels=None, batch_size: int = 8192) -> dict:
 
 
 class Trainer:
+    """Mini-batch gradient descent with callbacks; see the module docstring."""
+
     def __init__(self, network, optimizer, *, epochs: int, batch_size: int | None,
                  shuffle: bool = True, rng: np.random.Generator | None = None,
-                 callbacks: list[Callback] = ()):
+                 callbacks: list[Callback] = (), regularizer=None, constraints=(),
+                 augment=None, examples: str = "all"):
+        """``regularizer`` adds its penalty's gradient after each backward (and its value to
+        ``train_objective``); ``constraints`` (max-norm) apply after each step; ``augment``
+        transforms each training batch's inputs; ``examples: misclassified`` trains each
+        epoch only on the examples the network misclassifies at its start (note 002)."""
         self.network, self.optimizer = network, optimizer
         self.epochs, self.batch_size, self.shuffle = epochs, batch_size, shuffle
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.callbacks = list(callbacks)
+        self.regularizer, self.constraints, self.augment = regularizer, list(constraints), augment
+        if examples not in ("all", "misclassified"):
+            raise ValueError(f"examples must be 'all' or 'misclassified', got {examples!r}")
+        self.examples = examples
 
     def _call(self, hook: str, state: TrainState) -> None:
         for cb in self.callbacks:
@@ -52,18 +63,28 @@ class Trainer:
         net, opt = self.network, self.optimizer
         X, Y, labels = train.X, train.Y, train.labels
         n = len(X)
-        bs = n if self.batch_size is None else min(self.batch_size, n)
         state = state or TrainState(network=net, optimizer=opt, epochs=self.epochs)
         self._call("on_train_begin", state)
         epoch = start_epoch
+        fresh = True
         while epoch < self.epochs and state.stop_reason is None:
             epoch += 1
             state.epoch = epoch
             self._call("on_epoch_begin", state)
             t0 = time.perf_counter()
-            order = self.rng.permutation(n) if self.shuffle else None
-            loss_sum, correct = 0.0, 0
-            for start in range(0, n, bs):
+            pool, before = None, None
+            if self.examples == "misclassified":
+                pool, before = self._misclassified(train)
+                if fresh:  # an attempt's first epoch goes over all examples
+                    pool = None
+            fresh = False
+            m = n if pool is None else len(pool)
+            bs = m if self.batch_size is None else min(self.batch_size, m)
+            order = self.rng.permutation(m) if self.shuffle else None
+            if pool is not None:
+                order = pool if order is None else pool[order]
+            loss_sum, objective_sum, correct = 0.0, 0.0, 0
+            for start in range(0, m, bs):
                 if order is None:
                     xb, yb = X[start:start + bs], Y[start:start + bs]
                     lb = None if labels is None else labels[start:start + bs]
@@ -71,18 +92,31 @@ class Trainer:
                     idx = order[start:start + bs]
                     xb, yb = X[idx], Y[idx]
                     lb = None if labels is None else labels[idx]
+                if self.augment is not None:
+                    xb = self.augment(xb)
                 loss, z = net.train_step_gradients(xb, yb)
                 if not np.isfinite(loss):
                     loss_sum = float("nan")
                     break
+                objective = loss
+                if self.regularizer:
+                    objective += self.regularizer.value(net.parameters())
+                    self.regularizer.add_gradient(net.parameters())
                 opt.step()
+                for constraint in self.constraints:
+                    constraint.apply()
                 loss_sum += loss * len(xb)
+                objective_sum += objective * len(xb)
                 if lb is not None:
                     correct += int((decide(z, net) == lb).sum())
                 self._call("on_batch_end", state)
-            logs = {"epoch": epoch, "train_loss": loss_sum / n}
+            logs = {"epoch": epoch, "train_loss": loss_sum / m}
+            if self.regularizer:
+                logs["train_objective"] = objective_sum / m if np.isfinite(loss_sum) else loss_sum
             if labels is not None:
-                logs["train_accuracy"] = correct / n
+                logs["train_accuracy"] = correct / m
+            if before is not None:  # all examples, before this epoch's steps
+                logs.update(before, examples_trained=m)
             if val is not None and np.isfinite(loss_sum):
                 m = evaluate(net, val.X, val.Y, val.labels)
                 logs["val_loss"] = m["loss"]
@@ -92,7 +126,31 @@ class Trainer:
             logs["epoch_time"] = time.perf_counter() - t0
             state.logs = logs
             self._call("on_epoch_end", state)
+            if state.restart_reason is not None and state.stop_reason is None:
+                opt.reset()
+                self._call("on_restart", state)
+                state.attempt += 1
+                state.restart_reason = None
+                fresh = True
         if state.stop_reason is None:
             state.stop(f"epoch limit reached ({self.epochs})")
         self._call("on_train_end", state)
         return state
+
+    def _misclassified(self, train) -> tuple[np.ndarray | None, dict]:
+        """Indices of the misclassified training examples (None when there are none: train on
+        all), and the loss and accuracy of every example, measured on the way."""
+        if train.labels is None:
+            raise ValueError("examples: misclassified needs class labels (a classification task)")
+        total, wrong = 0.0, []
+        for start in range(0, len(train), 8192):
+            xb = train.X[start:start + 8192]
+            loss, z = self.network.evaluate_loss(xb, train.Y[start:start + 8192])
+            total += loss * len(xb)
+            wrong.append(decide(z, self.network) != train.labels[start:start + 8192])
+        wrong = np.concatenate(wrong)
+        before = {"train_loss": total / len(train), "train_accuracy": 1.0 - float(wrong.mean())}
+        if self.regularizer:
+            before["train_objective"] = before["train_loss"] + self.regularizer.value(self.network.parameters())
+        idx = np.flatnonzero(wrong)
+        return (idx if len(idx) else None), before

@@ -1,0 +1,169 @@
+"""Optimizers: steps worked out by hand, and generic checks over the registry."""
+import math
+
+import numpy as np
+import pytest
+
+from backprop_cli.engine.parameter import Parameter
+from backprop_cli.training.optimizers import OPTIMIZERS, SGD
+
+
+def scalar(value=1.0, grad=0.5):
+    p = Parameter("0.W", np.array([value]))
+    p.grad[...] = grad
+    return p
+
+
+def steps(name, n, **opts):
+    """θ after n steps from θ = 1 with a constant gradient 0.5."""
+    p = scalar()
+    opt = OPTIMIZERS.get(name)([p], **opts)
+    out = []
+    for _ in range(n):
+        p.grad[...] = 0.5
+        opt.step()
+        out.append(float(p.value[0]))
+    return out
+
+
+def test_sgd_by_hand():
+    # θ = 1 - 0.1·0.5
+    assert steps("sgd", 1, lr=0.1) == pytest.approx([0.95], abs=1e-15)
+    # momentum 0.9: b = 0.5 → θ = 0.95; b = 0.9·0.5 + 0.5 = 0.95 → θ = 0.95 - 0.095 = 0.855
+    assert steps("sgd", 2, lr=0.1, momentum=0.9) == pytest.approx([0.95, 0.855], abs=1e-15)
+    # dampening 0.5: first b = g = 0.5 (no dampening on the first step); then b = 0.45 + 0.25 = 0.7
+    assert steps("sgd", 2, lr=0.1, momentum=0.9, dampening=0.5) == pytest.approx([0.95, 0.88], abs=1e-15)
+    # nesterov: b = 0.5, g' = 0.5 + 0.45 = 0.95 → 0.905; b = 0.95, g' = 0.5 + 0.855 → 0.905 - 0.1355
+    assert steps("sgd", 2, lr=0.1, momentum=0.9, nesterov=True) == pytest.approx([0.905, 0.7695], abs=1e-15)
+    # weight decay: g = 0.5 + 0.1·1 = 0.6 → θ = 0.94
+    assert steps("sgd", 1, lr=0.1, weight_decay=0.1) == pytest.approx([0.94], abs=1e-15)
+
+
+def test_adagrad_by_hand():
+    # s = 0.25 → θ = 1 - 0.1·0.5/0.5 = 0.9; s = 0.5 → θ = 0.9 - 0.1·0.5/√0.5
+    assert steps("adagrad", 2, lr=0.1, eps=0.0) == pytest.approx([0.9, 0.9 - 0.05 / math.sqrt(0.5)], abs=1e-15)
+    # lr_decay 1: the second step's lr is 0.1 / (1 + 1) = 0.05
+    assert steps("adagrad", 2, lr=0.1, eps=0.0, lr_decay=1.0)[1] == pytest.approx(
+        0.9 - 0.025 / math.sqrt(0.5), abs=1e-15)
+
+
+def test_rmsprop_by_hand():
+    # v = 0.01·0.25 = 0.0025, √v = 0.05 → θ = 1 - 0.01·0.5/0.05 = 0.9
+    assert steps("rmsprop", 1, lr=0.01, eps=0.0) == pytest.approx([0.9], abs=1e-14)
+    # centered: ḡ = 0.005, v - ḡ² = 0.0025 - 0.000025 → θ = 1 - 0.005/√0.002475
+    assert steps("rmsprop", 1, lr=0.01, eps=0.0, centered=True) == pytest.approx(
+        [1 - 0.005 / math.sqrt(0.002475)], abs=1e-14)
+    # momentum 0.5: b = 10 → 0.9; v = 0.99·0.0025 + 0.0025, b = 5 + 0.5/√v
+    v2 = 0.99 * 0.0025 + 0.0025
+    assert steps("rmsprop", 2, lr=0.01, eps=0.0, momentum=0.5) == pytest.approx(
+        [0.9, 0.9 - 0.01 * (5 + 0.5 / math.sqrt(v2))], abs=1e-14)
+
+
+def test_adam_by_hand():
+    # a constant gradient: m̂ = 0.5 and v̂ = 0.25 at every step, so each step is lr·0.5/0.5
+    assert steps("adam", 3, lr=0.1, eps=0.0) == pytest.approx([0.9, 0.8, 0.7], abs=1e-12)
+    # eps outside the bias-corrected root: 0.1·0.5/(0.5 + 0.5)
+    assert steps("adam", 1, lr=0.1, eps=0.5) == pytest.approx([0.95], abs=1e-12)
+    # AdamW: θ ← θ(1 - 0.1·0.1) = 0.99, then the Adam step 0.1 → 0.89
+    assert steps("adamw", 1, lr=0.1, eps=0.0, weight_decay=0.1) == pytest.approx([0.89], abs=1e-12)
+    # Adam with (coupled) weight decay: g = 0.6, still m̂/√v̂ = 1 → 0.9
+    assert steps("adam", 1, lr=0.1, eps=0.0, weight_decay=0.1) == pytest.approx([0.9], abs=1e-12)
+
+
+def test_amsgrad_divides_by_the_largest_second_moment():
+    p = scalar()
+    opt = OPTIMIZERS.get("adam")([p], lr=0.1, eps=0.0, amsgrad=True)
+    for g in (1.0, 0.1):
+        p.grad[...] = g
+        opt.step()
+    # step 2: m = 0.09 + 0.01 = 0.1, v = 0.000999 + 0.00001 = 0.001009, max(v̂) = v (grew)
+    m, v = 0.1, 0.999 * 0.001 + 0.001 * 0.01
+    expected = 1 - 0.1 - (0.1 / (1 - 0.81)) * m / (math.sqrt(v) / math.sqrt(1 - 0.999 ** 2))
+    assert p.value[0] == pytest.approx(expected, abs=1e-12)
+    assert opt.state["0.W"]["max_exp_avg_sq"][0] == pytest.approx(v, abs=1e-15)
+
+
+def test_clipping_by_norm_and_by_value():
+    a, b = Parameter("a", np.array([3.0])), Parameter("b", np.array([4.0]))
+    a.grad[...], b.grad[...] = 3.0, 4.0  # global norm 5
+    SGD([a, b], lr=1.0, clip_norm=1.0).step()
+    assert a.value[0] == pytest.approx(3 - 3 / (5 + 1e-6)) and b.value[0] == pytest.approx(4 - 4 / (5 + 1e-6))
+    a.grad[...], b.grad[...] = 3.0, -0.2
+    SGD([a, b], lr=1.0, clip_value=0.5).step()
+    assert a.value[0] == pytest.approx(3 - 3 / (5 + 1e-6) - 0.5)
+    assert b.value[0] == pytest.approx(4 - 4 / (5 + 1e-6) + 0.2)
+    a.grad[...], b.grad[...] = 0.3, 0.4  # under the norm: untouched
+    SGD([a, b], lr=1.0, clip_norm=1.0).step()
+    assert a.value[0] == pytest.approx(3 - 3 / (5 + 1e-6) - 0.8)
+
+
+def test_nesterov_needs_momentum_and_no_dampening():
+    with pytest.raises(ValueError, match="nesterov"):
+        SGD([scalar()], nesterov=True)
+    assert SGD.problems({"nesterov": True, "momentum": 0.9, "dampening": 0.1})
+    assert not SGD.problems({"nesterov": True, "momentum": 0.9, "dampening": 0.0})
+
+
+ALL_OPTIONS = {"sgd": {"momentum": 0.9}, "rmsprop": {"momentum": 0.5, "centered": True},
+               "adam": {"amsgrad": True}, "adamw": {"amsgrad": True}, "adagrad": {}}
+
+
+def params(rng):
+    ps = [Parameter("0.W", rng.normal(size=(3, 2))), Parameter("0.b", rng.normal(size=2), decay=False)]
+    return ps
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS.names())
+def test_state_dict_round_trip_resumes_exactly(name, rng):
+    """Stop after 3 steps, copy the weights and state into a fresh optimizer, take 3 more:
+    the same weights as 6 uninterrupted steps. The state is plain arrays keyed <param>.<buffer>."""
+    grads = [rng.normal(size=(3, 2)) for _ in range(6)], [rng.normal(size=2) for _ in range(6)]
+    start = params(np.random.default_rng(0))
+    opts = {"lr": 0.01, **ALL_OPTIONS[name]}
+
+    def run(ps, opt, steps):
+        for i in steps:
+            ps[0].grad[...], ps[1].grad[...] = grads[0][i], grads[1][i]
+            opt.step()
+
+    a = params(np.random.default_rng(0))
+    run(a, OPTIMIZERS.get(name)(a, **opts), range(6))
+    b = params(np.random.default_rng(0))
+    ob = OPTIMIZERS.get(name)(b, **opts)
+    run(b, ob, range(3))
+    state = ob.state_dict()
+    assert all(isinstance(v, np.ndarray) for v in state.values())
+    assert all(k == "t" or k.split(".")[0] + "." + k.split(".")[1] in ("0.W", "0.b") for k in state)
+    c = params(np.random.default_rng(0))
+    for pc, pb in zip(c, b):
+        pc.value[...] = pb.value
+    oc = OPTIMIZERS.get(name)(c, **opts)
+    oc.load_state_dict(state)
+    run(c, oc, range(3, 6))
+    for pa, pc, p0 in zip(a, c, start):
+        np.testing.assert_array_equal(pa.value, pc.value)
+        assert not np.allclose(pa.value, p0.value)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS.names())
+def test_updates_in_place_and_reset_forgets(name, rng):
+    ps = params(rng)
+    arrays = [p.value for p in ps]
+    opt = OPTIMIZERS.get(name)(ps, **ALL_OPTIONS[name])
+    for p in ps:
+        p.grad[...] = 1.0
+    opt.step()
+    assert all(p.value is a for p, a in zip(ps, arrays))
+    opt.reset()
+    assert opt.t == 0
+    fresh = OPTIMIZERS.get(name)(ps, **ALL_OPTIONS[name]).state_dict()
+    for k, v in opt.state_dict().items():
+        np.testing.assert_array_equal(v, fresh[k])
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS.names())
+def test_every_optimizer_documents_its_update_and_options(name):
+    cls = OPTIMIZERS.get(name)
+    assert "θ" in cls.__doc__ and "Defaults" in cls.__doc__
+    assert {"lr", "clip_norm", "clip_value"} <= set(cls.options)
+    assert all(o.doc for o in cls.options.values())

@@ -1,0 +1,110 @@
+"""Stopping rules, driven by scripted metric sequences (no training), and their reasons."""
+import math
+
+import numpy as np
+import pytest
+
+from backprop_cli.errors import ConfigError
+from backprop_cli.training.callbacks import TrainState
+from backprop_cli.training.stopping import (STOPPING_RULES, Convergence, Divergence, EarlyStopping,
+                                            MaxTime, TargetLoss, monitored)
+
+
+class FakeNet:
+    """Weights are one number: the epoch they were 'trained' to."""
+
+    def __init__(self):
+        self.w = 0
+
+    def state_dict(self):
+        return {"w": np.array(self.w)}
+
+    def load_state_dict(self, d):
+        self.w = int(d["w"])
+
+
+def drive(cb, rows, epochs=None):
+    """Run callback ``cb`` over scripted epoch logs; returns the state when it stops."""
+    state = TrainState(network=FakeNet(), optimizer=None, epochs=epochs or len(rows))
+    cb.on_train_begin(state)
+    for e, row in enumerate(rows, 1):
+        state.epoch = e
+        state.network.w = e
+        state.logs = {"epoch": e, **row}
+        cb.on_epoch_end(state)
+        if state.stop_reason:
+            break
+    cb.on_train_end(state)
+    return state
+
+
+def losses(*xs, key="train_loss"):
+    return [{key: x} for x in xs]
+
+
+def test_target_loss():
+    s = drive(TargetLoss(0.1), losses(0.5, 0.2, 0.09, 0.01))
+    assert s.epoch == 3 and s.stop_reason == "target loss reached: train_loss 0.09 < 0.1"
+
+
+@pytest.mark.parametrize("value,why", [(math.nan, "train_loss is nan"), (math.inf, "train_loss is inf"),
+                                       (50.0, "train_loss 50 > max_loss 10")])
+def test_divergence(value, why):
+    s = drive(Divergence(max_loss=10.0), losses(1.0, 2.0, value, 1.0))
+    assert s.epoch == 3 and s.diverged
+    assert s.stop_reason.startswith(f"diverged: {why} at epoch 3; the last good checkpoint is kept")
+
+
+def test_divergence_watches_val_loss_and_ignores_a_bound_it_was_not_given():
+    s = drive(Divergence(), [{"train_loss": 1e9, "val_loss": 1.0}, {"train_loss": 1.0, "val_loss": math.nan}])
+    assert s.epoch == 2 and s.stop_reason.startswith("diverged: val_loss is nan")
+
+
+def test_max_time_uses_the_wall_clock():
+    now = iter([0.0, 1.0, 2.5, 4.0])
+    s = drive(MaxTime(2.0, clock=lambda: next(now)), losses(1, 1, 1, 1))
+    assert s.epoch == 2 and s.stop_reason == "wall time limit reached: 2.5 s > max_time 2 s"
+
+
+def test_convergence():
+    # best 1.0; 0.95 improves by 0.05 ≥ tol; then 0.94, 0.935, 0.93 improve by < 0.02: 3 epochs
+    s = drive(Convergence(tol=0.02, n_iter_no_change=3), losses(1.0, 0.95, 0.94, 0.935, 0.93, 0.5))
+    assert s.epoch == 5
+    assert s.stop_reason == "converged: train_loss improved by less than tol 0.02 for 3 epochs (best 0.93)"
+    # a real improvement resets the count
+    s = drive(Convergence(tol=0.02, n_iter_no_change=3), losses(1.0, 0.99, 0.98, 0.9, 0.89, 0.88, 0.87))
+    assert s.epoch == 7
+
+
+def test_early_stopping_restores_the_best_epoch():
+    rows = losses(1.0, 0.8, 0.7, 0.71, 0.69, 0.72, 0.75, key="val_loss")
+    s = drive(EarlyStopping(patience=2, min_delta=0.02), rows)
+    # 0.69 is not better than 0.7 by more than 0.02: epochs 4, 5 wait → stop at epoch 5
+    assert s.epoch == 5 and s.network.w == 3 and s.restored_epoch == 3
+    assert s.stop_reason == ("early stopping: val_loss did not improve for 2 epochs (best 0.7 at epoch 3)"
+                             "; restored the weights of epoch 3")
+
+
+def test_restore_best_applies_even_when_the_patience_did_not_run_out():
+    s = drive(EarlyStopping(patience=10), losses(1.0, 0.5, 0.6, key="val_loss"))
+    assert s.stop_reason == "restored the weights of epoch 2" and s.network.w == 2
+    s = drive(EarlyStopping(patience=10, restore_best=False), losses(1.0, 0.5, 0.6, key="val_loss"))
+    assert s.network.w == 3
+
+
+def test_early_stopping_on_accuracy_maximizes():
+    rows = [{"val_loss": 1.0, "val_accuracy": a} for a in (0.5, 0.9, 0.8, 0.85)]
+    s = drive(EarlyStopping(patience=2, monitor="val_accuracy"), rows)
+    assert s.epoch == 4 and s.network.w == 2 and "best 0.9 at epoch 2" in s.stop_reason
+
+
+def test_monitor_auto_and_a_missing_metric():
+    assert monitored("auto", "auto", {"train_loss": 1, "val_loss": 2}) == ("val_loss", 1.0)
+    assert monitored("auto", "auto", {"train_loss": 1}) == ("train_loss", 1.0)
+    assert monitored("train_accuracy", "auto", {"train_accuracy": 1}) == ("train_accuracy", -1.0)
+    with pytest.raises(ConfigError, match="'val_loss' is not logged .*set data.val_fraction"):
+        monitored("val_loss", "auto", {"train_loss": 1})
+
+
+def test_every_rule_is_registered_under_its_key():
+    assert set(STOPPING_RULES.names()) == {"target_loss", "max_time", "tol", "patience", "max_loss"}
