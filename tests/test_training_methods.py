@@ -1,0 +1,160 @@
+"""The training methods end to end: the perceptron rule, restarts, misclassified examples,
+config errors, and every shipped config of this family trains."""
+import json
+
+import numpy as np
+import pytest
+from helpers import CONFIGS, write
+
+from backprop_cli import api
+from backprop_cli.errors import ConfigError
+from backprop_cli.training.perceptron import PerceptronTrainer
+
+FAMILY = ["and-perceptron", "xor-perceptron", "restarts-xor", "sgd-spirals", "momentum-spirals",
+          "adam-spirals", "overfit", "overfit-l2", "overfit-dropout", "early-stopping"]
+
+
+def reference_perceptron(X, y, lr=1.0, epochs=100):
+    """The notes' rule, written independently: weights w0..wn from 0, o = [w0 + w·x > 0]."""
+    w = [0.0] * (X.shape[1] + 1)
+    for epoch in range(1, epochs + 1):
+        mistakes = 0
+        for x, t in zip(X.tolist(), y.tolist()):
+            o = 1 if w[0] + sum(wi * xi for wi, xi in zip(w[1:], x)) > 0 else 0
+            if o != t:
+                mistakes += 1
+                w = [w[0] + lr * (t - o)] + [wi + lr * (t - o) * xi for wi, xi in zip(w[1:], x)]
+        if mistakes == 0:
+            return w, epoch
+    return w, None
+
+
+@pytest.mark.parametrize("source", ["and", "or"])
+def test_perceptron_matches_the_notes_rule(source, tmp_path):
+    cfg = write(tmp_path / "p.yaml", (CONFIGS / "and-perceptron.yaml").read_text().replace(
+        "data: and", f"data: {source}"))
+    r = api.train(cfg, runs_dir=tmp_path)
+    s = api.setup(cfg)
+    w, epoch = reference_perceptron(s.splits.train.X, s.splits.train.labels)
+    weights = np.load(r.run_dir / "checkpoints" / "last.npz")
+    np.testing.assert_array_equal(weights["param/0.b"], [w[0]])
+    np.testing.assert_array_equal(weights["param/0.W"][:, 0], w[1:])
+    assert r.summary["epochs"] == epoch and r.summary["final"]["mistakes"] == 0
+    assert r.summary["stop_reason"].startswith(f"converged: epoch {epoch} made no mistake")
+
+
+def test_and_converges_by_hand():
+    # AND, order 00 01 10 11, η = 1: epoch 1 makes one mistake (on 11: w = (1, 1, 1)) ...
+    # the notes' rule ends at w0 = -2, w = (2, 1) after 6 epochs; the last one makes no mistake
+    w, epoch = reference_perceptron(np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float), np.array([0, 0, 0, 1]))
+    assert w == [-2.0, 2.0, 1.0] and epoch == 6
+
+
+def test_xor_perceptron_says_not_linearly_separable_with_a_hint(tmp_path):
+    r = api.train(CONFIGS / "xor-perceptron.yaml", runs_dir=tmp_path)
+    reason = r.summary["stop_reason"]
+    assert reason.startswith("not linearly separable: the perceptron rule is cycling")
+    assert "add a hidden layer" in reason and not r.diverged
+    # with shuffling it cannot prove the cycle: it runs to the epoch limit and says so
+    r = api.train(CONFIGS / "xor-perceptron.yaml", ["training.shuffle=true", "training.epochs=20"],
+                  runs_dir=tmp_path)
+    assert r.summary["epochs"] == 20
+    assert r.summary["stop_reason"].startswith("no separating hyperplane within the epoch limit")
+    assert "may not be linearly separable" in r.summary["stop_reason"]
+
+
+def test_perceptron_trainer_refuses_other_networks():
+    s = api.setup(CONFIGS / "xor.yaml")
+    with pytest.raises(ValueError, match="one dense layer of threshold units"):
+        PerceptronTrainer(s.network, None, epochs=1)
+
+
+def metrics(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_restarts_tag_attempts_and_escape_a_stuck_start(tmp_path):
+    r = api.train(CONFIGS / "restarts-xor.yaml", runs_dir=tmp_path)
+    rows = metrics(r.run_dir)
+    attempts = [row["attempt"] for row in rows]
+    assert attempts[0] == 1 and attempts[-1] >= 2 and attempts == sorted(attempts)
+    first = r.summary["attempts"][0]
+    assert first["train_loss"] == pytest.approx(np.log(2)) and first["end"].startswith("restarted:")
+    assert r.summary["final"]["train_loss"] < 0.01 and r.summary["best_attempt"] == attempts[-1]
+
+
+def test_restarts_keep_the_best_attempt(tmp_path):
+    # a 1-epoch window with an impossible fall forces restarts; the kept weights are those of
+    # the attempt with the lowest final loss
+    r = api.train(CONFIGS / "xor.yaml", ["training.restarts=2", "training.restart_if.epochs=3",
+                                         "training.restart_if.fall=0.99", "training.epochs=30",
+                                         "stopping.target_loss=null"], runs_dir=tmp_path)
+    atts = r.summary["attempts"]
+    assert [a["attempt"] for a in atts] == [1, 2, 3]
+    best = min(atts, key=lambda a: a["train_loss"])
+    assert r.summary["best_attempt"] == best["attempt"]
+    s = api.setup(CONFIGS / "xor.yaml")
+    weights = np.load(r.run_dir / "checkpoints" / "last.npz")
+    s.network.load_state_dict({k[6:]: v for k, v in weights.items() if k.startswith("param/")})
+    from backprop_cli.training.trainer import evaluate
+    assert evaluate(s.network, s.splits.train.X, s.splits.train.Y)["loss"] == pytest.approx(
+        best["train_loss"], rel=0.05)
+
+
+def test_misclassified_trains_only_on_mistakes(tmp_path):
+    r = api.train(CONFIGS / "xor.yaml", ["training.examples=misclassified", "training.batch_size=1",
+                                         "training.epochs=300", "stopping.target_loss=null"],
+                  runs_dir=tmp_path)
+    rows = metrics(r.run_dir)
+    assert rows[0]["examples_trained"] == 4  # the first epoch goes over all examples
+    for row, nxt in zip(rows, rows[1:]):
+        wrong = round((1 - nxt["train_accuracy"]) * 4)
+        assert nxt["examples_trained"] == (wrong or 4)
+    assert any(row["examples_trained"] < 4 for row in rows)
+
+
+def test_lr_of_every_epoch_is_logged(tmp_path):
+    r = api.train(CONFIGS / "xor.yaml", ["schedule={name: step, step_size: 2, gamma: 0.5}",
+                                         "training.epochs=5", "stopping.target_loss=null"],
+                  runs_dir=tmp_path)
+    assert [row["lr"] for row in metrics(r.run_dir)] == [0.5, 0.5, 0.25, 0.25, 0.125]
+
+
+@pytest.mark.parametrize("override,message", [
+    (["optimizer={name: sgd, nesterov: true}"], "optimizer.nesterov: Nesterov momentum needs momentum > 0"),
+    (["optimizer={name: adam, beta1: 1.0}"], "optimizer.beta1: must be >= 0 and < 1, got 1"),
+    (["optimizer={name: adam, momentum: 0.9}"], "optimizer.momentum: adam has no option 'momentum'"),
+    (["schedule={name: multistep, milestones: []}"], "schedule.milestones: must list at least one epoch"),
+    (["schedule={name: cosine}"], "schedule: missing required key 'T_max'"),
+    (["regularization.l2=-1"], "regularization.l2: must be >= 0, got -1"),
+    (["training.restart_if.fall=1.5"], "training.restart_if.fall: must be > 0 and < 1, got 1.5"),
+    (["model.layers.0.activation=threshold"], "threshold units have no gradient"),
+    (["training.method=perceptron"], "training.method perceptron trains one dense layer of threshold units"),
+    (["training.restarts=2", "model.layers.0.init=zeros"], "training.perturb: null re-initializes, "
+     "but model.layers.0.init is zeros"),
+    (["stopping.patience=5", "stopping.monitor=val_loss"], "stopping.monitor: metric 'val_loss' is not logged"),
+])
+def test_config_errors_are_one_line_and_specific(override, message):
+    with pytest.raises(ConfigError) as e:
+        cfg = api.load_config(CONFIGS / "xor.yaml", override)
+        s = api.setup(cfg)
+        from backprop_cli.training.build import check_against_data
+        check_against_data(cfg.data, s.splits)
+    assert message in str(e.value)
+
+
+def test_perceptron_rejects_backprop_only_options():
+    with pytest.raises(ConfigError) as e:
+        api.load_config(CONFIGS / "and-perceptron.yaml", ["regularization.l2=0.1", "loss=bce",
+                                                          "optimizer.momentum=0.9"])
+    text = str(e.value)
+    assert "regularization.l2: the perceptron rule does not use l2" in text
+    assert "use quadratic" in text and "w += lr·(y - o)·x" in text
+
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_shipped_config_trains(name, tmp_path):
+    r = api.train(CONFIGS / f"{name}.yaml", runs_dir=tmp_path)
+    assert not r.diverged and r.summary["stop_reason"]
+    if name not in ("xor-perceptron", "sgd-spirals", "overfit"):
+        assert r.summary["best"]["train_accuracy"] >= 0.95 or "val_loss" in r.summary["best"]
