@@ -1,0 +1,57 @@
+"""configs/mnist-mlp.yaml end to end: parse time, test accuracy, epochs and wall time.
+
+    python benchmarks/mnist_mlp.py [--seeds 0 1 2] [--mnist DIR]
+
+MNIST is read from --mnist, else $BACKPROP_MNIST_DIR, else ../shared/data/mnist beside the
+repository, else the config's own datasets/mnist/; the script says so and exits 0 when none
+holds the files. Each seed is a full run into a temporary runs folder.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import backprop_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "configs" / "mnist-mlp.yaml"
+
+
+def find_mnist(given: str | None) -> Path | None:
+    for d in (given, os.environ.get("BACKPROP_MNIST_DIR"), ROOT.parent / "shared" / "data" / "mnist",
+              ROOT / "datasets" / "mnist"):
+        if d and (Path(d) / "train-images-idx3-ubyte.gz").is_file():
+            return Path(d).resolve()
+    return None
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--mnist", default=None, help="folder of the four IDX files")
+    args = ap.parse_args()
+    mnist = find_mnist(args.mnist)
+    if mnist is None:
+        print("MNIST not found: see datasets/mnist/README.md; skipping")
+        return 0
+    from backprop_cli.data.sources import Mnist
+    t = time.perf_counter()
+    Mnist(dir=str(mnist)).load(".", np.random.default_rng(0))
+    print(f"parse: 70,000 images from {mnist} in {time.perf_counter() - t:.2f} s")
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in args.seeds:
+            r = backprop_cli.train(str(CONFIG), [f"seed={seed}", f"data.dir={mnist}"], runs_dir=tmp)
+            s = r.summary
+            print(f"seed {seed}: test accuracy {s['test']['test_accuracy']:.2%}, test loss "
+                  f"{s['test']['test_loss']:.4f}, {s['epochs']} epochs, {s['wall_time']:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
