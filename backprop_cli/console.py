@@ -21,42 +21,194 @@ def fmt(x, digits: int = 4) -> str:
     return str(x)
 
 
-class ProgressBar(Callback):
-    """A live bar: epoch, loss, accuracy, elapsed, ETA. Redraws at most ~10 times a second."""
+SPARK = "▁▂▃▄▅▆▇█"
 
-    def __init__(self, console: Console = stderr, title: str = "training"):
+
+def sparkline(values, width: int = 24) -> str:
+    """The values as a row of block characters, ``width`` wide at most (each character the
+    mean of its share of the values); log scale when they are positive and span 10x or more."""
+    import math
+    vals = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not vals:
+        return ""
+    if len(vals) > width:
+        n = len(vals)
+        vals = [sum(vals[i * n // width:(i + 1) * n // width]) / len((vals[i * n // width:(i + 1) * n // width]))
+                for i in range(width)]
+    lo, hi = min(vals), max(vals)
+    if lo > 0 and hi / lo >= 10:
+        vals, lo, hi = [math.log(v) for v in vals], math.log(lo), math.log(hi)
+    if hi == lo:
+        return SPARK[0] * len(vals)
+    return "".join(SPARK[min(len(SPARK) - 1, int((v - lo) / (hi - lo) * len(SPARK)))] for v in vals)
+
+
+class Tracker:
+    """Current and best of each epoch metric, and the loss curve so far (plain numbers)."""
+
+    def __init__(self):
+        self.losses: list[float] = []
+        self.best: dict[str, tuple[float, int]] = {}
+        self.logs: dict = {}
+
+    def update(self, logs: dict) -> None:
+        self.logs = logs
+        self.losses.append(logs.get("train_loss", float("nan")))
+        for k in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
+            v = logs.get(k)
+            if v is None or v != v:
+                continue
+            better = (lambda a, b: a > b) if k.endswith("accuracy") else (lambda a, b: a < b)
+            if k not in self.best or better(v, self.best[k][0]):
+                self.best[k] = (v, logs["epoch"])
+
+    def parts(self) -> list[str]:
+        """'loss 0.12 (best 0.11 @ 40)', 'acc 97.5% (best 98.0%)', 'lr 0.1', ... as plain text."""
+        out = []
+        for k, label in (("train_loss", "loss"), ("train_accuracy", "acc"), ("val_loss", "val_loss"),
+                         ("val_accuracy", "val_acc")):
+            if k not in self.logs:
+                continue
+            pct = k.endswith("accuracy")
+            show = (lambda v: f"{v:.1%}") if pct else fmt
+            v = self.logs[k]
+            text = f"{label} {show(v)}"
+            if k in self.best:
+                bv, be = self.best[k]
+                text += f" (best {show(bv)} @ {be})"
+            out.append(text)
+        if "lr" in self.logs:
+            out.append(f"lr {fmt(self.logs['lr'])}")
+        return out
+
+
+class _LiveProgress(Progress):
+    """A rich Progress that draws extra lines (metrics, loss curve, health) under its bar."""
+
+    extra = None
+
+    def get_renderables(self):
+        yield self.make_tasks_table(self.tasks)
+        if self.extra is not None:
+            yield self.extra
+
+
+def health_table(report, epoch) -> Table:
+    t = Table(title=f"layer health at epoch {epoch}", title_justify="left", header_style="bold",
+              box=None, padding=(0, 1))
+    for col in ("layer", "‖dE/dW‖", "update/weight", "dead ReLU", "saturated", "status"):
+        t.add_column(col, justify="left" if col in ("layer", "status") else "right")
+    for h in report:
+        status = ("[yellow]" + escape("; ".join(h.warnings)) + "[/]") if h.warnings else "[green]ok[/]"
+        t.add_row(escape(f"{h.index}: {h.title}"), f"{h.grad_norm:.2e}",
+                  "-" if h.update_ratio is None else f"{h.update_ratio:.1e}",
+                  "-" if h.dead is None else f"{h.dead:.0%}",
+                  "-" if h.saturated is None else f"{h.saturated:.0%}", status)
+    return t
+
+
+def health_warnings(report, epoch) -> list[tuple[tuple, str]]:
+    """(key, line) per warning; the key (layer, kind of problem) lets a log say each once."""
+    return [((h.index, w.split(" (")[0].lstrip("0123456789%. ")),
+             f"health at epoch {epoch}: layer {h.index} ({h.title}): {w}")
+            for h in report for w in h.warnings]
+
+
+class ProgressBar(Callback):
+    """The live view of ``train`` on stderr.
+
+    On a terminal: a bar (epoch, elapsed, ETA), then the current and best loss and accuracy,
+    the learning rate and a sparkline of the loss, then per-layer health every
+    ``health_every`` epochs, redrawn at most ~10 times a second. Elsewhere (CI, log files,
+    sweeps): one plain line every ``log_every`` epochs (default: about 20 lines per run),
+    and each health warning once, as a line of its own.
+    """
+
+    def __init__(self, console: Console = stderr, title: str = "training", *,
+                 health_every: int | None = 10, log_every: int | None = None,
+                 live: bool | None = None):
+        from .training.health import HealthMonitor
         self.console = console
         self.title = title
+        self.live = console.is_terminal if live is None else live
+        self.log_every = log_every
+        self.health = HealthMonitor(health_every) if health_every else None
+        self.tracker = Tracker()
         self._last = 0.0
+        self._warned: set[str] = set()
+        self._health_epoch = None
 
     def on_train_begin(self, state):
-        self.progress = Progress(
+        self.tracker = Tracker()
+        self._every = self.log_every or max(1, state.epochs // 20)
+        if not self.live:
+            return
+        self.progress = _LiveProgress(
             TextColumn("[bold]{task.description}"), BarColumn(),
-            TextColumn("epoch {task.completed}/{task.total}"),
-            TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), TextColumn("ETA"),
+            TextColumn("epoch {task.completed}/{task.total}"), TimeElapsedColumn(), TextColumn("ETA"),
             TimeRemainingColumn(), console=self.console, transient=False, refresh_per_second=10)
         self.progress.start()
-        self.task = self.progress.add_task(self.title, total=state.epochs, completed=state.epoch,
-                                           metrics="")
+        self.task = self.progress.add_task(self.title, total=state.epochs, completed=state.epoch)
+
+    def on_epoch_begin(self, state):
+        if self.health is not None:
+            self.health.on_epoch_begin(state)
+
+    def on_batch_end(self, state):
+        if self.health is not None:
+            self.health.on_batch_end(state)
 
     def on_epoch_end(self, state):
-        now = time.monotonic()
-        if now - self._last < 0.1 and state.stop_reason is None and state.epoch < state.epochs:
+        if self.health is not None:
+            self.health.on_epoch_end(state)
+        self.tracker.update(state.logs)
+        final = state.stop_reason is not None or state.epoch >= state.epochs
+        if self.live:
+            now = time.monotonic()
+            if now - self._last < 0.1 and not final:
+                return
+            self._last = now
+            self.progress.extra = self.panel()
+            self.progress.update(self.task, completed=state.epoch)
+        else:
+            if state.epoch % self._every == 0 or state.epoch == 1 or final:
+                self.console.print(self.plain_line(state), markup=False, highlight=False, soft_wrap=True)
+            self._print_new_warnings()
+
+    def plain_line(self, state) -> str:
+        t = state.logs.get("epoch_time")
+        timing = f"  {t * 1000:.3g} ms/epoch" if t is not None else ""
+        return f"epoch {state.epoch}/{state.epochs}  " + "  ".join(self.tracker.parts()) + timing
+
+    def _print_new_warnings(self):
+        h = self.health
+        if h is None or h.report_epoch is None or h.report_epoch == self._health_epoch:
             return
-        self._last = now
-        logs = state.logs
-        parts = [f"loss {fmt(logs.get('train_loss'))}"]
-        if "train_accuracy" in logs:
-            parts.append(f"acc {logs['train_accuracy']:.1%}")
-        if "val_loss" in logs:
-            parts.append(f"val_loss {fmt(logs['val_loss'])}")
-        if "val_accuracy" in logs:
-            parts.append(f"val_acc {logs['val_accuracy']:.1%}")
-        self.progress.update(self.task, completed=state.epoch, metrics="  ".join(parts))
+        self._health_epoch = h.report_epoch
+        for key, line in health_warnings(h.report, h.report_epoch):
+            if key not in self._warned:
+                self._warned.add(key)
+                self.console.print(f"warning: {line}", markup=False, highlight=False, soft_wrap=True)
+
+    def panel(self):
+        from rich.console import Group
+        from rich.text import Text
+        line = Text("  " + "  │  ".join(self.tracker.parts()))
+        spark = sparkline(self.tracker.losses)
+        if spark:
+            line.append("  │  loss ")
+            line.append(spark, style="cyan")
+        parts = [line]
+        h = self.health
+        if h is not None and h.report:
+            parts.append(health_table(h.report, h.report_epoch))
+        return Group(*parts)
 
     def on_train_end(self, state):
-        self.progress.update(self.task, total=state.epoch, completed=state.epoch)
-        self.progress.stop()
+        if self.live:
+            self.progress.extra = self.panel()
+            self.progress.update(self.task, total=state.epoch, completed=state.epoch)
+            self.progress.stop()
 
 
 def run_table(summary: dict) -> Table:
