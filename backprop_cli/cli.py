@@ -67,8 +67,11 @@ def main(debug):
 @click.option("--name", default=None, help="Run name (default: the config's name or file name).")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json's object as one line on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option("--log-every", type=click.IntRange(min=1), default=None, metavar="N",
+              help="When stderr is not a terminal: one plain line every N epochs "
+                   "(default: about 20 lines per run).")
 @debug_option
-def train(config, overrides, runs_dir, name, as_json, quiet):
+def train(config, overrides, runs_dir, name, as_json, quiet, log_every):
     """Train the network CONFIG declares.
 
     Writes runs/<name>-<YYYYmmdd-HHMMSS>/ with config.yaml (resolved), metrics.jsonl,
@@ -81,7 +84,7 @@ def train(config, overrides, runs_dir, name, as_json, quiet):
     show = not quiet and not as_json
     if not quiet:
         from .console import ProgressBar
-        callbacks.append(ProgressBar())
+        callbacks.append(ProgressBar(log_every=log_every))
     result = api.train(config, overrides, runs_dir=runs_dir, name=name, callbacks=callbacks)
     if as_json:
         click.echo(json.dumps(result.summary))
@@ -222,6 +225,256 @@ def config_docs():
     """Print docs/CONFIG.md, generated from the schema: backprop config docs > docs/CONFIG.md"""
     from . import configdoc
     click.echo(configdoc.markdown(), nl=False)
+
+
+class SweepGroup(click.Group):
+    """``backprop sweep SWEEP.yaml ...`` is short for ``backprop sweep run SWEEP.yaml ...``."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@main.group(cls=SweepGroup)
+def sweep():
+    """Grid and random sweeps, in parallel here or on a Dask cluster.
+
+    \b
+    backprop sweep SWEEP.yaml [--workers N] [--executor local|dask] [--shard I/N] ...
+    backprop sweep collect DIR      merge the results of a sweep's shards
+    """
+
+
+@sweep.command("run")
+@click.argument("sweep_file", metavar="SWEEP.yaml", type=click.Path(dir_okay=False))
+@click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
+              help="Trials in parallel (default: the number of cores).")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default=None,
+              help="local: processes on this machine (default); dask: a Dask cluster.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:8786",
+              help="Address of a running Dask scheduler (implies --executor dask); without it, "
+                   "--executor dask starts a local cluster.")
+@click.option("--shard", default=None, metavar="I/N",
+              help="Run only every N-th trial starting at I (0 <= I < N); merge with `sweep collect`.")
+@click.option("--runs-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder for the sweep folder (default: the base config's output.runs_dir).")
+@click.option("--new", is_flag=True, help="Start a new sweep folder instead of resuming the last one.")
+@click.option("--dry-run", is_flag=True, help="Validate and print the trials without running them.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@debug_option
+def sweep_run(sweep_file, workers, executor, scheduler, shard, runs_dir, new, dry_run, as_json, quiet):
+    """Run every trial of SWEEP.yaml; re-running the same command resumes it.
+
+    Writes runs/<name>-<time>/ with sweep.yaml, trials/<id>/ (a full run each),
+    results.csv, results.jsonl and best.yaml. Failed trials are recorded and the sweep goes
+    on. Exit codes: 0 finished, 2 bad sweep file or trial config, 130 interrupted.
+    """
+    import shlex
+
+    from . import console
+    from .errors import UsageError
+    from .sweep.runner import parse_shard, run_sweep
+    if executor == "local" and scheduler:
+        raise UsageError(f"--scheduler {scheduler}: needs --executor dask")
+    show = not quiet and not as_json
+    result = run_sweep(sweep_file, workers=workers, executor=executor or ("dask" if scheduler else "local"),
+                       scheduler=scheduler, dry_run=dry_run, shard=parse_shard(shard) if shard else None,
+                       runs_dir=runs_dir, new=new,
+                       on_start=console.print_sweep_start if show else None,
+                       on_trial=console.print_sweep_trial if show else None)
+    if dry_run and not as_json:
+        base = result.info["base"]
+        for t in result.trials:
+            click.echo(f"{t.id}\tbackprop train {shlex.quote(base)} "
+                       + " ".join(f"--set {shlex.quote(o)}" for o in t.overrides))
+        return
+    if as_json:
+        click.echo(json.dumps(result.to_json(), default=str))
+    elif show:
+        console.print_sweep(result)
+    if result.interrupted:
+        sys.exit(EXIT_INTERRUPTED)
+
+
+@sweep.command("collect")
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the merged results as JSON on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@debug_option
+def sweep_collect(directory, as_json, quiet):
+    """Merge a sweep's shards (the sweep folders in DIR) into DIR's results.csv,
+    results.jsonl and best.yaml, and show the table."""
+    from .sweep.results import collect
+    result = collect(directory)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), default=str))
+    elif not quiet:
+        from .console import print_sweep
+        print_sweep(result)
+
+
+@main.command()
+@click.argument("runs", nargs=-1, required=True, metavar="RUN_DIR...", type=click.Path())
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Write FILE (.png, .svg or .pdf) instead of plotting in the terminal.")
+@click.option("--boundary", is_flag=True,
+              help="Decision regions (2-D classification) or the learned function (1-D regression).")
+@click.option("--metric", default=None, help="Sweeps: the metric to plot (default: the first present "
+              "of val_loss, train_loss, val_accuracy, ...).")
+@click.option("--width", type=click.IntRange(min=20), default=None, help="Terminal plot width in characters.")
+@click.option("--height", type=click.IntRange(min=8), default=None, help="Terminal plot height in lines.")
+@debug_option
+def plot(runs, output, boundary, metric, width, height):
+    """Plot runs: loss, accuracy and learning rate per epoch, several runs overlaid.
+
+    \b
+    backprop plot runs/xor-*                      curves in the terminal
+    backprop plot runs/a runs/b -o curves.png     two runs overlaid, to a file
+    backprop plot runs/moons-* --boundary -o b.svg  decision regions over the data
+    backprop plot sweeps/lr                       a sweep: the metric against each swept value
+
+    Needs the plot extra: pip install 'backprop[plot]'.
+    """
+    from .plot import plot as make_plot
+    text = make_plot(runs, output, boundary=boundary, metric=metric, width=width, height=height)
+    if text is not None:
+        click.echo(text)
+    else:
+        click.echo(f"wrote {output}", err=True)
+
+
+@main.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@set_option
+@click.option("--run", "run_dir", type=click.Path(file_okay=False), default=None, metavar="RUN_DIR",
+              help="Use the weights of RUN_DIR/checkpoints/last.npz (and its config when CONFIG is not given).")
+@click.option("--example", type=int, default=0, show_default=True, metavar="I",
+              help="Which training example to pass through the network.")
+@click.option("--expr", default=None, metavar="EXPRESSION",
+              help="Explain a scalar expression instead, e.g. 'exp(x*z) + x*z/log(x)'.")
+@click.option("--at", "at", multiple=True, metavar="NAME=VALUE",
+              help="--expr: a variable's value (repeatable), e.g. --at x=2 --at z=3.")
+@click.option("--dot", type=click.Path(dir_okay=False, allow_dash=True), default=None, metavar="FILE",
+              help="--expr: also write the computation graph in Graphviz format ('-' for stdout).")
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON on stdout.")
+@debug_option
+def explain(config, overrides, run_dir, example, expr, at, dot, as_json):
+    """Show backpropagation step by step.
+
+    \b
+    backprop explain configs/xor.yaml --example 1     one example, layer by layer
+    backprop explain --run runs/xor-...               with a run's trained weights
+    backprop explain --expr "exp(x*z) + x*z/log(x) + sin(log(x))/(x*z)" --at x=2 --at z=3
+
+    With CONFIG: the forward pass (net = x·W + b, y = f(net)) and the backward pass (dE/dy,
+    delta = f'(net) ⊙ dE/dy, dE/dW, dE/db) of one example, with the engine's own layers.
+    With --expr: the computation graph, each node's value and, in reverse-mode order, its
+    adjoint as the sum of its consumers' contributions; then the gradient.
+    """
+    from .errors import UsageError
+    if expr is not None:
+        if config or run_dir or overrides:
+            raise UsageError("--expr explains an expression; give it without CONFIG, --run or --set")
+        from .explain.expr import explain as explain_expr
+        from .explain.expr import parse_assignment
+        values = {}
+        for a in at:
+            name, v = parse_assignment(a)
+            values[name] = v
+        result = explain_expr(expr, values)
+        if dot == "-":
+            click.echo(result.to_dot(), nl=False)
+        elif dot:
+            from pathlib import Path
+            Path(dot).write_text(result.to_dot())
+        if as_json:
+            click.echo(json.dumps(result.to_json()))
+        elif dot != "-":
+            from .console import print_expr
+            print_expr(result)
+            if dot:
+                click.echo(f"wrote {dot}", err=True)
+        return
+    if at or dot:
+        raise UsageError("--at and --dot go with --expr")
+    if config is None and run_dir is None:
+        raise UsageError("explain needs a CONFIG, --run RUN_DIR or --expr EXPRESSION")
+    from .explain.network import explain_config
+    t = explain_config(config, overrides, run_dir=run_dir, example=example)
+    if as_json:
+        from .console import trace_json
+        click.echo(json.dumps(trace_json(t)))
+    else:
+        from .console import print_trace
+        print_trace(t)
+
+
+@main.command("eval")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--checkpoint", "which", type=click.Choice(["best", "last"]), default="best",
+              show_default=True, help="Which weights of each run (best falls back to last).")
+@click.option("--data", type=click.Path(dir_okay=False), default=None,
+              help="Score on this CSV/NPZ file (read and scaled as in training) instead of the run's test split.")
+@set_option
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Write the report here (default: eval.json in each run folder).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@debug_option
+def eval_command(runs, which, data, overrides, output, as_json, quiet):
+    """Score trained RUNS (run folders or checkpoints) on their test split or --data.
+
+    Classification: loss, accuracy, per-class precision, recall, F1 and support, macro and
+    weighted averages, confusion matrix. Regression: MSE, MAE, R². Several runs are scored
+    side by side with their ensemble (averaged probabilities or values).
+    """
+    from pathlib import Path
+
+    from . import scoring
+    from .rundir import write_json
+    report = scoring.evaluate(runs, which, data, overrides)
+    if output:
+        write_json(Path(output), report)
+    else:
+        for r in report["runs"]:
+            write_json(Path(r["run"]) / "eval.json", {**report, "runs": [r]} if len(runs) == 1 else report)
+    if as_json:
+        click.echo(json.dumps(report))
+    elif not quiet:
+        from .console import print_eval
+        print_eval(report)
+
+
+@main.command()
+@click.argument("run", type=click.Path(exists=True))
+@click.option("--data", type=click.Path(dir_okay=False), required=True,
+              help="CSV or NPZ file of new examples (features only; a target column is ignored).")
+@click.option("--checkpoint", "which", type=click.Choice(["best", "last"]), default="best", show_default=True)
+@set_option
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Write the CSV here instead of stdout.")
+@debug_option
+def predict(run, data, which, overrides, output):
+    """Predict for new data with a trained RUN: CSV of the class and its probabilities (or
+    the values, for regression), one row per example."""
+    import csv
+    import io
+    from pathlib import Path
+
+    from . import scoring
+    from .rundir import atomic_write
+    header, values, classes = scoring.predict(run, data, which, overrides)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for i, row in enumerate(values):
+        w.writerow(([classes[i]] if classes is not None else []) + [f"{v:.9g}" for v in row])
+    if output:
+        atomic_write(Path(output), buf.getvalue())
+    else:
+        click.echo(buf.getvalue(), nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -301,3 +302,183 @@ def print_data_summary(summary: dict, console: Console = stderr, max_features: i
     for row in feats[:max_features]:
         f.add_row(escape(row["name"]), *(f"{row[k]:.4g}" for k in ("min", "max", "mean", "std")))
     console.print(f)
+
+
+def print_sweep_start(result, todo, console: Console = stderr) -> None:
+    n = len(result.trials)
+    resumed = f", {result.skipped} finished earlier (skipped)" if result.skipped else ""
+    console.print(f"[bold]sweep[/] {escape(result.info['name'])}: {n} trial(s){resumed}, "
+                  f"{len(todo)} to run", soft_wrap=True)
+    console.print(f"sweep folder: {escape(str(result.sweep_dir))}", soft_wrap=True)
+
+
+def print_sweep_trial(row: dict, done: int, total: int, console: Console = stderr) -> None:
+    """One line per finished trial: [done/total] id status metric time overrides."""
+    colour = {"ok": "green", "diverged": "yellow"}.get(row["status"], "red")
+    wall = f"{row['wall_time']:.2f} s" if row.get("wall_time") is not None else "-"
+    detail = f"  [red]{escape(row['error'])}[/]" if row.get("error") else ""
+    console.print(f"[{done}/{total}] {row['trial']} [{colour}]{row['status']}[/] "
+                  f"{fmt(row['metric'], 6)} ({wall})  {escape(' '.join(row['overrides']))}{detail}",
+                  soft_wrap=True)
+
+
+def sweep_table(result, metric: str, goal: str) -> Table:
+    """Points best first: parameters, the metric's mean ± std over seeds, runs, statuses."""
+    keys = list(dict.fromkeys(k for p in result.points for k in p.params))
+    params = [k for k in keys if len({repr(p.params.get(k)) for p in result.points}) > 1] or keys[:1]
+    t = Table(title=f"sweep {result.info['name']}: {metric} ({goal}), best first", header_style="bold")
+    for col in ("#", *params, metric, "runs", "status"):
+        t.add_column(escape(col), justify="right" if col not in params and col != "status" else "left")
+    for i, p in enumerate(result.points, 1):
+        mean = fmt(p.mean) + (f" ± {p.std:.2g}" if p.std is not None else "")
+        status = ", ".join(f"{n} {s}" for s, n in p.statuses().items())
+        t.add_row(str(i), *(escape(str(p.params.get(k, ""))) for k in params), mean,
+                  str(len(p.rows)), status, style="bold" if i == 1 and p.mean is not None else None)
+    return t
+
+
+def print_sweep(result, console: Console = stderr) -> None:
+    metric = result.info["metric"]
+    console.print(sweep_table(result, metric["name"], metric["goal"]))
+    failed = [r for r in result.rows.values() if r["status"] in ("failed", "crashed")]
+    for r in failed[:5]:
+        console.print(f"[red]{r['status']}[/] {r['trial']} ({escape(' '.join(r['overrides']))}): "
+                      f"{escape(r['error'] or '')}", soft_wrap=True)
+    if result.best_yaml:
+        console.print(f"best config: {escape(str(result.best_yaml))}  (backprop train it)", soft_wrap=True)
+    if result.missing:
+        console.print(f"[yellow]{len(result.missing)} trial(s) have no result yet[/] (shards not "
+                      "run or not finished)")
+    if result.interrupted:
+        console.print("[yellow]interrupted[/]: finished trials are kept; run the same command "
+                      "again to resume")
+    if result.sweep_dir:
+        console.print(f"results: {escape(str(result.sweep_dir / 'results.csv'))}", soft_wrap=True)
+
+
+def print_eval(report: dict, console: Console = stderr) -> None:
+    """Runs (and their ensemble) side by side; per-class scores and the confusion matrix."""
+    rows = report["runs"] + ([report["ensemble"]] if "ensemble" in report else [])
+    classification = report["task"] == "classification"
+    t = Table(title=f"evaluation ({report['task']})", header_style="bold")
+    t.add_column("run")
+    t.add_column("data")
+    t.add_column("n", justify="right")
+    metrics = (["loss", "accuracy", "macro F1", "weighted F1"] if classification
+               else ["loss", "mse", "mae", "r2"])
+    for m in metrics:
+        t.add_column(m, justify="right")
+    for r in rows:
+        split = r.get("split", "-") if r.get("data") in (None, "") else r["data"]
+        if classification:
+            vals = [fmt(r.get("loss")), f"{r['accuracy']:.2%}", f"{r['macro']['f1']:.4f}",
+                    f"{r['weighted']['f1']:.4f}"]
+        else:
+            vals = [fmt(r.get("loss")), fmt(r["mse"]), fmt(r["mae"]), fmt(r["r2"])]
+        label = r["name"] if r["name"] == "ensemble" else f"{r['name']} ({Path(r['checkpoint']).stem}, epoch {r['epoch']})"
+        t.add_row(label, split, str(r["n"]), *vals)
+    console.print(t)
+    if not classification:
+        return
+    last = rows[-1]
+    pc = Table(title=f"per class: {last['name']}", header_style="bold")
+    for col in ("class", "precision", "recall", "F1", "support"):
+        pc.add_column(col, justify="left" if col == "class" else "right")
+    for c in last["per_class"]:
+        pc.add_row(escape(c["class"]), f"{c['precision']:.4f}", f"{c['recall']:.4f}", f"{c['f1']:.4f}",
+                   str(c["support"]))
+    for avg in ("macro", "weighted"):
+        a = last[avg]
+        pc.add_row(f"[i]{avg} avg[/]", f"{a['precision']:.4f}", f"{a['recall']:.4f}", f"{a['f1']:.4f}",
+                   str(a["support"]))
+    console.print(pc)
+    cm = Table(title="confusion matrix (rows: true class, columns: predicted)", header_style="bold")
+    cm.add_column("")
+    for c in last["classes"]:
+        cm.add_column(escape(c), justify="right")
+    for c, row in zip(last["classes"], last["confusion_matrix"]):
+        cm.add_row(escape(c), *map(str, row))
+    console.print(cm)
+
+
+# -- backprop explain ---------------------------------------------------------------------
+def print_expr(result, console: Console = stderr) -> None:
+    """Note 000's layout: the forward computation, then the backward one in reverse-mode order."""
+    from .explain.expr import _fmt
+    g = result.graph
+    console.print(f"[bold]expression[/] {escape(result.expression)}   at "
+                  + ", ".join(f"{k} = {v:g}" for k, v in result.at.items()))
+    fwd = Table(title="forward computation", title_justify="left", header_style="bold", box=None)
+    for col in ("node", "definition", "as written", "value"):
+        fwd.add_column(col, justify="right" if col == "value" else "left")
+    for n in result.forward_nodes():
+        name = g.ref(n.id)
+        fwd.add_row(name, "given" if n.op == "var" else escape(g.text(n)),
+                    "" if n.op == "var" else escape(n.source), _fmt(n.value))
+    console.print(fwd)
+    bwd = Table(title="backward computation (reverse mode: each adjoint sums what its consumers "
+                      "send back, g_u = Σ_v g_v·∂v/∂u)", title_justify="left", header_style="bold", box=None)
+    for col in ("adjoint", "chain rule", "with numbers", "value"):
+        bwd.add_column(col, justify="right" if col == "value" else "left")
+    for n in result.backward_nodes():
+        name = g.ref(n.id)
+        if not n.contributions:
+            bwd.add_row(f"g{name}", f"d{name}/d{name}", "", "1")
+            continue
+        rule = " + ".join(f"g{c}·({f})" if not f.replace("-", "").isalnum() else f"g{c}·{f}"
+                          for c, f, _, _ in n.contributions)
+        nums = " + ".join(f"{_fmt(gc)}·{_fmt(lv)}" for _, _, lv, gc in n.contributions)
+        bwd.add_row(f"g{name}", escape(rule), escape(nums), _fmt(n.adjoint))
+    console.print(bwd)
+    out = result.output_name
+    console.print("[bold]gradient[/] " + ", ".join(
+        f"d{out}/d{k} = [bold]{_fmt(v)}[/]" for k, v in result.gradient.items())
+        + f"   ({out} = {_fmt(result.value)})")
+
+
+def show_array(a, limit: int = 24) -> str:
+    """Small arrays in full, large ones summarised (shape, mean, std, min, max, norm)."""
+    import numpy as np
+    a = np.asarray(a, dtype=np.float64)
+    if a.size <= limit:
+        body = np.array2string(a, precision=4, suppress_small=True, separator=", ",
+                               max_line_width=10_000).replace("\n", "")
+        return body
+    return (f"mean {a.mean():.4g}, std {a.std():.4g}, min {a.min():.4g}, max {a.max():.4g}, "
+            f"‖·‖ {np.linalg.norm(a):.4g}")
+
+
+def print_trace(t, console: Console = stderr) -> None:
+    """One example's forward and backward pass, layer by layer (``backprop explain CONFIG``)."""
+    console.print(f"[bold]example {t.example}[/] of the {t.split} split: x = {show_array(t.x)}, "
+                  f"target {show_array(t.target)}; weights: {escape(t.weights)}")
+
+    def table(title, steps):
+        tab = Table(title=title, title_justify="left", header_style="bold", box=None, padding=(0, 1))
+        for col in ("", "formula", "shape", "value"):
+            tab.add_column(col, overflow="fold")
+        for s in steps:
+            tab.add_row(f"[bold]{escape(s.name)}[/]", escape(s.formula), str(tuple(s.value.shape)),
+                        escape(show_array(s.value)))
+        return tab
+
+    console.print("[bold underline]forward[/]")
+    for lt in t.layers:
+        console.print(table(f"layer {lt.index + 1}: {lt.title}", lt.forward))
+    console.print(f"[bold]output[/] o = {show_array(t.output)}   [bold]loss[/] E = {t.loss:.6g}  "
+                  f"({escape(t.loss_formula)})")
+    console.print("[bold underline]backward[/]")
+    for lt in reversed(t.layers):
+        console.print(table(f"layer {lt.index + 1}: {lt.title}", lt.backward))
+
+
+def trace_json(t) -> dict:
+    def steps(ss):
+        return [{"name": s.name, "formula": s.formula, "shape": list(s.value.shape),
+                 "value": s.value.tolist()} for s in ss]
+    return {"example": t.example, "split": t.split, "x": t.x.tolist(), "target": t.target.tolist(),
+            "output": t.output.tolist(), "loss": t.loss, "loss_formula": t.loss_formula,
+            "weights": t.weights,
+            "layers": [{"index": lt.index, "title": lt.title, "forward": steps(lt.forward),
+                        "backward": steps(lt.backward)} for lt in t.layers],
+            "gradients": {k: v.tolist() for k, v in t.gradients.items()}}

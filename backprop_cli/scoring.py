@@ -1,0 +1,283 @@
+"""Scoring and using trained runs: ``backprop eval`` and ``backprop predict``.
+
+A run folder (or one of its checkpoints) is enough: the network is rebuilt from the resolved
+config the checkpoint carries, its weights loaded by name, and new data is read with the run's
+own file options and scaled with the statistics stored in ``preprocessing.npz`` (fitted on the
+run's training split). Several runs together form an ensemble: the average of their
+probabilities (classification) or values (regression), the notes' bagging.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import checkpoint
+from .config import Config
+from .data import preprocess
+from .errors import DataError, UsageError
+from .evaluation import classification_report, regression_report
+from .training.metrics import decide
+
+
+@dataclass
+class Member:
+    """A trained network ready to score: where it came from, its setup and data."""
+
+    run_dir: Path
+    checkpoint: Path
+    epoch: int
+    setup: object          # api.Setup: config, splits, network
+    prep: dict
+    classes: list[str] | None
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def task(self) -> str:
+        return self.setup.splits.task
+
+
+def locate(target, which: str = "best") -> tuple[Path, Path]:
+    """(run folder, checkpoint file) for a run folder or a checkpoint path. ``which``:
+    best (falls back to last when the run kept no best) or last."""
+    p = Path(target)
+    if p.is_file():
+        run_dir = p.parent.parent if p.parent.name == "checkpoints" else p.parent
+        return run_dir, p
+    if not p.is_dir():
+        raise DataError(f"{p}: no such run folder or checkpoint")
+    ckpts = p / "checkpoints"
+    for name in ([which, "last"] if which == "best" else [which]):
+        if (ckpts / f"{name}.npz").is_file():
+            return p, ckpts / f"{name}.npz"
+    raise DataError(f"{p}: no checkpoints/{which}.npz; expected a run folder that backprop train wrote")
+
+
+def load_member(target, which: str = "best", overrides=()) -> Member:
+    """A run's network with the checkpoint's weights; ``overrides`` (--set) change the run's
+    resolved config first (say, to point its data files elsewhere) and are validated."""
+    from . import api
+    from .config import Locator, apply_override, parse_override, validate
+    run_dir, ckpt = locate(target, which)
+    arrays = checkpoint.load_arrays(ckpt)
+    config = checkpoint.read_meta(arrays, "config")
+    if config is None:
+        raise DataError(f"{ckpt}: the checkpoint carries no config; expected one written by backprop train")
+    state = checkpoint.read_meta(arrays, "state", {}) or {}
+    base = state.get("config_dir")
+    if base is None:  # older checkpoints: the config's folder from summary.json
+        summary = run_dir / "summary.json"
+        origin = json.loads(summary.read_text()).get("config") if summary.is_file() else None
+        base = str(Path(origin).parent) if origin else str(run_dir)
+    config = json.loads(json.dumps(config))
+    config["model"]["init_from"] = None  # the checkpoint's weights replace the initial ones
+    if overrides:
+        loc = Locator(f"{ckpt} (the run's config)")
+        for text in overrides:
+            keys, value = parse_override(text)
+            apply_override(config, keys, value, text)
+            loc.set_override(tuple(keys), f"--set {text}")
+        config = validate(config, loc, Path(base))
+    s = api.setup(Config(config, Path(base) / "config.yaml", list(overrides)))
+    weights = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+    s.network.load_state_dict(weights, source=str(ckpt))
+    prep_file = run_dir / "preprocessing.npz"
+    if prep_file.is_file():
+        prep, classes = preprocess.load(prep_file)
+    else:
+        prep, classes = s.splits.preprocessing, s.splits.classes
+    return Member(run_dir, ckpt, int(arrays["meta/epoch"]), s, prep, classes or s.splits.classes)
+
+
+def read_file(member: Member, path, targets: bool = True) -> dict:
+    """Features (and targets) of a CSV or NPZ file, read with the run's own file options."""
+    from .data.csvfile import read_csv_file, read_rows
+    from .data.npz import read_npz
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: --data: file not found")
+    data_cfg = member.setup.config.data["data"]
+    same = data_cfg["source"]
+    if path.suffix == ".npz":
+        opts = data_cfg if same == "npz" else {}
+        if targets:
+            return read_npz(path, opts.get("x_key", "X"), opts.get("y_key", "y"))
+        with np.load(path, allow_pickle=False) as z:
+            key = opts.get("x_key", "X")
+            if key not in z.files:
+                raise DataError(f"{path}: no array {key!r} (arrays: {', '.join(z.files)})")
+            X = z[key]
+        return {"X": X.reshape(len(X), -1), "path": str(path)}
+    opts = {k: data_cfg[k] for k in ("target", "drop", "header", "delimiter") if k in data_cfg} \
+        if same == "csv" else {}
+    if targets:
+        return read_csv_file(path, opts)
+    lines, rows, names = read_rows(path, opts.get("delimiter", ","), opts.get("header", "auto"))
+    skip = set()
+    if names:  # drop the training file's target and dropped columns when they are there
+        tgt = opts.get("target", None)
+        for col in ([tgt] if not isinstance(tgt, list) else tgt) + list(opts.get("drop") or []):
+            if isinstance(col, str) and col in names:
+                skip.add(names.index(col))
+    cols = [j for j in range(len(rows[0])) if j not in skip]
+    X = np.zeros((len(rows), len(cols)))
+    for i, (line, r) in enumerate(zip(lines, rows)):
+        for k, j in enumerate(cols):
+            try:
+                X[i, k] = float(r[j])
+            except ValueError:
+                col = names[j] if names else j
+                raise DataError(f"{path}:{line}: column {col!r}: not a number: {r[j]!r}") from None
+    return {"X": X, "path": str(path), "feature_names": [names[j] for j in cols] if names else None}
+
+
+def labels_of(y, classes: list[str], label: str) -> np.ndarray:
+    """Class indices of targets given as class names, their numeric spellings, or indices."""
+    y = np.asarray(y)
+    names = [f"{v:g}" if y.dtype.kind == "f" else str(v) for v in y]
+    index = {c: i for i, c in enumerate(classes)}
+    if all(n in index for n in names):
+        return np.array([index[n] for n in names], dtype=np.int64)
+    if y.dtype.kind in "iuf" and np.all(y == np.round(y)) and y.min() >= 0 and y.max() < len(classes):
+        return y.astype(np.int64)
+    bad = next(i for i, n in enumerate(names) if n not in index)
+    raise DataError(f"{label}: class {names[bad]!r} at row {bad} is not one the run was trained on "
+                    f"({', '.join(classes)})")
+
+
+def new_data(member: Member, path, targets: bool = True):
+    """(X scaled as in training, Y encoded or None, labels or None) from a file."""
+    raw = read_file(member, path, targets)
+    X = np.asarray(raw["X"], dtype=float)
+    d = member.setup.splits.n_features
+    if X.shape[1] != d:
+        raise DataError(f"{path}: {X.shape[1]} feature columns, expected {d} as in the run's training data")
+    X = preprocess.apply(member.prep, X, member.setup.config.data["dtype"], str(path))
+    if not targets:
+        return X, None, None
+    y = raw["y"]
+    units = member.setup.network.parameters()[-1].value.shape[-1]
+    if member.task == "classification":
+        labels = labels_of(y, member.classes, str(path))
+        Y = labels[:, None] if units == 1 else np.eye(len(member.classes))[labels]
+        return X, Y.astype(X.dtype), labels
+    Y = np.asarray(y, dtype=float).reshape(len(y), -1)
+    if Y.shape[1] != units:
+        raise DataError(f"{path}: {Y.shape[1]} target column(s), expected {units}")
+    return X, Y.astype(X.dtype), None
+
+
+def run_split(member: Member):
+    """The run's test split, else its validation split, else its training data."""
+    sp = member.setup.splits
+    for name, d in (("test", sp.test), ("val", sp.val), ("train", sp.train)):
+        if d is not None:
+            return name, d.X, d.Y, d.labels
+    raise DataError(f"{member.run_dir}: no data to score")
+
+
+def outputs_of(network, X, batch: int = 8192) -> np.ndarray:
+    """The network's outputs f(x) (probabilities after sigmoid/softmax), in batches."""
+    return np.concatenate([network.predict(X[i:i + batch]) for i in range(0, len(X), batch)])
+
+
+def probabilities(network, outputs: np.ndarray) -> np.ndarray:
+    """(n, K) class probabilities: a single sigmoid output p becomes [1 - p, p]."""
+    if outputs.shape[1] == 1:
+        return np.hstack([1 - outputs, outputs])
+    return outputs
+
+
+def report(task, outputs, Y, labels, classes, network, loss: float | None) -> dict:
+    out = {"n": int(len(outputs))}
+    if loss is not None:
+        out["loss"] = loss
+    if task == "classification":
+        if outputs.shape[1] == 1 and network.head is not None:
+            predicted = (outputs[:, 0] > 0.5).astype(np.int64)
+        elif outputs.shape[1] == 1:
+            predicted = decide(outputs, network)
+        else:
+            predicted = outputs.argmax(axis=1)
+        out.update(classification_report(labels, predicted, classes))
+    else:
+        out.update(regression_report(outputs, Y))
+    return out
+
+
+def evaluate(targets, which: str = "best", data=None, overrides=()) -> dict:
+    """Score one or several runs (and their ensemble) on their test split or on ``data``."""
+    from .training.trainer import evaluate as loss_of
+    members = [load_member(t, which, overrides) for t in targets]
+    tasks = {m.task for m in members}
+    if len(tasks) > 1:
+        raise UsageError("the runs do not share a task (classification and regression mixed)")
+    results, all_outputs, ref = [], [], None
+    for m in members:
+        if data is not None:
+            split = "data"
+            X, Y, labels = new_data(m, data)
+        else:
+            split, X, Y, labels = run_split(m)
+        net = m.setup.network
+        loss = loss_of(net, X, Y, labels)["loss"]
+        outputs = outputs_of(net, X)
+        all_outputs.append(outputs)
+        r = report(m.task, outputs, Y, labels, m.classes, net, loss)
+        r.update({"run": str(m.run_dir), "name": m.name, "checkpoint": str(m.checkpoint),
+                  "epoch": m.epoch, "split": split, "data": str(data) if data else None})
+        results.append(r)
+        # the same examples, compared before each run's own scaling
+        raw = X * m.prep["divisor"] + m.prep["shift"] if data is None else None
+        if ref is None:
+            ref = (split, Y, labels, m, raw)
+        elif data is None and (raw.shape != ref[4].shape or not np.allclose(raw, ref[4], rtol=1e-5)
+                               or not np.array_equal(Y, ref[1])):
+            raise UsageError(f"{m.run_dir}: its {split} split differs from {ref[3].run_dir}'s (different "
+                             "seeds or data); give the same data to all with --data FILE")
+    out = {"task": members[0].task, "runs": results}
+    if len(members) > 1:
+        classes = members[0].classes
+        if any(m.classes != classes for m in members):
+            raise UsageError("the runs were trained on different classes; an ensemble needs the same")
+        if members[0].task == "classification":
+            probs = np.mean([probabilities(m.setup.network, o) for m, o in zip(members, all_outputs)], axis=0)
+            ens = report("classification", probs, ref[1], ref[2], classes, members[0].setup.network, None)
+        else:
+            ens = report("regression", np.mean(all_outputs, axis=0), ref[1], None, None, None, None)
+        ens.update({"name": "ensemble", "members": [m.name for m in members], "split": ref[0]})
+        out["ensemble"] = ens
+    return out
+
+
+def is_probability(network) -> bool:
+    """Whether the outputs are probabilities (a sigmoid or softmax output), not raw scores."""
+    from .engine.activations import Sigmoid, Softmax
+    last = network.head if network.head is not None else network.layers[-1]
+    return isinstance(last, (Sigmoid, Softmax))
+
+
+def predict(target, data, which: str = "best", overrides=()) -> tuple[list[str], np.ndarray, list]:
+    """(header, values, predicted classes or None) for the rows of a file without targets."""
+    m = load_member(target, which, overrides)
+    X, _, _ = new_data(m, data, targets=False)
+    outputs = outputs_of(m.setup.network, X)
+    if m.task == "classification":
+        net = m.setup.network
+        if outputs.shape[1] == 1:
+            predicted = decide(outputs, net) if net.head is None else (outputs[:, 0] > 0.5).astype(int)
+        else:
+            predicted = outputs.argmax(axis=1)
+        values = probabilities(net, outputs) if is_probability(net) else outputs
+        prefix = "p" if is_probability(net) else "score"
+        names = m.classes if values.shape[1] == len(m.classes) else ["score"]
+        header = ["class"] + [f"{prefix}_{c}" if prefix == "p" or len(names) > 1 else "score" for c in names]
+        return header, values, [m.classes[i] for i in predicted]
+    k = outputs.shape[1]
+    header = ["y"] if k == 1 else [f"y_{i}" for i in range(k)]
+    return header, outputs, None
