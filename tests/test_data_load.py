@@ -119,3 +119,14 @@ def test_data_errors(tmp_path, data, kw, message):
     with pytest.raises(DataError) as e:
         run(data, units=units, classification=classification, base_dir=tmp_path, **kw)
     assert str(e.value) == message.format(d=tmp_path)
+
+
+def test_stored_preprocessing_is_reapplied_instead_of_refitted(tmp_path):
+    (tmp_path / "tr.csv").write_text("x,y\n0,0\n2,1\n4,0\n6,1\n")
+    (tmp_path / "new.csv").write_text("x,y\n10,0\n20,1\n")
+    trained = run({"source": "csv", "path": "tr.csv", "scale": "standardize"}, base_dir=tmp_path)
+    preprocess.save(tmp_path / "p.npz", trained.preprocessing, trained.classes)
+    stored, _ = preprocess.load(tmp_path / "p.npz")
+    again = run({"source": "csv", "path": "new.csv", "scale": "standardize"}, base_dir=tmp_path,
+                preprocessing=stored)
+    np.testing.assert_allclose(again.train.X[:, 0], [(10 - 3) / np.sqrt(5), (20 - 3) / np.sqrt(5)])

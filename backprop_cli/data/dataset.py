@@ -149,8 +149,11 @@ def encode_targets(labels, y, task, k_classes, output_units, label):
 
 def load(data_cfg: dict, *, output_units: int, loss_is_classification: bool, dtype,
          base_dir, rng: np.random.Generator, where: str = "data", input_size: int | None = None,
-         loss_name: str = "") -> Splits:
-    """Read the data a validated ``data`` section declares, check, split, encode and scale it."""
+         loss_name: str = "", preprocessing: dict | None = None) -> Splits:
+    """Read the data a validated ``data`` section declares, check, split, encode and scale it.
+
+    ``preprocessing`` (a run's stored statistics, from :func:`preprocess.load`) is applied
+    instead of fitting new ones: ``backprop eval`` scales data exactly as training did."""
     cfg = {k: data_cfg.get(k, opt.default) for k, opt in COMMON.items()}
     opts = {k: v for k, v in data_cfg.items() if k not in COMMON and k != "source"}
     source = SOURCES.get(data_cfg["source"])(**opts)
@@ -211,7 +214,8 @@ def load(data_cfg: dict, *, output_units: int, loss_is_classification: bool, dty
         elif s in index:
             pieces[s] = take("train", index[s])
 
-    prep = preprocess.fit(pieces["train"][0], cfg["scale"], cfg["pixel_max"])
+    prep = preprocessing if preprocessing is not None else preprocess.fit(
+        pieces["train"][0], cfg["scale"], cfg["pixel_max"])
     dtype = np.dtype(dtype)
     out = {}
     for s, (X, y, lab, label) in pieces.items():
