@@ -1,0 +1,125 @@
+"""`backprop eval` and `backprop predict` on real runs."""
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from backprop_cli import api, scoring
+from backprop_cli.cli import main
+from helpers import write
+
+BLOBS = """
+data: {source: csv, path: points.csv, target: label, scale: standardize, test_fraction: 0.25}
+model: {layers: [{units: 6, activation: tanh}, {units: 3, activation: softmax}]}
+loss: cross_entropy
+optimizer: {name: sgd, lr: 0.3}
+training: {epochs: 40, batch_size: 8}
+"""
+
+
+@pytest.fixture
+def points(tmp_path):
+    rng = np.random.default_rng(0)
+    centers = np.array([[0, 0], [4, 0], [0, 4]])
+    labels = np.repeat(["red", "green", "blue"], 40)
+    X = np.concatenate([c + rng.normal(size=(40, 2)) for c in centers]) * 10 + 50
+    rows = "\n".join(f"{a:.5f},{b:.5f},{c}" for (a, b), c in zip(X, labels))
+    write(tmp_path / "points.csv", "x,y,label\n" + rows + "\n")
+    return write(tmp_path / "blobs.yaml", BLOBS)
+
+
+def run(args):
+    return CliRunner().invoke(main, args)
+
+
+def test_eval_reports_and_writes_eval_json(points, tmp_path):
+    res = api.train(points, runs_dir=tmp_path / "runs")
+    r = run(["eval", str(res.run_dir), "--json"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    one = rep["runs"][0]
+    assert rep["task"] == "classification" and one["split"] == "test" and one["n"] == 30
+    assert [c["class"] for c in one["per_class"]] == ["blue", "green", "red"]
+    cm = np.array(one["confusion_matrix"])
+    assert cm.sum() == 30 and cm.sum(axis=1).tolist() == [c["support"] for c in one["per_class"]]
+    assert one["accuracy"] == pytest.approx(np.trace(cm) / 30)
+    assert one["accuracy"] == pytest.approx(res.summary["test"]["test_accuracy"])
+    assert one["loss"] == pytest.approx(res.summary["test"]["test_loss"], rel=1e-9)
+    assert json.loads((res.run_dir / "eval.json").read_text())["runs"][0]["accuracy"] == one["accuracy"]
+    assert one["checkpoint"].endswith("last.npz")  # no best.npz without a monitored metric... or best
+    r = run(["eval", str(res.run_dir)])
+    assert r.exit_code == 0 and "confusion matrix" in r.stderr and "macro avg" in r.stderr
+
+
+def test_ensemble_is_the_average_of_probabilities(points, tmp_path):
+    a = api.train(points, runs_dir=tmp_path / "runs")
+    b = api.train(points, ["optimizer.lr=0.05"], runs_dir=tmp_path / "runs")  # same seed: same split
+    rep = scoring.evaluate([a.run_dir, b.run_dir])
+    ma, mb = scoring.load_member(a.run_dir), scoring.load_member(b.run_dir)
+    _, Xa, _, labels = scoring.run_split(ma)
+    _, Xb, _, _ = scoring.run_split(mb)
+    p = (ma.setup.network.predict(Xa) + mb.setup.network.predict(Xb)) / 2
+    assert rep["ensemble"]["accuracy"] == pytest.approx(np.mean(p.argmax(axis=1) == labels))
+    assert rep["ensemble"]["members"] == [a.run_dir.name, b.run_dir.name]
+    c = api.train(points, ["seed=5"], runs_dir=tmp_path / "runs")      # another split
+    r = run(["eval", str(a.run_dir), str(c.run_dir)])
+    assert r.exit_code == 2 and "test split differs" in r.stderr
+    r = run(["eval", str(a.run_dir), str(c.run_dir), "--data", str(tmp_path / "points.csv"), "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["ensemble"]["n"] == 120
+
+
+def test_eval_on_new_data_uses_the_stored_scaling(points, tmp_path):
+    res = api.train(points, runs_dir=tmp_path / "runs")
+    rep = scoring.evaluate([res.run_dir], data=tmp_path / "points.csv")
+    m = scoring.load_member(res.run_dir)
+    raw = np.loadtxt(tmp_path / "points.csv", delimiter=",", skiprows=1, usecols=(0, 1))
+    X = (raw - m.prep["shift"]) / m.prep["divisor"]
+    pred = m.setup.network.predict(X).argmax(axis=1)
+    names = np.loadtxt(tmp_path / "points.csv", delimiter=",", skiprows=1, usecols=2, dtype=str)
+    truth = np.array([m.classes.index(n) for n in names])
+    assert rep["runs"][0]["accuracy"] == pytest.approx(np.mean(pred == truth))
+    write(tmp_path / "bad.csv", "x,y,z,label\n1,2,3,red\n")
+    r = run(["eval", str(res.run_dir), "--data", str(tmp_path / "bad.csv")])
+    assert r.exit_code == 3 and "3 feature columns, expected 2" in r.stderr
+    write(tmp_path / "odd.csv", "x,y,label\n1,2,purple\n")
+    r = run(["eval", str(res.run_dir), "--data", str(tmp_path / "odd.csv")])
+    assert r.exit_code == 3 and "class 'purple' at row 0 is not one the run was trained on" in r.stderr
+
+
+def test_predict_writes_classes_and_probabilities(points, tmp_path):
+    res = api.train(points, runs_dir=tmp_path / "runs")
+    write(tmp_path / "new.csv", "x,y\n50,50\n90,50\n50,90\n")
+    r = run(["predict", str(res.run_dir), "--data", str(tmp_path / "new.csv")])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.reader(io.StringIO(r.stdout)))
+    assert rows[0] == ["class", "p_blue", "p_green", "p_red"]
+    assert [row[0] for row in rows[1:]] == ["red", "green", "blue"]   # the three centres
+    for row in rows[1:]:
+        assert sum(map(float, row[1:])) == pytest.approx(1.0, abs=1e-6)
+    out = tmp_path / "pred.csv"
+    r = run(["predict", str(res.run_dir), "--data", str(tmp_path / "points.csv"), "-o", str(out)])
+    assert r.exit_code == 0 and len(out.read_text().splitlines()) == 121   # target column ignored
+
+
+def test_regression_eval_and_errors(tmp_path):
+    x = np.linspace(-1, 1, 40)
+    write(tmp_path / "line.csv", "x,y\n" + "\n".join(f"{a},{2 * a + 1}" for a in x) + "\n")
+    cfg = write(tmp_path / "line.yaml", """
+data: {source: csv, path: line.csv, test_fraction: 0.25}
+model: {layers: [{units: 1}]}
+loss: mse
+optimizer: {name: sgd, lr: 0.1}
+training: {epochs: 300, batch_size: full}
+""")
+    res = api.train(cfg, runs_dir=tmp_path / "runs")
+    rep = json.loads(run(["eval", str(res.run_dir), "--json"]).stdout)["runs"][0]
+    assert rep["r2"] > 0.999 and rep["mse"] == pytest.approx(rep["loss"], rel=1e-9)
+    r = run(["eval", str(tmp_path)])
+    assert r.exit_code == 3 and "no checkpoints/best.npz" in r.stderr
+    r = run(["eval", str(res.run_dir), "--set", "optimizer.lr=-1"])
+    assert r.exit_code == 2 and "optimizer.lr: must be > 0, got -1" in r.stderr
+    r = run(["predict", str(res.run_dir), "--data", str(tmp_path / "nope.csv")])
+    assert r.exit_code == 3 and "file not found" in r.stderr
