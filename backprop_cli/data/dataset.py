@@ -147,18 +147,10 @@ def encode_targets(labels, y, task, k_classes, output_units, label):
     return Y
 
 
-def load(data_cfg: dict, *, output_units: int, loss_is_classification: bool, dtype,
-         base_dir, rng: np.random.Generator, where: str = "data", input_size: int | None = None,
-         loss_name: str = "", preprocessing: dict | None = None) -> Splits:
-    """Read the data a validated ``data`` section declares, check, split, encode and scale it.
-
-    ``preprocessing`` (a run's stored statistics, from :func:`preprocess.load`) is applied
-    instead of fitting new ones: ``backprop eval`` scales data exactly as training did."""
-    cfg = {k: data_cfg.get(k, opt.default) for k, opt in COMMON.items()}
-    opts = {k: v for k, v in data_cfg.items() if k not in COMMON and k != "source"}
-    source = SOURCES.get(data_cfg["source"])(**opts)
+def read_parts(source, cfg: dict, base_dir, rng, name: str, input_size: int | None) -> dict:
+    """The source's train part and any separate val / test parts, checked and of one width."""
     raw = source.load(base_dir, rng)
-    name = raw.get("path", data_cfg["source"])
+    name = raw.get("path", name)
     parts = {"train": raw}
     for split in ("val", "test"):
         if raw.get(split) is not None:
@@ -172,7 +164,7 @@ def load(data_cfg: dict, *, output_units: int, loss_is_classification: bool, dty
         p["X"] = check_features(np.asarray(p["X"]), p["label"])
         if len(p["y"]) != len(p["X"]):
             raise DataError(f"{p['label']}: {len(p['y'])} targets for {len(p['X'])} examples")
-    d = parts["train"]["X"].shape[1]
+    d = raw["X"].shape[1]
     for k, p in parts.items():
         if p["X"].shape[1] != d:
             raise DataError(f"{p['label']}: {p['X'].shape[1]} features in the {k} data, expected {d} "
@@ -180,18 +172,12 @@ def load(data_cfg: dict, *, output_units: int, loss_is_classification: bool, dty
     if input_size is not None and d != input_size:
         raise DataError(f"{name}: model.input_size: the model takes {input_size} inputs but the data "
                         f"has {d} features")
+    return parts
 
-    task = infer_task(cfg["task"], source, loss_is_classification, loss_name, name)
-    classes, labels = None, {k: None for k in parts}
-    if task == "classification":
-        classes, labels = encode_classes(parts, cfg["classes"], raw.get("classes"), name)
-        present = np.unique(labels["train"])
-        if len(present) < 2:
-            raise DataError(f"{name}: the target has one class only ({classes[present[0]]}); "
-                            "classification needs at least 2")
 
-    # held-out fractions of the training file, stratified for classes
-    fractions = {s: cfg[f"{s}_fraction"] for s in ("val", "test") if cfg[f"{s}_fraction"]}
+def hold_out(parts: dict, labels: dict, fractions: dict, rng, name: str) -> dict:
+    """(X, y, labels, label) of each split: separate files as they are, fractions of the
+    training file drawn from the seed (stratified for classes); nothing else is copied."""
     index = {"train": None}
     if fractions:
         n = len(parts["train"]["X"])
@@ -203,9 +189,9 @@ def load(data_cfg: dict, *, output_units: int, loss_is_classification: bool, dty
                                 f"of {n} examples leaves the {s} split empty")
 
     def take(part, idx):
-        p = parts[part]
+        p, lab = parts[part], labels[part]
         sel = (lambda a: a) if idx is None else (lambda a: np.asarray(a)[idx])
-        return sel(p["X"]), sel(p["y"]), None if labels[part] is None else sel(labels[part]), p["label"]
+        return sel(p["X"]), sel(p["y"]), None if lab is None else sel(lab), p["label"]
 
     pieces = {"train": take("train", index["train"])}
     for s in ("val", "test"):
@@ -213,7 +199,33 @@ def load(data_cfg: dict, *, output_units: int, loss_is_classification: bool, dty
             pieces[s] = take(s, None)
         elif s in index:
             pieces[s] = take("train", index[s])
+    return pieces
 
+
+def load(data_cfg: dict, *, output_units: int, loss_is_classification: bool, dtype,
+         base_dir, rng: np.random.Generator, where: str = "data", input_size: int | None = None,
+         loss_name: str = "", preprocessing: dict | None = None) -> Splits:
+    """Read the data a validated ``data`` section declares, check, split, encode and scale it.
+
+    ``preprocessing`` (a run's stored statistics, from :func:`preprocess.load`) is applied
+    instead of fitting new ones: ``backprop eval`` scales data exactly as training did."""
+    cfg = {k: data_cfg.get(k, opt.default) for k, opt in COMMON.items()}
+    opts = {k: v for k, v in data_cfg.items() if k not in COMMON and k != "source"}
+    source = SOURCES.get(data_cfg["source"])(**opts)
+    parts = read_parts(source, cfg, base_dir, rng, data_cfg["source"], input_size)
+    name = parts["train"].get("path", data_cfg["source"])
+
+    task = infer_task(cfg["task"], source, loss_is_classification, loss_name, name)
+    classes, labels = None, {k: None for k in parts}
+    if task == "classification":
+        classes, labels = encode_classes(parts, cfg["classes"], parts["train"].get("classes"), name)
+        present = np.unique(labels["train"])
+        if len(present) < 2:
+            raise DataError(f"{name}: the target has one class only ({classes[present[0]]}); "
+                            "classification needs at least 2")
+
+    fractions = {s: cfg[f"{s}_fraction"] for s in ("val", "test") if cfg[f"{s}_fraction"]}
+    pieces = hold_out(parts, labels, fractions, rng, name)
     prep = preprocessing if preprocessing is not None else preprocess.fit(
         pieces["train"][0], cfg["scale"], cfg["pixel_max"])
     dtype = np.dtype(dtype)
@@ -221,10 +233,9 @@ def load(data_cfg: dict, *, output_units: int, loss_is_classification: bool, dty
     for s, (X, y, lab, label) in pieces.items():
         Y = encode_targets(lab, y, task, len(classes) if classes else 0, output_units, label)
         out[s] = Dataset(preprocess.apply(prep, X, dtype, label), np.ascontiguousarray(Y, dtype=dtype), lab)
-    info = {"source": data_cfg["source"], "paths": {s: parts[s].get("path") for s in parts if parts[s].get("path")},
-            "split": {s: ("file" if s in parts and s != "train" else f"fraction {fractions[s]:g}")
-                      for s in ("val", "test") if s in pieces},
-            "scale": cfg["scale"]}
+    info = {"source": data_cfg["source"], "scale": cfg["scale"],
+            "paths": {s: parts[s]["path"] for s in parts if parts[s].get("path")},
+            "split": {s: "file" if s in parts else f"fraction {fractions[s]:g}" for s in out if s != "train"}}
     return Splits(train=out["train"], val=out.get("val"), test=out.get("test"), task=task,
-                  classes=classes, feature_names=raw.get("feature_names"), source=name,
+                  classes=classes, feature_names=parts["train"].get("feature_names"), source=name,
                   preprocessing=prep, info=info)
