@@ -1,0 +1,103 @@
+"""Reading finished run folders back: metrics.jsonl, summary.json, config.yaml, the weights.
+
+A run folder is what ``backprop train`` writes (README, "What a run writes"). ``read_run``
+reads its records; ``load_run_setup`` rebuilds the data splits and the network from its
+resolved config.yaml and puts in the weights of checkpoints/last.npz.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .errors import DataError
+
+
+@dataclass
+class Run:
+    path: Path
+    name: str
+    metrics: list[dict]
+    summary: dict | None
+    config: dict | None
+
+    def series(self, key: str) -> tuple[list[int], list[float]]:
+        """(epochs, values) of one metrics.jsonl column, where present and finite."""
+        pts = [(m["epoch"], m[key]) for m in self.metrics
+               if isinstance(m.get(key), (int, float)) and math.isfinite(m[key])]
+        return [e for e, _ in pts], [v for _, v in pts]
+
+    @property
+    def best_epoch(self) -> int | None:
+        best = (self.summary or {}).get("best") or {}
+        return best.get("epoch")
+
+    @property
+    def task(self) -> str | None:
+        return (self.summary or {}).get("task")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{i}: not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{path}:{i}: expected a JSON object per line")
+        rows.append(row)
+    return rows
+
+
+def read_run(path) -> Run:
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(f"{path}: no such run folder")
+    mfile = path / "metrics.jsonl"
+    if not mfile.is_file():
+        raise DataError(f"{path}: not a run folder (no metrics.jsonl); "
+                        f"expected a folder that backprop train wrote")
+    metrics = [m for m in read_jsonl(mfile) if isinstance(m.get("epoch"), int)]
+    summary = None
+    if (path / "summary.json").is_file():
+        try:
+            summary = json.loads((path / "summary.json").read_text())
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path / 'summary.json'}:{e.lineno}: not valid JSON ({e.msg})") from None
+    config = None
+    if (path / "config.yaml").is_file():
+        try:
+            config = yaml.safe_load((path / "config.yaml").read_text())
+        except yaml.YAMLError as e:
+            raise DataError(f"{path / 'config.yaml'}: not valid YAML ({e})") from None
+    return Run(path, path.resolve().name, metrics, summary, config)
+
+
+def load_run_setup(path: Path, config=None, overrides=()):
+    """The run's splits and network with its last weights (``api.Setup``).
+
+    The config is the run's resolved config.yaml, read relative to the config file it came
+    from (for data files given by relative path), or ``config`` when given.
+    """
+    from . import api, checkpoint
+    from .config import Config
+    run = read_run(path)
+    if config is not None:
+        cfg = api.as_config(config, overrides)
+    else:
+        if run.config is None:
+            raise DataError(f"{path}: no config.yaml in the run folder")
+        origin = (run.summary or {}).get("config")
+        cfg = Config(run.config, Path(origin) if origin else (path / "config.yaml").resolve())
+    data = json.loads(json.dumps(cfg.data))
+    data["model"]["init_from"] = None  # the checkpoint's weights replace any initial ones
+    s = api.setup(Config(data, cfg.path, cfg.overrides))
+    ckpt = path / "checkpoints" / "last.npz"
+    s.network.load_state_dict(checkpoint.load_weights(ckpt), source=str(ckpt))
+    return s
