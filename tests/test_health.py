@@ -1,0 +1,99 @@
+"""Layer health on constructed networks, the live view's plain lines and its sparkline."""
+import io
+
+import numpy as np
+import pytest
+from helpers import XOR_YAML, write
+from rich.console import Console
+
+from backprop_cli import api
+from backprop_cli.console import ProgressBar, sparkline
+from backprop_cli.engine.network import build_network
+from backprop_cli.training.health import ActivationStats, layer_health
+
+
+def net_of(layers, n_in=2, loss="quadratic"):
+    rng = np.random.default_rng(0)
+    return build_network(layers, n_in, loss, "float64", rng, rng)
+
+
+def test_all_dead_relus_are_100_percent_and_warned():
+    net = net_of([{"units": 3, "activation": "relu"}, {"units": 1}])
+    dense, relu = net.blocks[0][:2]
+    dense.b.value[...] = -100.0                      # net < 0 for every input in [-1, 1]^2
+    X = np.random.default_rng(1).uniform(-1, 1, (50, 2))
+    net.train_step_gradients(X, np.zeros((50, 1)))
+    stats = [ActivationStats(), None]
+    stats[0].add(relu)
+    h = layer_health(net, stats=stats)
+    assert h[0].dead == 1.0 and "100% dead ReLUs" in h[0].warnings
+    assert h[0].grad_norm == 0.0 and any("vanishing" in w for w in h[0].warnings)
+
+
+def test_saturated_sigmoid_and_healthy_tanh():
+    net = net_of([{"units": 4, "activation": "sigmoid"}, {"units": 2, "activation": "tanh"}, {"units": 1}])
+    net.blocks[0][0].W.value[...] = 50.0             # |net| >= 50 * |x1 + x2| >> 4: saturated
+    X = np.array([[1.0, 1.0], [-1.0, -1.0], [0.5, 0.5], [-0.5, -0.5]])
+    net.train_step_gradients(X, np.zeros((4, 1)))
+    stats = [ActivationStats(), ActivationStats(), None]
+    stats[0].add(net.blocks[0][1])
+    stats[1].add(net.blocks[1][1])
+    h = layer_health(net, stats=stats)
+    assert h[0].saturated == 1.0 and "100% saturated units" in h[0].warnings
+    assert h[1].saturated < 0.5
+
+
+def test_update_ratio_of_one_sgd_step_by_hand():
+    net = net_of([{"units": 1}], n_in=2)
+    W = net.parameters()[0]
+    W.value[...] = [[3.0], [4.0]]                      # ‖W‖ = 5
+    X, Y = np.array([[1.0, 0.0]]), np.array([[0.0]])
+    net.train_step_gradients(X, Y)                   # o = 3, dE/dW = x^T (o - y) = [[3], [0]]
+    before = [[W.value.copy()]]
+    W.value -= 0.1 * W.grad                          # one SGD step of lr 0.1: ‖ΔW‖ = 0.3
+    h = layer_health(net, before=before)
+    assert h[0].grad_norm == pytest.approx(3.0)
+    assert h[0].update_ratio == pytest.approx(0.3 / 5)
+
+
+def test_sparkline():
+    assert sparkline([3, 2, 1]) == "█▅▁"         # the middle value: block 5 of 8
+    assert sparkline([1, 1]) == "▁▁"
+    assert sparkline([]) == ""
+    assert len(sparkline(range(1, 1000), width=10)) == 10
+    assert sparkline([100, 10, 1]) == "█▅▁"        # log scale: 10 sits halfway
+
+
+def test_plain_lines_when_not_a_terminal(tmp_path):
+    buf = io.StringIO()
+    bar = ProgressBar(Console(file=buf, width=200), log_every=50)
+    cfg = write(tmp_path / "c.yaml", XOR_YAML.replace("epochs: 2000", "epochs: 120").replace(
+        "stopping: {target_loss: 0.01}", ""))
+    api.train(cfg, runs_dir=tmp_path / "runs", callbacks=[bar])
+    lines = buf.getvalue().splitlines()
+    assert [ln.split()[1] for ln in lines] == ["1/120", "50/120", "100/120", "120/120"]
+    assert "\r" not in buf.getvalue() and "\x1b" not in buf.getvalue()
+    assert "loss" in lines[-1] and "(best" in lines[-1] and "lr 0.5" in lines[-1]
+    assert bar.health.report_epoch == 120 and len(bar.health.report) == 2
+
+
+def test_health_warning_lines_once(tmp_path):
+    buf = io.StringIO()
+    bar = ProgressBar(Console(file=buf, width=300), log_every=1000, health_every=5)
+    cfg = write(tmp_path / "c.yaml", XOR_YAML.replace("epochs: 2000", "epochs: 30").replace(
+        "lr: 0.5", "lr: 50.0").replace("stopping: {target_loss: 0.01}", ""))
+    api.train(cfg, runs_dir=tmp_path / "runs", callbacks=[bar])
+    warnings = [ln for ln in buf.getvalue().splitlines() if ln.startswith("warning:")]
+    assert warnings and all("health at epoch" in w for w in warnings)
+    assert len(warnings) == len(set(w.split(": ", 2)[2].split(" (")[0] + w.rsplit(": ", 1)[1].split(" (")[0]
+                                    for w in warnings))
+
+
+def test_live_view_renders_metrics_sparkline_and_health(tmp_path):
+    buf = io.StringIO()
+    bar = ProgressBar(Console(file=buf, width=160, force_terminal=True), live=True)
+    cfg = write(tmp_path / "c.yaml", XOR_YAML.replace("epochs: 2000", "epochs: 40"))
+    api.train(cfg, runs_dir=tmp_path / "runs", callbacks=[bar])
+    out = buf.getvalue()
+    assert "layer health at epoch 40" in out and "update/weight" in out and "(best" in out
+    assert any(c in out for c in "▁▂▃▄▅▆▇█")
