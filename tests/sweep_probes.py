@@ -1,0 +1,34 @@
+"""Module-level task functions for executor tests: spawned workers import them by name."""
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def probe_env(task):
+    from backprop_cli.sweep import local
+    return {"status": "ok", "omp": os.environ.get("OMP_NUM_THREADS"),
+            "openblas": os.environ.get("OPENBLAS_NUM_THREADS"),
+            "numpy_preloaded": local.numpy_preloaded, "pid": os.getpid(), "ppid": os.getppid()}
+
+
+def crash_on(task):
+    """Dies (like a worker killed by the OOM killer) on the task marked ``crash``; with
+    ``once``, only the first time (a marker file remembers)."""
+    time.sleep(task.get("sleep", 0.2))
+    if task.get("crash"):
+        marker = Path(task["marker"]) if task.get("once") else None
+        if marker is None or not marker.exists():
+            if marker is not None:
+                marker.write_text("crashed once")
+            os._exit(9)
+    return {"status": "ok", "id": task["id"], "pid": os.getpid()}
+
+
+def sleep_long(task):
+    time.sleep(60)
+    return {"status": "ok"}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("not a script")

@@ -1,0 +1,211 @@
+"""Real sweeps in local worker processes: results, failures, crashes, Ctrl-C/SIGTERM/kill,
+resume, shards and collect (runner.py, local.py, results.py)."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import XOR_YAML, backprop_exe, write
+
+from backprop_cli.sweep.local import LocalExecutor
+from backprop_cli.sweep.results import collect
+from backprop_cli.sweep.runner import run_sweep
+
+GRID4 = """
+base: xor.yaml
+metric: {name: train_loss, goal: minimize}
+parameters:
+  optimizer.lr: {values: [0.1, 2.0]}
+  model.layers.0.units: {values: [2, 4]}
+  training.epochs: {values: [200]}
+  stopping.target_loss: {values: [null]}
+"""
+
+
+def make_sweep(tmp_path, body=GRID4):
+    write(tmp_path / "xor.yaml", XOR_YAML)
+    return write(tmp_path / "sweep.yaml", body)
+
+
+def test_grid_of_4_on_2_workers_writes_runs_results_and_best(tmp_path):
+    result = run_sweep(make_sweep(tmp_path), workers=2, runs_dir=tmp_path / "runs")
+    folder = result.sweep_dir
+    assert folder.parent == tmp_path / "runs" and folder.name.startswith("sweep-")
+    assert result.ran == 4 and not result.interrupted
+    rows = list(csv.DictReader((folder / "results.csv").open()))
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"ok"}
+    assert len((folder / "results.jsonl").read_text().splitlines()) == 4
+    for r in rows:  # every trial is a full run, in trials/<id>/, its summary pointing there
+        run = folder / "trials" / r["trial"]
+        summary = json.loads((run / "summary.json").read_text())
+        assert summary["run_dir"] == str(run) and summary["epochs"] == 200 == int(r["epochs"])
+        assert len((run / "metrics.jsonl").read_text().splitlines()) == 200
+        assert (run / "checkpoints" / "last.npz").exists()
+        assert float(r["train_loss"]) == summary["final"]["train_loss"]
+        assert f"--set optimizer.lr={r['optimizer.lr']}" in r["overrides"]
+    # ranked best first; best.yaml is the best trial's config and trains as it did
+    losses = sorted(float(r["train_loss"]) for r in rows)
+    assert result.best.mean == losses[0] and result.points[-1].mean == losses[-1]
+    best = yaml.safe_load((folder / "best.yaml").read_text())
+    assert best["optimizer"]["lr"] == result.best.params["optimizer.lr"]
+    assert best["model"]["layers"][0]["units"] == result.best.params["model.layers.0.units"]
+    r = subprocess.run([backprop_exe(), "train", str(folder / "best.yaml"), "--json", "--quiet",
+                        "--runs-dir", str(tmp_path / "again")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["final"]["train_loss"] == pytest.approx(losses[0], rel=1e-9)
+
+
+def test_failing_and_diverging_trials_are_recorded_and_the_sweep_goes_on(tmp_path):
+    (tmp_path / "bad.npz").write_text("not an npz file")
+    path = make_sweep(tmp_path, """
+base: xor.yaml
+parameters:
+  model.init_from: {values: [null, bad.npz]}
+  optimizer.lr: {values: [0.5, 1.0e+9]}
+  training.epochs: {values: [50]}
+  loss: [mse]
+  model.layers.1.activation: [identity]
+""")
+    r = subprocess.run([backprop_exe(), "sweep", str(path), "--workers", "2", "--json"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    by = {(x["params"]["model.init_from"], x["params"]["optimizer.lr"]): x for x in out["results"]}
+    assert by[(None, 0.5)]["status"] == "ok"
+    assert by[(None, 1e9)]["status"] == "diverged"
+    for lr in (0.5, 1e9):
+        failed = by[("bad.npz", lr)]
+        assert failed["status"] == "failed" and "bad.npz" in failed["error"]
+        assert (Path(failed["run_dir"]) / "error.txt").read_text().startswith("CheckpointError")
+    assert out["statuses"] == {"ok": 1, "diverged": 1, "failed": 2}
+    assert out["best"]["params"]["optimizer.lr"] == 0.5 and out["best"]["params"]["model.init_from"] is None
+
+
+def test_workers_are_single_threaded_before_numpy_loads():
+    from sweep_probes import probe_env
+    with LocalExecutor(2) as ex:
+        results = [res for _, res in ex.run(probe_env, [{"id": i} for i in range(4)])]
+    assert all(r["omp"] == "1" and r["openblas"] == "1" for r in results)
+    assert not any(r["numpy_preloaded"] for r in results)
+    assert {r["ppid"] for r in results} == {os.getpid()}
+
+
+def test_a_killed_worker_costs_only_its_own_trial(tmp_path):
+    from sweep_probes import crash_on
+    tasks = [{"id": i, "crash": i == 2} for i in range(6)]
+    tasks.append({"id": 6, "crash": True, "once": True, "marker": str(tmp_path / "m")})
+    with LocalExecutor(2) as ex:
+        got = {t["id"]: res for t, res in ex.run(crash_on, tasks)}
+    assert sorted(got) == list(range(7))  # nothing lost with the broken pools
+    assert got[2]["status"] == "crashed" and "died in both attempts" in got[2]["error"]
+    assert all(got[i]["status"] == "ok" for i in (0, 1, 3, 4, 5, 6))  # 6 died once: retried
+
+
+SLOW = """
+base: xor.yaml
+parameters:
+  optimizer.lr: {values: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]}
+  training.epochs: {values: [%d]}
+  stopping.target_loss: {values: [null]}
+"""
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def start_and_wait_for_a_result(tmp_path, path):
+    proc = subprocess.Popen([backprop_exe(), "sweep", str(path), "--workers", "2", "--quiet"],
+                            cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = list((tmp_path / "runs").glob("sweep-*/results.jsonl"))
+        if found and found[0].read_text().count("\n") >= 1 and len(children(proc.pid)) >= 2:
+            return proc, found[0].parent
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail("no trial finished within 30 s")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_stopping_the_driver_leaves_no_process_and_a_rerun_resumes(tmp_path, how):
+    path = make_sweep(tmp_path, SLOW % 6000)  # ~2 s a trial
+    proc, folder = start_and_wait_for_a_result(tmp_path, path)
+    workers = children(proc.pid)
+    proc.send_signal(how)
+    code = proc.wait(timeout=20)
+    if how == signal.SIGTERM:  # like Ctrl-C: a clean stop, exit 130, finished trials kept
+        assert code == 130, proc.stderr.read()
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(p) for p in workers), "worker processes outlived the driver"
+    finished = {json.loads(line)["trial"] for line in (folder / "results.jsonl").read_text().splitlines()
+                if line.strip().endswith("}")}
+    assert 1 <= len(finished) < 6
+    kept = {t: (folder / "trials" / t / "summary.json").stat().st_mtime_ns for t in finished}
+    # the same command again: finds the folder, runs only what is missing
+    r = subprocess.run([backprop_exe(), "sweep", str(path), "--workers", "2", "--json"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["sweep_dir"] == str(folder)
+    assert out["skipped"] == len(finished) and out["ran"] == 6 - len(finished)
+    assert out["statuses"] == {"ok": 6}
+    assert {t: (folder / "trials" / t / "summary.json").stat().st_mtime_ns for t in finished} == kept
+
+
+def test_shards_run_disjoint_trials_and_collect_merges_them(tmp_path):
+    path = make_sweep(tmp_path)
+    runs = tmp_path / "runs" / "lr"
+    shards = [run_sweep(path, workers=1, shard=(i, 2), runs_dir=runs) for i in (0, 1)]
+    ids = [set(s.rows) for s in shards]
+    assert len(ids[0]) == len(ids[1]) == 2 and not ids[0] & ids[1]
+    assert {s.sweep_dir.name.split("-")[1] for s in shards} == {"shard0of2", "shard1of2"}
+    partial = collect(shards[0].sweep_dir)
+    assert len(partial.rows) == 2 and len(partial.missing) == 2
+    r = subprocess.run([backprop_exe(), "sweep", "collect", str(runs), "--json"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out["results"]) == 4 and "missing" not in out
+    assert len(list(csv.DictReader((runs / "results.csv").open()))) == 4
+    assert len((runs / "results.jsonl").read_text().splitlines()) == 4
+    full = run_sweep(path, workers=2, runs_dir=tmp_path / "full")
+    assert out["best"]["params"] == full.best.params
+    assert out["best"]["mean"] == pytest.approx(full.best.mean, rel=1e-12)
+    assert (runs / "best.yaml").read_text().split("\n", 1)[1] == \
+        (full.sweep_dir / "best.yaml").read_text().split("\n", 1)[1].replace(str(full.sweep_dir), "")
+
+
+def test_collect_refuses_shards_of_different_sweeps(tmp_path):
+    path = make_sweep(tmp_path)
+    run_sweep(path, workers=1, shard=(0, 2), runs_dir=tmp_path / "r", dry_run=False)
+    other = write(tmp_path / "other.yaml", GRID4.replace("200", "100"))
+    run_sweep(other, workers=1, shard=(1, 2), runs_dir=tmp_path / "r")
+    r = subprocess.run([backprop_exe(), "sweep", "collect", str(tmp_path / "r")], capture_output=True,
+                       text=True)
+    assert r.returncode == 2
+    assert "fingerprint: not the sweep of" in r.stderr and r.stderr.count("\n") == 1
