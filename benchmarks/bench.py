@@ -338,7 +338,16 @@ def installed(competitor: str) -> bool:
 # ---------------------------------------------------------------------------------------------
 # worker processes: one per competitor and workload, answering JSON commands on stdin
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+    """This process's peak RSS: VmHWM, which exec resets. (ru_maxrss is not reset by exec on
+    Linux: a child started from a big parent would report the parent's peak.)"""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
 
 
 def limit_threads(threads: int, competitor: str):
@@ -385,6 +394,9 @@ def worker_main(competitor: str, workload: str, threads: int, folder: str) -> No
     def send(obj):
         reply.write(json.dumps(obj) + "\n")
 
+    if competitor == "data":  # the memory test's data, made here to keep the driver small
+        send(write_mnist_size(int(workload), Path(folder)))
+        return
     limits = limit_threads(threads, competitor)  # noqa: F841  (kept while the worker runs)
     if competitor == "gemm":
         send({"gemm": gemm_gflops(), "blas": blas_info()})
@@ -455,7 +467,8 @@ def calibrate(worker: Worker, target_s: float) -> tuple[int, list[Chunk]]:
 
 def run_workload(w: Workload, threads: int, competitors: list[str], pairs: int, target_s: float,
                  folder: Path, log) -> dict:
-    write_data(w, folder)
+    """The driver never loads data (the first worker writes it): a child process inherits
+    its parent's ru_maxrss, and the memory test reads the children's."""
     workers, epochs, out = {}, {}, {"competitors": {}, "ratios": {}}
     try:
         for c in competitors:
@@ -533,19 +546,30 @@ def startup(folder: Path, repeats: int = 5) -> dict:
     }
 
 
-def memory(folder: Path, n: int = 60000) -> dict:
-    """``backprop train`` on MNIST-size float32 data (W3's network, one epoch): peak RSS."""
+MNIST_SIZE = Workload("MNIST", "", 60000, 784, (256, 128), 10, "relu", "adam", 1e-3, 0.0, 128,
+                      "float32", "pixels")
+
+
+def write_mnist_size(n: int, folder: Path) -> dict:
+    """n MNIST-shaped float32 examples with uint8 labels in an .npz, and W3's config for it."""
     import numpy as np
     import yaml
-    w = Workload("MNIST", "", n, 784, (256, 128), 10, "relu", "adam", 1e-3, 0.0, 128, "float32",
-                 "pixels")
+    from dataclasses import replace
+    w = replace(MNIST_SIZE, n=n)
     X, y = make_data(w)
     y = y.astype(np.uint8)
     np.savez(folder / "mnist-size.npz", X=X, y=y)
-    data_mb = (X.nbytes + y.nbytes) / 2**20
-    del X, y
     cfg = backprop_config(w, folder / "mnist-size.npz")
+    cfg["training"]["epochs"] = 1
     (folder / "mnist-size.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return {"data_mb": (X.nbytes + y.nbytes) / 2**20}
+
+
+def memory(folder: Path, n: int = 60000) -> dict:
+    """``backprop train`` on MNIST-size float32 data (W3's network, one epoch): peak RSS."""
+    made = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--_worker", "data",
+                           str(n), "1", str(folder)], capture_output=True, text=True, check=True)
+    data_mb = json.loads(made.stdout)["data_mb"]
     cmd = backprop_command() + ["train", "--runs-dir", str(folder / "runs-mem"), "--quiet"]
     peak = child_peak_rss_mb(cmd + [str(folder / "mnist-size.yaml")])
     baseline = child_peak_rss_mb(cmd + ["configs/xor.yaml"], cwd=REPO)
