@@ -137,7 +137,7 @@ def alive(pid: int) -> bool:
 
 def start_and_wait_for_a_result(tmp_path, path):
     proc = subprocess.Popen([backprop_exe(), "sweep", str(path), "--workers", "2", "--quiet"],
-                            cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         found = list((tmp_path / "runs").glob("sweep-*/results.jsonl"))
@@ -149,14 +149,17 @@ def start_and_wait_for_a_result(tmp_path, path):
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
-@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_stopping_the_driver_leaves_no_process_and_a_rerun_resumes(tmp_path, how):
     path = make_sweep(tmp_path, SLOW % 6000)  # ~2 s a trial
     proc, folder = start_and_wait_for_a_result(tmp_path, path)
     workers = children(proc.pid)
-    proc.send_signal(how)
+    if how == signal.SIGINT:  # Ctrl-C in a terminal reaches the whole process group
+        os.killpg(proc.pid, how)
+    else:
+        proc.send_signal(how)
     code = proc.wait(timeout=20)
-    if how == signal.SIGTERM:  # like Ctrl-C: a clean stop, exit 130, finished trials kept
+    if how != signal.SIGKILL:  # Ctrl-C, or SIGTERM like it: a clean stop, finished trials kept
         assert code == 130, proc.stderr.read()
     deadline = time.monotonic() + 10
     while any(alive(p) for p in workers) and time.monotonic() < deadline:

@@ -125,3 +125,13 @@ def test_the_example_sweep_is_valid():
     from helpers import CONFIGS
     result = run_sweep(CONFIGS / "sweeps" / "xor-lr.yaml", dry_run=True)
     assert len(result.trials) == 16 and result.info["base"] == str((CONFIGS / "xor.yaml").resolve())
+
+
+def test_dask_executor_without_the_extra_is_a_usage_error(tmp_path, monkeypatch):
+    import sys
+
+    from backprop_cli.errors import UsageError
+    path = sweep_file(tmp_path, "base: xor.yaml\nparameters:\n  training.epochs: [5]\n")
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
+    with pytest.raises(UsageError, match=r"needs dask.distributed.*pip install 'backprop\[dask\]'"):
+        run_sweep(path, executor="dask", runs_dir=tmp_path / "runs")
