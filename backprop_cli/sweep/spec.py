@@ -136,6 +136,9 @@ class SweepSpec:
 def load_sweep(path) -> SweepSpec:
     """Read and check a sweep file; raise ConfigError listing every problem with its position."""
     path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: sweep file not found" if not path.exists() else
+                          f"{path}: is a folder, expected a sweep file (YAML)")
     raw, loc = read_yaml(path)
     errors: list[str] = []
 
