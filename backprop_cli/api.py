@@ -90,51 +90,170 @@ class RunResult:
 
 
 class RunRecorder(Callback):
-    """Writes metrics.jsonl each epoch and checkpoints/last.npz (never after divergence),
-    and tracks the best epoch of the monitored loss (val_loss if there is validation data)."""
+    """The run's record: metrics.jsonl every epoch, checkpoints/last.npz (every
+    ``checkpoint_every`` epochs, or at most every ``checkpoint_seconds`` when that is None,
+    and at the end) and checkpoints/best.npz for the monitored metric. Never after divergence.
 
-    def __init__(self, run_dir: Path, config: dict, checkpoint_seconds: float = 2.0):
+    A checkpoint is taken when an epoch is wholly done (``on_epoch_complete``) and holds all a
+    resumed run needs to go on exactly as if never stopped: weights, optimizer buffers, the
+    random streams, every callback's state and the trainer's, the resolved config and the
+    preprocessing statistics."""
+
+    transient = ("config", "_last_save", "_best_weights", "_best_saved", "checkpoint_every",
+                 "checkpoint_seconds")
+
+    def __init__(self, run_dir: Path, setup: "Setup", trainer=None, append: bool = False,
+                 checkpoint_every: int | None = None, checkpoint_seconds: float = 2.0):
         self.run_dir = run_dir
-        self.config = config
-        self.metrics = MetricsWriter(run_dir / "metrics.jsonl")
+        self.setup = setup
+        self.trainer = trainer
+        self.config = setup.config.data
+        self.metrics = MetricsWriter(run_dir / "metrics.jsonl", append=append)
+        self.checkpoint_every = checkpoint_every
         self.checkpoint_seconds = checkpoint_seconds
-        self._last_save = 0.0
+        self.monitor = None if setup.splits.val is None else "val_loss"
+        self._last_save = time.monotonic()
         self._saved_epoch = None
+        self._best_weights = None
+        self._best_saved = True
 
     def on_epoch_end(self, state):
         self.metrics.write(state.logs)
         state.history.append(state.logs)
         if state.diverged:
             return
-        monitor = "val_loss" if "val_loss" in state.logs else "train_loss"
-        if not state.best or state.logs[monitor] < state.best[monitor]:
+        monitor = self.monitor or "train_loss"
+        value = state.logs.get(monitor)
+        if value is not None and (not state.best or value < state.best.get(monitor, float("inf"))):
             state.best = dict(state.logs)
+            self._best_weights = state.network.state_dict()
+            self._best_saved = False
+
+    def on_epoch_complete(self, state):
+        if state.diverged:
+            return
         now = time.monotonic()
-        if now - self._last_save >= self.checkpoint_seconds:
+        due = (state.epoch % self.checkpoint_every == 0 if self.checkpoint_every
+               else now - self._last_save >= self.checkpoint_seconds)
+        if due:
             self.save(state)
             self._last_save = now
 
+    def extra_arrays(self, state) -> tuple[dict, dict]:
+        """(JSON state, arrays) of everything but the weights."""
+        from .training.snapshot import rng_state, snapshot
+        arrays = {f"optim/{k}": v for k, v in state.optimizer.state_dict().items()}
+        for k, v in self.setup.splits.preprocessing.items():
+            arrays[f"prep/{k}"] = np.asarray(v)
+        callbacks = []
+        if self.trainer is not None:
+            # the callbacks the config defines come first, up to this recorder
+            for i, cb in enumerate(self.trainer.callbacks[:self.trainer.callbacks.index(self) + 1]):
+                plain, arr = snapshot(cb, f"cb/{i}")
+                callbacks.append({"class": type(cb).__name__, "state": plain})
+                arrays.update(arr)
+            trainer_plain, arr = snapshot(self.trainer, "trainer")
+            arrays.update(arr)
+        else:
+            trainer_plain = {}
+        ts_plain, arr = snapshot(state, "trainstate")
+        ts_plain.pop("history", None)
+        arrays.update(arr)
+        streams = {k: rng_state(g) for k, g in vars(self.setup.streams).items()}
+        meta = {"config_dir": str(self.setup.config.base_dir), "lr": float(state.optimizer.lr),
+                "config_path": str(self.setup.config.path) if self.setup.config.path else None,
+                "streams": streams, "callbacks": callbacks, "trainer": trainer_plain,
+                "train_state": ts_plain, "overrides": self.setup.config.overrides,
+                "classes": self.setup.splits.classes}
+        return meta, arrays
+
     def save(self, state):
+        meta, arrays = self.extra_arrays(state)
         checkpoint.save(self.run_dir / "checkpoints" / "last.npz", state.network.state_dict(),
-                        epoch=state.epoch, config=self.config)
+                        epoch=state.epoch, config=self.config, state=meta, extra=arrays)
         self._saved_epoch = state.epoch
+        self.save_best(state)
+
+    def save_best(self, state):
+        if self._best_weights is not None and not self._best_saved:
+            checkpoint.save(self.run_dir / "checkpoints" / "best.npz", self._best_weights,
+                            epoch=int(state.best.get("epoch", state.epoch)), config=self.config,
+                            state={"config_dir": str(self.setup.config.base_dir),
+                                   "monitor": self.monitor or "train_loss", "logs": state.best})
+            self._best_saved = True
 
     def on_train_end(self, state):
         # saved again even if this epoch was: early stopping or restarts may have put back
         # other weights
         if not state.diverged and state.epoch:
             self.save(state)
+        else:
+            self.save_best(state)
         self.metrics.close()
+
+
+class Interrupt(Callback):
+    """Ctrl-C (SIGINT) or SIGTERM stops the run after the current epoch, with a checkpoint;
+    a second Ctrl-C abandons the epoch at once (the last checkpoint stays whole)."""
+
+    transient = ("requested", "_previous")
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def install(self):
+        import signal
+        import threading
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def uninstall(self):
+        import signal
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def on_epoch_end(self, state):
+        if self.requested:
+            state.interrupted = True
+            state.stop("interrupted")
 
 
 def versions() -> dict:
     return {"backprop": __version__, "python": platform.python_version(), "numpy": np.__version__}
 
 
-def train(config, overrides=(), *, runs_dir=None, name: str | None = None,
-          callbacks: list[Callback] = (), on_start=None) -> RunResult:
-    """Train the network a config declares and record the run; see ``backprop train``."""
+def _digest(*arrays) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is not None:
+            a = np.ascontiguousarray(a)
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def train(config=None, overrides=(), *, runs_dir=None, name: str | None = None,
+          callbacks: list[Callback] = (), on_start=None, resume=None,
+          handle_signals: bool = False) -> RunResult:
+    """Train the network a config declares and record the run; see ``backprop train``.
+
+    ``resume``: a run folder whose checkpoints/last.npz to continue from (no config needed);
+    the finished run equals one never interrupted, weight for weight and metric for metric.
+    """
     t_start = time.perf_counter()
+    if resume is not None:
+        return _resume(Path(resume), callbacks=callbacks, on_start=on_start,
+                       handle_signals=handle_signals, t_start=t_start)
     cfg = as_config(config, overrides)
     c = cfg.data
     run_name = check_name(name, "--name") if name else (
@@ -148,34 +267,116 @@ def train(config, overrides=(), *, runs_dir=None, name: str | None = None,
         "; overrides: " + " ".join(f"--set {o}" for o in cfg.overrides) if cfg.overrides else "") + "\n"
     (run_dir / "config.yaml").write_text(header + yaml.safe_dump(c, sort_keys=False))
     save_preprocessing(run_dir / "preprocessing.npz", s.splits.preprocessing, classes=s.splits.classes)
+    return _fit(run_dir, s, callbacks, on_start, handle_signals, t_start)
 
+
+def _fit(run_dir: Path, s: "Setup", callbacks, on_start, handle_signals, t_start,
+         restore=None) -> RunResult:
+    c = s.config.data
     net = s.network
-    recorder = RunRecorder(run_dir, c)
 
     def reinit():  # a restart's fresh weights, drawn from the restart stream
         return build_network(c["model"]["layers"], s.splits.n_features, c["loss"], c["dtype"],
                              s.streams.restart, s.streams.dropout).state_dict()
 
+    recorder = RunRecorder(run_dir, s, append=restore is not None,
+                           checkpoint_every=c["output"].get("checkpoint_every"))
+    interrupt = Interrupt()
     trainer, opt = build_trainer(c, net, s.splits, shuffle_rng=s.streams.shuffle,
                                  augment_rng=s.streams.augment, restart_rng=s.streams.restart,
-                                 reinit=reinit, recorder=recorder, callbacks=list(callbacks))
+                                 reinit=reinit, recorder=recorder,
+                                 callbacks=[interrupt, *callbacks])
+    recorder.trainer = trainer
     if on_start is not None:
         on_start(run_dir, s)
     state = TrainState(network=net, optimizer=opt, epochs=trainer.epochs)
+    start_epoch = 0
+    if restore is not None:
+        start_epoch = restore(trainer, opt, state)
+    if handle_signals:
+        interrupt.install()
     try:
-        trainer.fit(s.splits.train, s.splits.val, state=state)
+        trainer.fit(s.splits.train, s.splits.val, start_epoch=start_epoch, state=state)
     except KeyboardInterrupt:
+        # abandoned mid-epoch (a second Ctrl-C): the last checkpoint stays as it was
         state.stop("interrupted")
-        recorder.on_train_end(state)
-        summary = _summary(run_dir, cfg, s, state, t_start, interrupted=True)
+        state.interrupted = True
+        recorder.metrics.close()
+        summary = _summary(run_dir, s.config, s, state, t_start)
         write_json(run_dir / "summary.json", summary)
-        raise
-    summary = _summary(run_dir, cfg, s, state, t_start)
+        return RunResult(run_dir, summary, state.history)
+    finally:
+        interrupt.uninstall()
+    summary = _summary(run_dir, s.config, s, state, t_start)
     summary.update(summary_fields(state))
     if s.splits.test is not None and not state.diverged:
         summary["test"] = test_metrics(net, s.splits.test)
     write_json(run_dir / "summary.json", summary)
     return RunResult(run_dir, summary, state.history)
+
+
+def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start) -> RunResult:
+    """Continue a run from checkpoints/last.npz, needing nothing but the run folder."""
+    from .training.snapshot import restore as restore_obj
+    from .training.snapshot import set_rng_state
+    ckpt = run_dir / "checkpoints" / "last.npz"
+    if not run_dir.is_dir():
+        raise DataError(f"{run_dir}: --resume: no such run folder")
+    if not ckpt.is_file():
+        raise DataError(f"{run_dir}: --resume: no checkpoints/last.npz to resume from (the run "
+                        "was stopped before its first checkpoint); start it again instead")
+    arrays = checkpoint.load_arrays(ckpt)
+    config = checkpoint.read_meta(arrays, "config")
+    meta = checkpoint.read_meta(arrays, "state")
+    if config is None or meta is None or "streams" not in meta:
+        raise DataError(f"{ckpt}: --resume: the checkpoint holds no training state")
+    epoch = int(arrays["meta/epoch"])
+    summary_file = run_dir / "summary.json"
+    if summary_file.is_file():
+        done = json.loads(summary_file.read_text())
+        if done.get("epochs") == epoch and done.get("stop_reason") not in (None, "interrupted") \
+                and not done.get("interrupted"):
+            raise DataError(f"{run_dir}: --resume: the run already finished ({done['stop_reason']}); "
+                            "nothing to resume")
+    cfg = Config(config, Path(meta.get("config_path") or Path(meta["config_dir"]) / "config.yaml"),
+                 meta.get("overrides", []))
+    s = setup(cfg)
+    s.network.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("param/")},
+                              source=str(ckpt))
+    for k, st in meta["streams"].items():
+        set_rng_state(getattr(s.streams, k), st)
+    # metrics.jsonl: keep the epochs the checkpoint covers, drop those it will redo
+    mfile = run_dir / "metrics.jsonl"
+    lines = mfile.read_text().splitlines(keepends=True) if mfile.is_file() else []
+    kept = [ln for ln in lines if ln.strip() and json.loads(ln).get("epoch", 0) <= epoch]
+    from .rundir import atomic_write
+    atomic_write(mfile, "".join(kept))
+    history = [json.loads(ln) for ln in kept]
+
+    def restore(trainer, opt, state):
+        opt.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim/")})
+        opt.lr = meta["lr"]
+        restore_obj(trainer, meta["trainer"], arrays, "trainer")
+        restore_obj(state, meta["train_state"], arrays, "trainstate")
+        state.history = history
+        state.stop_reason, state.interrupted = None, False
+        # callbacks restore after on_train_begin has set them up
+        saved = meta["callbacks"]
+        first = trainer.callbacks
+
+        class Restore(Callback):
+            def on_train_begin(self, st):
+                for i, (cb, snap) in enumerate(zip(first, saved)):
+                    if type(cb).__name__ == snap["class"]:
+                        restore_obj(cb, snap["state"], arrays, f"cb/{i}")
+                recorder = next(cb for cb in first if isinstance(cb, RunRecorder))
+                recorder._best_weights = None
+                recorder._best_saved = True
+
+        trainer.callbacks.append(Restore())
+        return epoch
+
+    return _fit(run_dir, s, callbacks, on_start, handle_signals, t_start, restore=restore)
 
 
 def test_metrics(network, test) -> dict:
@@ -207,6 +408,7 @@ def _summary(run_dir, cfg: Config, s: Setup, state: TrainState, t_start: float,
         "epochs": state.epoch,
         "stop_reason": state.stop_reason,
         "diverged": state.diverged,
+        "interrupted": state.interrupted,
         "final": final,
         "best": best,
         "n_train": len(s.splits.train),
@@ -217,8 +419,16 @@ def _summary(run_dir, cfg: Config, s: Setup, state: TrainState, t_start: float,
         "wall_time": time.perf_counter() - t_start,
         "seed": cfg.data["seed"],
         "dtype": cfg.data["dtype"],
+        "config_sha256": _config_digest(cfg.data),
+        "data_sha256": _digest(*[a for _, d in s.splits.items() for a in (d.X, d.Y)]),
         "versions": versions(),
     }
+
+
+def _config_digest(c: dict) -> str:
+    """SHA-256 of the resolved config (canonical JSON), so equal configs hash equal."""
+    import hashlib
+    return hashlib.sha256(json.dumps(c, sort_keys=True).encode()).hexdigest()
 
 
 def gradcheck(config=None, overrides=(), *, eps: float = 1e-6, tol: float = 1e-6,

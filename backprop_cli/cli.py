@@ -60,8 +60,10 @@ def main(debug):
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
 @set_option
+@click.option("--resume", type=click.Path(file_okay=False), default=None, metavar="RUN_DIR",
+              help="Continue a stopped or killed run from its checkpoints/last.npz (no CONFIG).")
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=None,
               help="Folder for run folders (default: the config's output.runs_dir, 'runs').")
 @click.option("--name", default=None, help="Run name (default: the config's name or file name).")
@@ -71,21 +73,28 @@ def main(debug):
               help="When stderr is not a terminal: one plain line every N epochs "
                    "(default: about 20 lines per run).")
 @debug_option
-def train(config, overrides, runs_dir, name, as_json, quiet, log_every):
-    """Train the network CONFIG declares.
+def train(config, overrides, resume, runs_dir, name, as_json, quiet, log_every):
+    """Train the network CONFIG declares (or continue one with --resume RUN_DIR).
 
     Writes runs/<name>-<YYYYmmdd-HHMMSS>/ with config.yaml (resolved), metrics.jsonl,
-    summary.json and checkpoints/last.npz. Exit codes: 0 finished, 2 bad config, 3 bad data,
-    4 diverged, 130 interrupted.
+    summary.json, preprocessing.npz and checkpoints/last.npz and best.npz. Ctrl-C stops after
+    the current epoch with a checkpoint (press it twice to abandon the epoch). Exit codes:
+    0 finished, 2 bad config, 3 bad data, 4 diverged, 130 interrupted.
     """
     from . import api
-    from .errors import EXIT_DIVERGED
+    from .errors import EXIT_DIVERGED, EXIT_INTERRUPTED
+    if resume and (config or overrides or runs_dir or name):
+        raise click.UsageError("--resume RUN_DIR continues a run as it was: give no CONFIG, "
+                               "--set, --runs-dir or --name with it")
+    if not resume and not config:
+        raise click.UsageError("Missing argument 'CONFIG' (or --resume RUN_DIR).")
     callbacks = []
     show = not quiet and not as_json
     if not quiet:
         from .console import ProgressBar
         callbacks.append(ProgressBar(log_every=log_every))
-    result = api.train(config, overrides, runs_dir=runs_dir, name=name, callbacks=callbacks)
+    result = api.train(config, overrides, runs_dir=runs_dir, name=name, callbacks=callbacks,
+                       resume=resume, handle_signals=True)
     if as_json:
         click.echo(json.dumps(result.summary))
     if show or (not quiet and result.diverged):
@@ -93,6 +102,8 @@ def train(config, overrides, runs_dir, name, as_json, quiet, log_every):
         print_run(result.summary)
     if result.diverged:
         sys.exit(EXIT_DIVERGED)
+    if result.summary.get("interrupted"):
+        sys.exit(EXIT_INTERRUPTED)
 
 
 @main.command()

@@ -158,6 +158,9 @@ def _schema() -> Section:
         "output": Section({
             "runs_dir": Option(str, "runs", "where run folders are made (relative to the working "
                                "directory)"),
+            "checkpoint_every": Option(int, None, "write checkpoints/last.npz every this many epochs "
+                                       "(default: at most every 2 seconds, and at the end)", ge=1,
+                                       nullable=True),
         }, "where results go"),
     }, optional=False)
 

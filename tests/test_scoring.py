@@ -37,7 +37,7 @@ def run(args):
 
 def test_eval_reports_and_writes_eval_json(points, tmp_path):
     res = api.train(points, runs_dir=tmp_path / "runs")
-    r = run(["eval", str(res.run_dir), "--json"])
+    r = run(["eval", str(res.run_dir), "--json", "--checkpoint", "last"])
     assert r.exit_code == 0, r.output
     rep = json.loads(r.stdout)
     one = rep["runs"][0]
@@ -49,7 +49,9 @@ def test_eval_reports_and_writes_eval_json(points, tmp_path):
     assert one["accuracy"] == pytest.approx(res.summary["test"]["test_accuracy"])
     assert one["loss"] == pytest.approx(res.summary["test"]["test_loss"], rel=1e-9)
     assert json.loads((res.run_dir / "eval.json").read_text())["runs"][0]["accuracy"] == one["accuracy"]
-    assert one["checkpoint"].endswith("last.npz")  # no best.npz without a monitored metric... or best
+    assert one["checkpoint"].endswith("last.npz") and one["epoch"] == res.summary["epochs"]
+    best = json.loads(run(["eval", str(res.run_dir), "--json"]).stdout)["runs"][0]
+    assert best["checkpoint"].endswith("best.npz") and best["epoch"] == res.summary["best"]["epoch"]
     r = run(["eval", str(res.run_dir)])
     assert r.exit_code == 0 and "confusion matrix" in r.stderr and "macro avg" in r.stderr
 

@@ -25,6 +25,8 @@ class TrainState:
     restored_epoch: int | None = None  # the epoch whose weights were put back at the end
     attempts: list = field(default_factory=list)  # one summary per attempt (with restarts)
     best_attempt: int | None = None
+    fresh_attempt: bool = True     # the next epoch is an attempt's first (examples: misclassified)
+    interrupted: bool = False      # Ctrl-C or SIGTERM asked to stop after this epoch
 
     def stop(self, reason: str) -> None:
         if self.stop_reason is None:
@@ -41,6 +43,7 @@ class Callback:
     def on_batch_end(self, state: TrainState): ...
     def on_epoch_end(self, state: TrainState): ...
     def on_restart(self, state: TrainState): ...  # new weights, a new attempt begins
+    def on_epoch_complete(self, state: TrainState): ...  # all of the epoch done: a resumable point
     def on_train_end(self, state: TrainState): ...
 
 

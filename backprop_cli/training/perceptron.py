@@ -35,6 +35,7 @@ class PerceptronTrainer:
             raise ValueError("the perceptron rule trains one dense layer of threshold units, got "
                              + " → ".join(map(repr, layers)))
         self.network, self.optimizer, self.epochs, self.shuffle = network, optimizer, epochs, shuffle
+        self.seen: dict[str, int] = {}
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.callbacks = list(callbacks)
         self.W, self.b = layers[0].W.value, layers[0].b.value
@@ -59,9 +60,11 @@ class PerceptronTrainer:
     def fit(self, train, val=None, start_epoch: int = 0, state: TrainState | None = None) -> TrainState:
         net = self.network
         state = state or TrainState(network=net, optimizer=self.optimizer, epochs=self.epochs)
-        self.W[...] = 0.0
-        self.b[...] = 0.0
-        seen: dict[bytes, int] = {}
+        if start_epoch == 0:  # weights start at 0 (a resumed run keeps its own)
+            self.W[...] = 0.0
+            self.b[...] = 0.0
+            self.seen = {}
+        seen = self.seen  # weights after each epoch (hex) -> epoch: a repeat means cycling
         self._call("on_train_begin", state)
         epoch = start_epoch
         while epoch < self.epochs and state.stop_reason is None:
@@ -81,7 +84,7 @@ class PerceptronTrainer:
                 state.stop(f"converged: epoch {epoch} made no mistake, so the perceptron rule found "
                            "a separating hyperplane (the data is linearly separable)")
             elif not self.shuffle:
-                key = self.W.tobytes() + self.b.tobytes()
+                key = (self.W.tobytes() + self.b.tobytes()).hex()
                 if key in seen:
                     state.stop(f"not linearly separable: the perceptron rule is cycling (the weights "
                                f"after epoch {epoch} equal those after epoch {seen[key]}, with "
@@ -89,6 +92,7 @@ class PerceptronTrainer:
                                f"limit ({self.epochs}) can be free of mistakes; {HINT}")
                 seen.setdefault(key, epoch)
             self._call("on_epoch_end", state)
+            self._call("on_epoch_complete", state)
         if state.stop_reason is None:
             state.stop(f"no separating hyperplane within the epoch limit: all {self.epochs} epochs "
                        f"made mistakes ({state.logs['mistakes']} in the last); the data may not be "

@@ -72,6 +72,8 @@ class Divergence(Callback):
 class MaxTime(Callback):
     """Stop once the wall time since the start of training exceeds ``seconds``."""
 
+    transient = ("start", "clock")  # a clock reading means nothing in another process
+
     def __init__(self, seconds: float, clock=time.monotonic):
         self.seconds, self.clock = seconds, clock
 

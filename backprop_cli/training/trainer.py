@@ -66,7 +66,6 @@ class Trainer:
         state = state or TrainState(network=net, optimizer=opt, epochs=self.epochs)
         self._call("on_train_begin", state)
         epoch = start_epoch
-        fresh = True
         while epoch < self.epochs and state.stop_reason is None:
             epoch += 1
             state.epoch = epoch
@@ -75,9 +74,9 @@ class Trainer:
             pool, before = None, None
             if self.examples == "misclassified":
                 pool, before = self._misclassified(train)
-                if fresh:  # an attempt's first epoch goes over all examples
+                if state.fresh_attempt:  # an attempt's first epoch goes over all examples
                     pool = None
-            fresh = False
+            state.fresh_attempt = False
             m = n if pool is None else len(pool)
             bs = m if self.batch_size is None else min(self.batch_size, m)
             order = self.rng.permutation(m) if self.shuffle else None
@@ -131,7 +130,8 @@ class Trainer:
                 self._call("on_restart", state)
                 state.attempt += 1
                 state.restart_reason = None
-                fresh = True
+                state.fresh_attempt = True
+            self._call("on_epoch_complete", state)
         if state.stop_reason is None:
             state.stop(f"epoch limit reached ({self.epochs})")
         self._call("on_train_end", state)
