@@ -99,8 +99,8 @@ class RunRecorder(Callback):
     random streams, every callback's state and the trainer's, the resolved config and the
     preprocessing statistics."""
 
-    transient = ("config", "_last_save", "_best_weights", "_best_saved", "checkpoint_every",
-                 "checkpoint_seconds")
+    transient = ("config", "_last_save", "_best_weights", "_best_saved", "_improved",
+                 "checkpoint_every", "checkpoint_seconds")
 
     def __init__(self, run_dir: Path, setup: "Setup", trainer=None, append: bool = False,
                  checkpoint_every: int | None = None, checkpoint_seconds: float = 2.0):
@@ -116,6 +116,7 @@ class RunRecorder(Callback):
         self._saved_epoch = None
         self._best_weights = None
         self._best_saved = True
+        self._improved = False
 
     def on_epoch_end(self, state):
         self.metrics.write(state.logs)
@@ -126,12 +127,14 @@ class RunRecorder(Callback):
         value = state.logs.get(monitor)
         if value is not None and (not state.best or value < state.best.get(monitor, float("inf"))):
             state.best = dict(state.logs)
-            self._best_weights = state.network.state_dict()
-            self._best_saved = False
+            self._improved = True
 
     def on_epoch_complete(self, state):
         if state.diverged:
             return
+        if self._improved:  # the whole state of the best epoch, as for last.npz
+            self._best_weights = (state.network.state_dict(), *self.extra_arrays(state), state.epoch)
+            self._best_saved, self._improved = False, False
         now = time.monotonic()
         due = (state.epoch % self.checkpoint_every == 0 if self.checkpoint_every
                else now - self._last_save >= self.checkpoint_seconds)
@@ -176,10 +179,10 @@ class RunRecorder(Callback):
 
     def save_best(self, state):
         if self._best_weights is not None and not self._best_saved:
-            checkpoint.save(self.run_dir / "checkpoints" / "best.npz", self._best_weights,
-                            epoch=int(state.best.get("epoch", state.epoch)), config=self.config,
-                            state={"config_dir": str(self.setup.config.base_dir),
-                                   "monitor": self.monitor or "train_loss", "logs": state.best})
+            weights, meta, arrays, epoch = self._best_weights
+            meta = dict(meta, monitor=self.monitor or "train_loss", logs=state.best)
+            checkpoint.save(self.run_dir / "checkpoints" / "best.npz", weights, epoch=epoch,
+                            config=self.config, state=meta, extra=arrays)
             self._best_saved = True
 
     def on_train_end(self, state):

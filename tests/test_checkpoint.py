@@ -71,3 +71,21 @@ def test_failed_write_leaves_the_previous_checkpoint_whole(tmp_path, monkeypatch
         checkpoint.save(p, {"0.W": np.ones((2, 3)), "0.b": np.ones(3)}, epoch=2)
     assert p.read_bytes() == before
     assert [f.name for f in tmp_path.iterdir()] == ["last.npz"]
+
+
+def test_run_checkpoints_hold_everything_the_issue_lists(tmp_path):
+    from backprop_cli import api
+    from helpers import CONFIGS
+    res = api.train(CONFIGS / "iris.yaml", ["optimizer={name: adam, lr: 0.01}", "training.epochs=20"],
+                    runs_dir=tmp_path)
+    for name in ("last", "best"):
+        a = checkpoint.load_arrays(res.run_dir / "checkpoints" / f"{name}.npz")
+        meta = checkpoint.read_meta(a, "state")
+        assert {"param/0.W", "param/0.b", "param/1.W", "param/1.b"} <= set(a)
+        assert {"optim/t", "optim/0.W.exp_avg", "optim/0.W.exp_avg_sq"} <= set(a)      # optimizer
+        assert {"prep/shift", "prep/divisor"} <= set(a)                                 # scaling
+        assert set(meta["streams"]) >= {"shuffle", "dropout"}                           # RNG state
+        assert checkpoint.read_meta(a, "config")["optimizer"]["name"] == "adam"
+        assert len(str(a["meta/sha256"])) == 64
+    best = checkpoint.load_arrays(res.run_dir / "checkpoints" / "best.npz")
+    assert int(best["meta/epoch"]) == res.summary["best"]["epoch"]
