@@ -625,7 +625,7 @@ def git_state() -> str:
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=src,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return f"{src} (not in a git work tree)"
     return head + (" with uncommitted changes in backprop_cli/" if dirty else "")
 
 
