@@ -132,8 +132,14 @@ class RunRecorder(Callback):
     def on_epoch_complete(self, state):
         if state.diverged:
             return
-        if self._improved:  # the whole state of the best epoch, as for last.npz
-            self._best_weights = (state.network.state_dict(), *self.extra_arrays(state), state.epoch)
+        if self._improved:  # weights, optimizer buffers and random streams of the best epoch
+            from .training.snapshot import rng_state
+            arrays = {f"optim/{k}": v for k, v in state.optimizer.state_dict().items()}
+            arrays.update({f"prep/{k}": np.asarray(v) for k, v in self.setup.splits.preprocessing.items()})
+            meta = {"config_dir": str(self.setup.config.base_dir), "lr": float(state.optimizer.lr),
+                    "streams": {k: rng_state(g) for k, g in vars(self.setup.streams).items()},
+                    "classes": self.setup.splits.classes}
+            self._best_weights = (state.network.state_dict(), meta, arrays, state.epoch)
             self._best_saved, self._improved = False, False
         now = time.monotonic()
         due = (state.epoch % self.checkpoint_every == 0 if self.checkpoint_every
@@ -171,6 +177,7 @@ class RunRecorder(Callback):
         return meta, arrays
 
     def save(self, state):
+        self.metrics.flush()
         meta, arrays = self.extra_arrays(state)
         checkpoint.save(self.run_dir / "checkpoints" / "last.npz", state.network.state_dict(),
                         epoch=state.epoch, config=self.config, state=meta, extra=arrays)

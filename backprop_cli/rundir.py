@@ -88,14 +88,24 @@ def json_number(x):
 
 
 class MetricsWriter:
-    """Appends one JSON object per epoch to metrics.jsonl, flushed at once."""
+    """Appends one JSON object per epoch to metrics.jsonl, flushed at least every
+    ``flush_seconds`` (so a reader sees it live) and whenever :meth:`flush` is called (before
+    each checkpoint, so a checkpoint never covers epochs the file lacks)."""
 
-    def __init__(self, path: Path, append: bool = False):
+    def __init__(self, path: Path, append: bool = False, flush_seconds: float = 0.25):
         self.path = path
         self.fh = open(path, "a" if append else "w", encoding="utf-8")
+        self.flush_seconds = flush_seconds
+        self._flushed = time.monotonic()
 
     def write(self, record: dict) -> None:
         self.fh.write(json.dumps({k: json_number(v) for k, v in record.items()}) + "\n")
+        now = time.monotonic()
+        if now - self._flushed >= self.flush_seconds:
+            self.fh.flush()
+            self._flushed = now
+
+    def flush(self) -> None:
         self.fh.flush()
 
     def close(self) -> None:

@@ -6,11 +6,14 @@ becomes the run's ``stop_reason``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass
 class TrainState:
+    #: left out of checkpoints: references, and the history metrics.jsonl already holds
+    transient: ClassVar[tuple] = ("network", "optimizer", "history")
+
     network: Any
     optimizer: Any
     epochs: int

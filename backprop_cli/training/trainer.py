@@ -56,15 +56,25 @@ class Trainer:
         self.examples = examples
 
     def _call(self, hook: str, state: TrainState) -> None:
-        for cb in self.callbacks:
-            getattr(cb, hook)(state)
+        for method in self._hooks[hook]:
+            method(state)
+
+    def _bind_hooks(self) -> None:
+        """Per hook, the bound methods of the callbacks that define it: no Python calls per
+        step for callbacks that do nothing there."""
+        hooks = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end", "on_restart",
+                 "on_epoch_complete", "on_train_end")
+        self._hooks = {h: [getattr(cb, h) for cb in self.callbacks
+                           if getattr(type(cb), h, None) is not getattr(Callback, h)] for h in hooks}
 
     def fit(self, train, val=None, start_epoch: int = 0, state: TrainState | None = None) -> TrainState:
         net, opt = self.network, self.optimizer
         X, Y, labels = train.X, train.Y, train.labels
         n = len(X)
         state = state or TrainState(network=net, optimizer=opt, epochs=self.epochs)
+        self._bind_hooks()
         self._call("on_train_begin", state)
+        batch_hooks = self._hooks["on_batch_end"]
         epoch = start_epoch
         while epoch < self.epochs and state.stop_reason is None:
             epoch += 1
@@ -108,7 +118,9 @@ class Trainer:
                 objective_sum += objective * len(xb)
                 if lb is not None:
                     correct += int((decide(z, net) == lb).sum())
-                self._call("on_batch_end", state)
+                if batch_hooks:
+                    for method in batch_hooks:
+                        method(state)
             logs = {"epoch": epoch, "train_loss": loss_sum / m}
             if self.regularizer:
                 logs["train_objective"] = objective_sum / m if np.isfinite(loss_sum) else loss_sum
