@@ -11,17 +11,15 @@ import numpy as np
 import yaml
 
 from . import __version__, checkpoint
-from .config import Config, batch_size, load_config
+from .config import Config, load_config
 from .data import Splits
 from .data import load as load_data
 from .data.preprocess import save as save_preprocessing
 from .engine.network import Network, build_network, named
 from .errors import ConfigError, DataError
 from .rundir import MetricsWriter, check_name, make_run_dir, safe_name, write_json
-from .training.build import build_trainer, check_against_data, summary_fields
+from .training.build import build_optimizer, build_trainer, check_against_data, summary_fields  # noqa: F401 (build_optimizer is public)
 from .training.callbacks import Callback, TrainState
-from .training.optimizers import OPTIMIZERS
-from .training.trainer import Trainer
 
 
 @dataclass
@@ -71,11 +69,6 @@ def setup(config, overrides=()) -> Setup:
         p = p if p.is_absolute() else cfg.base_dir / p
         net.load_state_dict(checkpoint.load_weights(p), source=str(p))
     return Setup(cfg, splits, net, streams)
-
-
-def build_optimizer(opt_cfg, params):
-    name, opts = named(opt_cfg)
-    return OPTIMIZERS.get(name)(params, **opts)
 
 
 @dataclass

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from backprop_cli.engine.activations import ACTIVATIONS, Sigmoid, Softmax, sigmoid
+from backprop_cli.engine.activations import ACTIVATIONS, Softmax, sigmoid
 from backprop_cli.engine.gradcheck import numerical_gradient, relative_error
 
 

@@ -1,7 +1,4 @@
 """Checkpoints: round trip, atomic writes, refusal of pickles, corruption and tampering."""
-import io
-import json
-import zipfile
 
 import numpy as np
 import pytest

@@ -3,7 +3,6 @@ import json
 import subprocess
 
 import numpy as np
-import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -154,9 +153,8 @@ def test_init_from_starts_from_given_weights(tmp_path):
     W = {"0.W": np.array([[0.1, -0.2, 0.3, 0.4], [0.5, 0.6, -0.7, 0.8]]), "0.b": np.zeros(4),
          "1.W": np.array([[0.3], [-0.2], [0.1], [0.5]]), "1.b": np.array([0.05])}
     np.savez(tmp_path / "w.npz", **W)
-    cfg = write(tmp_path / "xor.yaml", XOR_YAML + "  init_from: w.npz\n".replace("  init_from", "  init_from")
-                .join(["", ""]) if False else XOR_YAML.replace(
-                    "model:\n", "model:\n  init_from: w.npz\n").replace("epochs: 2000", "epochs: 1"))
+    cfg = write(tmp_path / "xor.yaml", XOR_YAML.replace("model:\n", "model:\n  init_from: w.npz\n")
+                .replace("epochs: 2000", "epochs: 1"))
     s = api.setup(cfg)
     for k, v in W.items():
         np.testing.assert_array_equal(s.network.state_dict()[k], v)

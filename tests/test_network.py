@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from backprop_cli.engine.gradcheck import check_network, numerical_gradient, relative_error
+from backprop_cli.engine.gradcheck import check_network
 from backprop_cli.engine.initializers import INITIALIZERS
 from backprop_cli.engine.layers import Dense, Dropout, GatedDense
 from backprop_cli.engine.activations import Sigmoid

@@ -4,7 +4,7 @@ import pytest
 
 from backprop_cli.data.dataset import Dataset
 from backprop_cli.engine.network import build_network
-from backprop_cli.training.callbacks import Callback, TargetLoss, TrainState
+from backprop_cli.training.callbacks import Callback, TargetLoss
 from backprop_cli.training.optimizers import SGD
 from backprop_cli.training.trainer import Trainer
 

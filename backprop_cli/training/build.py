@@ -6,6 +6,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..engine.network import named
 from ..errors import ConfigError
 from .callbacks import Callback, TrainState
 from .optimizers import OPTIMIZERS
@@ -15,13 +16,6 @@ from .restarts import Restarts
 from .schedules import SCHEDULES
 from .stopping import Convergence, Divergence, EarlyStopping, MaxTime, TargetLoss, monitored
 from .trainer import Trainer
-
-
-def named(spec) -> tuple[str, dict]:
-    if isinstance(spec, str):
-        return spec, {}
-    spec = dict(spec)
-    return spec.pop("name"), spec
 
 
 def build_optimizer(opt_cfg, params):
