@@ -394,8 +394,12 @@ def worker_main(competitor: str, workload: str, threads: int, folder: str) -> No
     def send(obj):
         reply.write(json.dumps(obj) + "\n")
 
-    if competitor == "data":  # the memory test's data, made here to keep the driver small
-        send(write_mnist_size(int(workload), Path(folder)))
+    if competitor == "data":  # data made apart: neither the driver nor a competitor holds it
+        if workload in WORKLOADS:
+            write_data(WORKLOADS[workload], Path(folder))
+            send({})
+        else:
+            send(write_mnist_size(int(workload), Path(folder)))
         return
     limits = limit_threads(threads, competitor)  # noqa: F841  (kept while the worker runs)
     if competitor == "gemm":
@@ -467,8 +471,9 @@ def calibrate(worker: Worker, target_s: float) -> tuple[int, list[Chunk]]:
 
 def run_workload(w: Workload, threads: int, competitors: list[str], pairs: int, target_s: float,
                  folder: Path, log) -> dict:
-    """The driver never loads data (the first worker writes it): a child process inherits
-    its parent's ru_maxrss, and the memory test reads the children's."""
+    """The data is made in a process of its own: making it would count in a competitor's
+    peak RSS, and in the driver's, which children started later would inherit (ru_maxrss)."""
+    make_in_child(w.name, folder)
     workers, epochs, out = {}, {}, {"competitors": {}, "ratios": {}}
     try:
         for c in competitors:
@@ -565,11 +570,16 @@ def write_mnist_size(n: int, folder: Path) -> dict:
     return {"data_mb": (X.nbytes + y.nbytes) / 2**20}
 
 
+def make_in_child(what: str, folder: Path) -> dict:
+    """A workload's .npz (``what`` its name), or the memory test's (``what`` its size)."""
+    made = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--_worker", "data",
+                           what, "1", str(folder)], capture_output=True, text=True, check=True)
+    return json.loads(made.stdout)
+
+
 def memory(folder: Path, n: int = 60000) -> dict:
     """``backprop train`` on MNIST-size float32 data (W3's network, one epoch): peak RSS."""
-    made = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--_worker", "data",
-                           str(n), "1", str(folder)], capture_output=True, text=True, check=True)
-    data_mb = json.loads(made.stdout)["data_mb"]
+    data_mb = make_in_child(str(n), folder)["data_mb"]
     cmd = backprop_command() + ["train", "--runs-dir", str(folder / "runs-mem"), "--quiet"]
     peak = child_peak_rss_mb(cmd + [str(folder / "mnist-size.yaml")])
     baseline = child_peak_rss_mb(cmd + ["configs/xor.yaml"], cwd=REPO)
