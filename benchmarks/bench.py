@@ -742,7 +742,8 @@ def run(a, names: list[str], folder: Path) -> int:
     if any(env.values()):
         print("note: " + ", ".join(f"{k}={v}" for k, v in env.items() if v)
               + " is set, which may pick a slower numpy kernel; see the docstring")
-    print(f"{pairs} pairs of ~{target:g} s chunks per workload, alternating order")
+    print(f"{pairs} pairs of ~{target:g} s chunks per workload, alternating order; load average "
+          f"{os.getloadavg()[0]:.2f} (other processes on the CPUs skew the 2-thread figures most)")
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     for t in threads:
         gemm = run_gemm(t, folder)
@@ -773,6 +774,8 @@ def run(a, names: list[str], folder: Path) -> int:
               f"W3's network, 1 epoch): peak RSS {m['peak_rss_mb']:.0f} MB = {m['multiple']:.2f}× "
               f"the data ({m['multiple_above_xor']:.2f}× above the {m['xor_peak_rss_mb']:.0f} MB "
               "of an xor run)")
+    out["load_average_end"] = os.getloadavg()[0]
+    print(f"\nload average at the end: {out['load_average_end']:.2f}")
     print_summary(out["threads"], threads)
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=2) + "\n")
