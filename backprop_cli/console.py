@@ -392,7 +392,8 @@ def print_eval(report: dict, console: Console = stderr) -> None:
         pc.add_row(f"[i]{avg} avg[/]", f"{a['precision']:.4f}", f"{a['recall']:.4f}", f"{a['f1']:.4f}",
                    str(a["support"]))
     console.print(pc)
-    cm = Table(title="confusion matrix (rows: true class, columns: predicted)", header_style="bold")
+    cm = Table(title="confusion matrix", caption="rows: true class, columns: predicted",
+               header_style="bold")
     cm.add_column("")
     for c in last["classes"]:
         cm.add_column(escape(c), justify="right")

@@ -193,18 +193,20 @@ def probabilities(network, outputs: np.ndarray) -> np.ndarray:
     return outputs
 
 
+def predicted_classes(outputs: np.ndarray, network) -> np.ndarray:
+    """Class indices from the network's outputs f(x): after a fused sigmoid they are
+    probabilities (threshold 0.5), otherwise what training decided on (see ``decide``)."""
+    if outputs.shape[1] == 1 and network.head is not None:
+        return (outputs[:, 0] > 0.5).astype(np.int64)
+    return decide(outputs, network)
+
+
 def report(task, outputs, Y, labels, classes, network, loss: float | None) -> dict:
     out = {"n": int(len(outputs))}
     if loss is not None:
         out["loss"] = loss
     if task == "classification":
-        if outputs.shape[1] == 1 and network.head is not None:
-            predicted = (outputs[:, 0] > 0.5).astype(np.int64)
-        elif outputs.shape[1] == 1:
-            predicted = decide(outputs, network)
-        else:
-            predicted = outputs.argmax(axis=1)
-        out.update(classification_report(labels, predicted, classes))
+        out.update(classification_report(labels, predicted_classes(outputs, network), classes))
     else:
         out.update(regression_report(outputs, Y))
     return out
@@ -269,10 +271,7 @@ def predict(target, data, which: str = "best", overrides=()) -> tuple[list[str],
     outputs = outputs_of(m.setup.network, X)
     if m.task == "classification":
         net = m.setup.network
-        if outputs.shape[1] == 1:
-            predicted = decide(outputs, net) if net.head is None else (outputs[:, 0] > 0.5).astype(int)
-        else:
-            predicted = outputs.argmax(axis=1)
+        predicted = predicted_classes(outputs, net)
         values = probabilities(net, outputs) if is_probability(net) else outputs
         prefix = "p" if is_probability(net) else "score"
         names = m.classes if values.shape[1] == len(m.classes) else ["score"]
