@@ -16,7 +16,7 @@ from .activations import ACTIVATIONS, Activation
 from .initializers import INITIALIZERS, resolve
 from .layers import Dense, Dropout, GatedDense, Layer
 from .losses import FUSED, LOSSES, Loss
-from .parameter import Parameter
+from .parameter import Parameter, flatten
 
 
 def named(spec) -> tuple[str, dict]:
@@ -35,6 +35,8 @@ class Network:
         self.head = head
         self.blocks = blocks or [[layer] for layer in layers]
         self._params = [p for layer in layers for p in layer.parameters()]
+        #: (values, gradients): every parameter is a view of a piece of these two 1-D arrays
+        self.flat = flatten(self._params)
 
     # -- forward and backward -------------------------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -79,7 +81,13 @@ class Network:
     def parameters(self) -> list[Parameter]:
         return self._params
 
-    def state_dict(self) -> dict[str, np.ndarray]:
+    def state_dict(self, into: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Copies of the parameters by name; ``into``: a previous result whose arrays are
+        overwritten (no allocation) and returned."""
+        if into is not None:
+            for p in self._params:
+                np.copyto(into[p.name], p.value)
+            return into
         return {p.name: p.value.copy() for p in self._params}
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], source: str = "weights") -> None:

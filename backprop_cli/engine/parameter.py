@@ -22,3 +22,42 @@ class Parameter:
 
     def __repr__(self) -> str:
         return f"Parameter({self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
+
+
+def flatten(params: list[Parameter]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Move the values and gradients of ``params`` into two contiguous 1-D arrays, leaving
+    each Parameter with views of its piece (in order); returns (values, gradients).
+
+    An optimizer then updates every parameter with one call per operation instead of one per
+    parameter, and a snapshot of all weights is one copy. None (nothing moved) when the
+    parameters do not share one dtype.
+    """
+    if not params or len({p.value.dtype for p in params}) != 1:
+        return None
+    size = sum(p.value.size for p in params)
+    value = np.empty(size, dtype=params[0].value.dtype)
+    grad = np.zeros_like(value)
+    start = 0
+    for p in params:
+        end = start + p.value.size
+        v, g = value[start:end].reshape(p.value.shape), grad[start:end].reshape(p.value.shape)
+        v[...] = p.value
+        p.value, p.grad = v, g
+        start = end
+    return value, grad
+
+
+def flat_view(arrays: list[np.ndarray]) -> np.ndarray | None:
+    """The 1-D array of which ``arrays`` are consecutive, contiguous pieces covering all of
+    it, in order (as :func:`flatten` leaves them); None when they are not."""
+    if not arrays:
+        return None
+    base = arrays[0].base
+    if base is None or base.ndim != 1 or not base.flags.c_contiguous:
+        return None
+    start = ptr = base.__array_interface__["data"][0]
+    for a in arrays:
+        if a.base is not base or not a.flags.c_contiguous or a.__array_interface__["data"][0] != ptr:
+            return None
+        ptr += a.nbytes
+    return base if ptr == start + base.nbytes else None

@@ -14,6 +14,10 @@ Conventions shared by all of them:
   global norm ‖g‖ (over every parameter) exceeds clip_norm.
 - ``state_dict()`` holds plain arrays keyed ``<parameter name>.<buffer>`` plus ``t`` (steps
   taken), so a checkpoint can store it.
+- Updates run in place: every intermediate goes into per-parameter scratch arrays made once,
+  so a step allocates nothing. The operations and their order are PyTorch's (``lerp_``,
+  ``addcmul_``, ``addcdiv_`` evaluated as its CPU kernels do), so float64 runs agree with it
+  to the last few bits.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import math
 
 import numpy as np
 
+from ..engine.parameter import flat_view
 from ..registry import Registry
 from ..schema import Option
 
@@ -37,15 +42,39 @@ def weight_decay_option(default: float = 0.0) -> Option:
                   "(g + weight_decay·θ, every parameter, biases included)", ge=0)
 
 
+class _Flat:
+    """All parameters as one: ``value`` and ``grad`` are the 1-D arrays they are views of."""
+
+    __slots__ = ("value", "grad")
+
+    def __init__(self, value: np.ndarray, grad: np.ndarray):
+        self.value, self.grad = value, grad
+
+
+def lerp_(start: np.ndarray, end: np.ndarray, weight: float, tmp: np.ndarray) -> None:
+    """start ← start + weight·(end - start), in place, computed as ``torch.lerp_`` does:
+    with d = end - start, start + weight·d when |weight| < 0.5, else end - d·(1 - weight)."""
+    np.subtract(end, start, out=tmp)
+    if abs(weight) < 0.5:
+        tmp *= weight
+        start += tmp
+    else:
+        tmp *= 1.0 - weight
+        np.subtract(end, tmp, out=start)
+
+
 class Optimizer:
     """Base: gradient clipping, the step counter ``t``, buffers and their state_dict.
 
     Subclasses declare ``buffers`` (names of per-parameter arrays, created as zeros) and
-    write ``update(p, g, buf)``, which changes ``p.value`` in place.
+    ``scratch`` (how many work arrays of the parameter's shape an update needs), and write
+    ``update(p, g, buf, tmp)``, which changes ``p.value`` in place; ``tmp`` is the list of
+    work arrays, whose contents mean nothing between steps.
     """
 
     options: dict[str, Option] = {"lr": Option(float, 0.01, "learning rate η", gt=0), **CLIP_OPTIONS}
     buffers: tuple[str, ...] = ()
+    scratch: int = 1
 
     def __init__(self, params, lr: float = 0.01, clip_norm: float | None = None,
                  clip_value: float | None = None):
@@ -60,29 +89,62 @@ class Optimizer:
         return []
 
     def reset(self) -> None:
-        """Forget every buffer and the step count (a restart starts afresh)."""
+        """Forget every buffer and the step count (a restart starts afresh).
+
+        When the parameters are consecutive views of one array (as ``Network`` lays them
+        out), each buffer is one array too, and ``update`` runs once over all of them; the
+        per-parameter buffers in ``state`` are views of it.
+        """
         self.t = 0
-        self.state = {p.name: {b: np.zeros_like(p.value) for b in self.buffers} for p in self.params}
+        values = flat_view([p.value for p in self.params])
+        grads = flat_view([p.grad for p in self.params])
+        if values is not None and grads is not None:
+            whole = _Flat(values, grads)
+            bufs = {b: np.zeros_like(values) for b in self.buffers}
+            self.state, start = {}, 0
+            for p in self.params:
+                end = start + p.value.size
+                self.state[p.name] = {b: a[start:end].reshape(p.value.shape) for b, a in bufs.items()}
+                start = end
+            units = [(whole, bufs)]
+        else:
+            self.state = {p.name: {b: np.zeros_like(p.value) for b in self.buffers} for p in self.params}
+            units = [(p, self.state[p.name]) for p in self.params]
+        #: (parameter, its buffers, its work arrays): one for all parameters when flat
+        self._slots = [(p, bufs, [np.empty_like(p.value) for _ in range(self.scratch)])
+                       for p, bufs in units]
 
     def clip(self) -> None:
+        grads = [p.grad for p in self.params]
         if self.clip_value is not None:
-            for p in self.params:
-                np.clip(p.grad, -self.clip_value, self.clip_value, out=p.grad)
+            for g in grads:
+                np.clip(g, -self.clip_value, self.clip_value, out=g)
         if self.clip_norm is not None:
-            norm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in self.params))
+            norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
             coef = self.clip_norm / (norm + 1e-6)
             if coef < 1.0:
-                for p in self.params:
-                    p.grad *= coef
+                for g in grads:
+                    g *= coef
 
     def step(self) -> None:
-        self.clip()
+        if self.clip_value is not None or self.clip_norm is not None:
+            self.clip()
         self.t += 1
-        for p in self.params:
-            self.update(p, p.grad, self.state[p.name])
+        update = self.update
+        for p, buf, tmp in self._slots:
+            update(p, p.grad, buf, tmp)
 
-    def update(self, p, g, buf: dict) -> None:
+    def update(self, p, g, buf: dict, tmp: list) -> None:
         raise NotImplementedError
+
+    def decayed(self, p, g, out):
+        """g + weight_decay·θ (PyTorch's ``grad.add(param, alpha=weight_decay)``) in ``out``;
+        g itself, untouched, without weight decay."""
+        if not self.weight_decay:
+            return g
+        np.multiply(p.value, self.weight_decay, out=out)
+        out += g
+        return out
 
     def state_dict(self) -> dict[str, np.ndarray]:
         out = {"t": np.array(self.t)}
@@ -124,6 +186,7 @@ class SGD(Optimizer):
         self.momentum, self.dampening, self.nesterov = momentum, dampening, nesterov
         self.weight_decay = weight_decay
         self.buffers = ("momentum_buffer",) if momentum else ()
+        self.scratch = 2 if weight_decay else 1
         for key, msg in self.problems({"momentum": momentum, "dampening": dampening,
                                        "nesterov": nesterov}):
             raise ValueError(f"{key}: {msg}")
@@ -136,18 +199,27 @@ class SGD(Optimizer):
                      f"momentum {options.get('momentum', 0):g}, dampening {options.get('dampening', 0):g}")]
         return []
 
-    def update(self, p, g, buf):
-        if self.weight_decay:
-            g = g + self.weight_decay * p.value
+    def update(self, p, g, buf, tmp):
+        g = self.decayed(p, g, tmp[-1])
+        step = tmp[0]  # never g: with weight decay, g is tmp[1]
         if self.momentum:
             b = buf["momentum_buffer"]
             if self.t == 1:
-                b[...] = g
+                np.copyto(b, g)
             else:
                 b *= self.momentum
-                b += (1.0 - self.dampening) * g
-            g = g + self.momentum * b if self.nesterov else b
-        p.value -= self.lr * g
+                if self.dampening:
+                    np.multiply(g, 1.0 - self.dampening, out=step)
+                    b += step
+                else:
+                    b += g
+            if self.nesterov:  # g + μ b
+                np.multiply(b, self.momentum, out=step)
+                g = np.add(g, step, out=step)
+            else:
+                g = b
+        np.multiply(g, self.lr, out=step)
+        p.value -= step
 
 
 class Adagrad(Optimizer):
@@ -175,6 +247,7 @@ class Adagrad(Optimizer):
                  initial_accumulator_value=0.0, eps=1e-10, **clip):
         self.lr_decay, self.weight_decay, self.eps = lr_decay, weight_decay, eps
         self.initial_accumulator_value = initial_accumulator_value
+        self.scratch = 3 if weight_decay else 2
         super().__init__(params, lr, **clip)
 
     def reset(self):
@@ -182,13 +255,18 @@ class Adagrad(Optimizer):
         for bufs in self.state.values():
             bufs["sum"][...] = self.initial_accumulator_value
 
-    def update(self, p, g, buf):
-        if self.weight_decay:
-            g = g + self.weight_decay * p.value
+    def update(self, p, g, buf, tmp):
+        g = self.decayed(p, g, tmp[-1])
+        std, step = tmp[0], tmp[1]
         clr = self.lr / (1.0 + (self.t - 1) * self.lr_decay)
         s = buf["sum"]
-        s += g * g
-        p.value -= clr * g / (np.sqrt(s) + self.eps)
+        np.multiply(g, g, out=std)
+        s += std
+        np.sqrt(s, out=std)
+        std += self.eps
+        np.multiply(g, clr, out=step)
+        step /= std
+        p.value -= step
 
 
 class RMSprop(Optimizer):
@@ -218,29 +296,37 @@ class RMSprop(Optimizer):
         self.momentum, self.centered = momentum, centered
         self.buffers = ("square_avg",) + (("momentum_buffer",) if momentum else ()) + (
             ("grad_avg",) if centered else ())
+        self.scratch = 3 if weight_decay else 2
         super().__init__(params, lr, **clip)
 
-    def update(self, p, g, buf):
+    def update(self, p, g, buf, tmp):
         a = self.alpha
-        if self.weight_decay:
-            g = g + self.weight_decay * p.value
+        g = self.decayed(p, g, tmp[-1])
+        d, step = tmp[0], tmp[1]
         v = buf["square_avg"]
         v *= a
-        v += (1.0 - a) * g * g
+        np.multiply(g, 1.0 - a, out=d)
+        d *= g
+        v += d
         if self.centered:
             gbar = buf["grad_avg"]
-            gbar += (1.0 - a) * (g - gbar)  # torch's lerp_(g, 1 - α)
-            d = np.sqrt(v - gbar * gbar)
+            lerp_(gbar, g, 1.0 - a, d)
+            np.multiply(gbar, gbar, out=d)
+            np.subtract(v, d, out=d)
+            np.sqrt(d, out=d)
         else:
-            d = np.sqrt(v)
+            np.sqrt(v, out=d)
         d += self.eps
         if self.momentum > 0:
             b = buf["momentum_buffer"]
             b *= self.momentum
-            b += g / d
-            p.value -= self.lr * b
+            np.divide(g, d, out=step)
+            b += step
+            np.multiply(b, self.lr, out=step)
         else:
-            p.value -= self.lr * g / d
+            np.multiply(g, self.lr, out=step)
+            step /= d
+        p.value -= step
 
 
 class Adam(Optimizer):
@@ -274,27 +360,35 @@ class Adam(Optimizer):
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.weight_decay, self.amsgrad = weight_decay, amsgrad
         self.buffers = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
+        self.scratch = 3 if weight_decay and not self.decoupled else 2
         super().__init__(params, lr, **clip)
 
-    def update(self, p, g, buf):
+    def update(self, p, g, buf, tmp):
         b1, b2, t = self.beta1, self.beta2, self.t
-        if self.weight_decay:
-            if self.decoupled:
+        if self.decoupled:
+            if self.weight_decay:
                 p.value *= 1.0 - self.lr * self.weight_decay
-            else:
-                g = g + self.weight_decay * p.value
+        else:
+            g = self.decayed(p, g, tmp[-1])
+        denom, step = tmp[0], tmp[1]
         m, v = buf["exp_avg"], buf["exp_avg_sq"]
-        m += (1.0 - b1) * (g - m)  # torch's lerp_(g, 1 - β1)
+        lerp_(m, g, 1.0 - b1, denom)
         v *= b2
-        v += (1.0 - b2) * g * g
+        np.multiply(g, 1.0 - b2, out=denom)
+        denom *= g
+        v += denom
         if self.amsgrad:
             vhat = buf["max_exp_avg_sq"]
             np.maximum(vhat, v, out=vhat)
         else:
             vhat = v
         step_size = self.lr / (1.0 - b1 ** t)
-        denom = np.sqrt(vhat) / math.sqrt(1.0 - b2 ** t) + self.eps
-        p.value -= step_size * m / denom
+        np.sqrt(vhat, out=denom)
+        denom /= math.sqrt(1.0 - b2 ** t)
+        denom += self.eps
+        np.multiply(m, step_size, out=step)
+        step /= denom
+        p.value -= step
 
 
 class AdamW(Adam):
