@@ -92,8 +92,8 @@ class RunRecorder(Callback):
     random streams, every callback's state and the trainer's, the resolved config and the
     preprocessing statistics."""
 
-    transient = ("config", "_last_save", "_best_weights", "_best_saved", "_improved",
-                 "checkpoint_every", "checkpoint_seconds")
+    transient = ("config", "_last_save", "_best", "_best_saved", "_improved",
+                 "checkpoint_every", "checkpoint_seconds", "_live_streams")
 
     def __init__(self, run_dir: Path, setup: "Setup", trainer=None, append: bool = False,
                  checkpoint_every: int | None = None, checkpoint_seconds: float = 2.0):
@@ -107,9 +107,23 @@ class RunRecorder(Callback):
         self.monitor = None if setup.splits.val is None else "val_loss"
         self._last_save = time.monotonic()
         self._saved_epoch = None
-        self._best_weights = None
+        self._best = None  # the best epoch's weights, optimizer state and streams
         self._best_saved = True
         self._improved = False
+        self._live_streams = self.live_streams(self.config)
+
+    @staticmethod
+    def live_streams(c: dict) -> list[str]:
+        """The random streams training draws from (the others are used up by setup): the
+        order of examples, and dropout masks, input noise and restarts when configured."""
+        live = ["shuffle"]
+        if any(layer.get("dropout") for layer in c["model"]["layers"]):
+            live.append("dropout")
+        if c["augment"]["noise"]:
+            live.append("augment")
+        if c["training"]["restarts"]:
+            live += ["restart", "init"]
+        return live
 
     def on_epoch_end(self, state):
         self.metrics.write(state.logs)
@@ -126,13 +140,14 @@ class RunRecorder(Callback):
         if state.diverged:
             return
         if self._improved:  # weights, optimizer buffers and random streams of the best epoch
-            from .training.snapshot import rng_state
-            arrays = {f"optim/{k}": v for k, v in state.optimizer.state_dict().items()}
-            arrays.update({f"prep/{k}": np.asarray(v) for k, v in self.setup.splits.preprocessing.items()})
-            meta = {"config_dir": str(self.setup.config.base_dir), "lr": float(state.optimizer.lr),
-                    "streams": {k: rng_state(g) for k, g in vars(self.setup.streams).items()},
-                    "classes": self.setup.splits.classes}
-            self._best_weights = (state.network.state_dict(), meta, arrays, state.epoch)
+            # copied into the arrays of the previous best: an improving run allocates nothing
+            best = self._best or {"weights": None, "optim": None}
+            best["weights"] = state.network.state_dict(into=best["weights"])
+            best["optim"] = state.optimizer.state_dict(into=best["optim"])
+            best["lr"], best["epoch"] = float(state.optimizer.lr), state.epoch
+            streams = self.setup.streams
+            best["streams"] = {k: getattr(streams, k).bit_generator.state for k in self._live_streams}
+            self._best = best
             self._best_saved, self._improved = False, False
         now = time.monotonic()
         due = (state.epoch % self.checkpoint_every == 0 if self.checkpoint_every
@@ -178,11 +193,18 @@ class RunRecorder(Callback):
         self.save_best(state)
 
     def save_best(self, state):
-        if self._best_weights is not None and not self._best_saved:
-            weights, meta, arrays, epoch = self._best_weights
-            meta = dict(meta, monitor=self.monitor or "train_loss", logs=state.best)
-            checkpoint.save(self.run_dir / "checkpoints" / "best.npz", weights, epoch=epoch,
-                            config=self.config, state=meta, extra=arrays)
+        if self._best is not None and not self._best_saved:
+            from .training.snapshot import rng_state
+            best = self._best
+            arrays = {f"optim/{k}": v for k, v in best["optim"].items()}
+            arrays.update({f"prep/{k}": np.asarray(v) for k, v in self.setup.splits.preprocessing.items()})
+            # streams training does not draw from are as they were at the best epoch
+            streams = {k: rng_state(g) for k, g in vars(self.setup.streams).items()}
+            meta = {"config_dir": str(self.setup.config.base_dir), "lr": best["lr"],
+                    "streams": {**streams, **best["streams"]}, "classes": self.setup.splits.classes,
+                    "monitor": self.monitor or "train_loss", "logs": state.best}
+            checkpoint.save(self.run_dir / "checkpoints" / "best.npz", best["weights"],
+                            epoch=best["epoch"], config=self.config, state=meta, extra=arrays)
             self._best_saved = True
 
     def on_train_end(self, state):
@@ -373,7 +395,7 @@ def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start) -> R
                     if type(cb).__name__ == snap["class"]:
                         restore_obj(cb, snap["state"], arrays, f"cb/{i}")
                 recorder = next(cb for cb in first if isinstance(cb, RunRecorder))
-                recorder._best_weights = None
+                recorder._best = None
                 recorder._best_saved = True
 
         trainer.callbacks.append(Restore())

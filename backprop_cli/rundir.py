@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -87,6 +88,27 @@ def json_number(x):
     return x
 
 
+_KEYS: dict[str, str] = {}
+
+
+def json_line(record: dict) -> str:
+    """``json.dumps(record)`` plus a newline, with NaN and inf as null; plain floats and
+    ints are formatted directly (the same text, at half the cost: it runs every epoch)."""
+    parts = []
+    for k, v in record.items():
+        key = _KEYS.get(k)
+        if key is None:
+            key = _KEYS[k] = json.dumps(k) + ": "
+        t = type(v)
+        if t is float:
+            parts.append(key + (float.__repr__(v) if math.isfinite(v) else "null"))
+        elif t is int:
+            parts.append(key + int.__repr__(v))
+        else:
+            parts.append(key + json.dumps(json_number(v), default=_jsonable))
+    return "{" + ", ".join(parts) + "}\n"
+
+
 class MetricsWriter:
     """Appends one JSON object per epoch to metrics.jsonl, flushed at least every
     ``flush_seconds`` (so a reader sees it live) and whenever :meth:`flush` is called (before
@@ -99,7 +121,7 @@ class MetricsWriter:
         self._flushed = time.monotonic()
 
     def write(self, record: dict) -> None:
-        self.fh.write(json.dumps({k: json_number(v) for k, v in record.items()}) + "\n")
+        self.fh.write(json_line(record))
         now = time.monotonic()
         if now - self._flushed >= self.flush_seconds:
             self.fh.flush()

@@ -146,7 +146,15 @@ class Optimizer:
         out += g
         return out
 
-    def state_dict(self) -> dict[str, np.ndarray]:
+    def state_dict(self, into: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Copies of ``t`` and every buffer; ``into``: a previous result whose arrays are
+        overwritten (no allocation) and returned."""
+        if into is not None:
+            into["t"][...] = self.t
+            for name, bufs in self.state.items():
+                for b, arr in bufs.items():
+                    np.copyto(into[f"{name}.{b}"], arr)
+            return into
         out = {"t": np.array(self.t)}
         for name, bufs in self.state.items():
             for b, arr in bufs.items():

@@ -44,6 +44,10 @@ class Schedule(Callback):
 class Constant(Schedule):
     """η_t = η."""
 
+    # nothing to do each epoch: the trainer then makes no call for it
+    on_epoch_begin = Callback.on_epoch_begin
+    on_epoch_end = Callback.on_epoch_end
+
     def lr_at(self, t):
         return self.base_lr
 

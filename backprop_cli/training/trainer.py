@@ -12,12 +12,13 @@ before the epoch's step).
 """
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 
 from .callbacks import Callback, TrainState
-from .metrics import decide
+from .metrics import correct_counter, decide
 
 
 def evaluate(network, X, Y, labels=None, batch_size: int = 8192) -> dict:
@@ -75,6 +76,7 @@ class Trainer:
         self._bind_hooks()
         self._call("on_train_begin", state)
         batch_hooks = self._hooks["on_batch_end"]
+        count_correct = correct_counter(net)
         epoch = start_epoch
         while epoch < self.epochs and state.stop_reason is None:
             epoch += 1
@@ -104,7 +106,7 @@ class Trainer:
                 if self.augment is not None:
                     xb = self.augment(xb)
                 loss, z = net.train_step_gradients(xb, yb)
-                if not np.isfinite(loss):
+                if not math.isfinite(loss):
                     loss_sum = float("nan")
                     break
                 objective = loss
@@ -117,18 +119,18 @@ class Trainer:
                 loss_sum += loss * len(xb)
                 objective_sum += objective * len(xb)
                 if lb is not None:
-                    correct += int((decide(z, net) == lb).sum())
+                    correct += count_correct(z, lb)
                 if batch_hooks:
                     for method in batch_hooks:
                         method(state)
             logs = {"epoch": epoch, "train_loss": loss_sum / m}
             if self.regularizer:
-                logs["train_objective"] = objective_sum / m if np.isfinite(loss_sum) else loss_sum
+                logs["train_objective"] = objective_sum / m if math.isfinite(loss_sum) else loss_sum
             if labels is not None:
                 logs["train_accuracy"] = correct / m
             if before is not None:  # all examples, before this epoch's steps
                 logs.update(before, examples_trained=m)
-            if val is not None and np.isfinite(loss_sum):
+            if val is not None and math.isfinite(loss_sum):
                 m = evaluate(net, val.X, val.Y, val.labels)
                 logs["val_loss"] = m["loss"]
                 if "accuracy" in m:
