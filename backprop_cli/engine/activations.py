@@ -15,9 +15,14 @@ from .parameter import Parameter
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    """1 / (1 + e^-z), stable for large |z|: e^z / (1 + e^z) where z < 0, so exp never overflows."""
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0, e) / (1.0 + e)
+    """1 / (1 + e^-z), as PyTorch computes it. Accurate to an ulp or two for every z: where
+    e^-z overflows (z below about -745 in float64, -104 in float32) the result is 1/inf = 0,
+    which is also the correctly rounded value."""
+    t = np.negative(z)
+    with np.errstate(over="ignore"):
+        np.exp(t, out=t)
+    t += 1.0
+    return np.reciprocal(t, out=t)
 
 
 class Activation(Layer):

@@ -59,7 +59,7 @@ class Dense(Layer):
 
     def backward(self, delta):
         np.matmul(self._x.T, delta, out=self.W.grad)
-        np.sum(delta, axis=0, out=self.b.grad)
+        np.add.reduce(delta, axis=0, out=self.b.grad)
         return delta @ self.W.value.T if self.input_grad else None
 
     def parameters(self):
@@ -92,9 +92,9 @@ class GatedDense(Layer):
         du = dy * self._s
         dnet = self.gate.backward(dy * self._u)
         np.matmul(self._x.T, du, out=self.W.grad)
-        np.sum(du, axis=0, out=self.b.grad)
+        np.add.reduce(du, axis=0, out=self.b.grad)
         np.matmul(self._x.T, dnet, out=self.W_gate.grad)
-        np.sum(dnet, axis=0, out=self.b_gate.grad)
+        np.add.reduce(dnet, axis=0, out=self.b_gate.grad)
         if not self.input_grad:
             return None
         return du @ self.W.value.T + dnet @ self.W_gate.value.T
