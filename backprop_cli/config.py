@@ -83,7 +83,7 @@ def _schema() -> Section:
     return Section({
         "name": Option(str, None, "run name (default: the config file's name)", nullable=True),
         "seed": Option(int, 0, "seed of every random stream (init, shuffle, dropout, splits)", ge=0),
-        "dtype": Option(str, "float64", "floating-point type of weights and data",
+        "dtype": Option(str, "float32", "floating-point type of weights and data",
                         choices=("float32", "float64")),
         "data": Component(SOURCES, doc="where the examples come from", key="source", shorthand=True,
                           common=DATA_COMMON, example="xor"),

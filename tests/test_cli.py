@@ -3,6 +3,7 @@ import json
 import subprocess
 
 import numpy as np
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -34,7 +35,7 @@ def test_train_writes_the_run_folder(tmp_path):
     assert [m["epoch"] for m in metrics] == list(range(1, summary["epochs"] + 1))
     assert set(metrics[0]) == {"epoch", "train_loss", "train_accuracy", "lr", "epoch_time"}
     resolved = yaml.safe_load((run / "config.yaml").read_text())
-    assert resolved["training"]["shuffle"] is True and resolved["dtype"] == "float64"
+    assert resolved["training"]["shuffle"] is True and resolved["dtype"] == "float32"
     with np.load(run / "checkpoints" / "last.npz", allow_pickle=False) as z:
         assert {"param/0.W", "param/0.b", "param/1.W", "param/1.b"} <= set(z.files)
         assert int(z["meta/epoch"]) == summary["epochs"]
@@ -154,7 +155,7 @@ def test_init_from_starts_from_given_weights(tmp_path):
          "1.W": np.array([[0.3], [-0.2], [0.1], [0.5]]), "1.b": np.array([0.05])}
     np.savez(tmp_path / "w.npz", **W)
     cfg = write(tmp_path / "xor.yaml", XOR_YAML.replace("model:\n", "model:\n  init_from: w.npz\n")
-                .replace("epochs: 2000", "epochs: 1"))
+                .replace("epochs: 2000", "epochs: 1") + "dtype: float64\n")
     s = api.setup(cfg)
     for k, v in W.items():
         np.testing.assert_array_equal(s.network.state_dict()[k], v)
@@ -177,6 +178,65 @@ def test_float32_end_to_end(tmp_path):
     assert s.summary["dtype"] == "float32" and s.summary["final"]["train_accuracy"] == 1.0
     with np.load(s.run_dir / "checkpoints" / "last.npz", allow_pickle=False) as z:
         assert z["param/0.W"].dtype == np.float32
+
+
+FLOAT32_YAML = """
+data: {source: spirals, n: 96, arms: 3, val_fraction: 0.25}
+model:
+  layers:
+    - {units: 8, activation: relu, dropout: 0.2}
+    - {units: 8, type: gated, activation: prelu, max_norm: 3}
+    - {units: 8, activation: sigmoid}
+    - {units: 3, activation: softmax}
+loss: cross_entropy
+optimizer: {name: OPT, lr: 0.01, weight_decay: 0.01, momentum: 0.9}
+regularization: {l2: 0.001}
+augment: {noise: 0.01}
+training: {epochs: 3, batch_size: 16}
+"""
+
+
+@pytest.mark.parametrize("opt", ["sgd", "rmsprop", "adam"])
+def test_default_dtype_is_float32_and_no_array_is_upcast(tmp_path, opt):
+    """Every array a training step makes or touches stays float32 (the default): each
+    layer's output and gradient, the loss's gradient, the parameters, their gradients and
+    the optimizer's buffers."""
+    seen = []
+
+    def watch(obj, name):
+        f = getattr(obj, name)
+
+        def wrapped(*a, **k):
+            out = f(*a, **k)
+            if out is not None:
+                seen.append((f"{obj!r}.{name}", out.dtype))
+            return out
+        setattr(obj, name, wrapped)
+
+    def on_start(run_dir, setup):
+        for layer in setup.network.layers:
+            watch(layer, "forward")
+            watch(layer, "backward")
+        watch(setup.network.loss, "backward")
+
+    text = FLOAT32_YAML.replace("OPT", opt)
+    if opt == "adam":
+        text = text.replace(", momentum: 0.9", "")
+    res = api.train(write(tmp_path / "c.yaml", text), runs_dir=tmp_path / "r", on_start=on_start)
+    assert res.summary["dtype"] == "float32" and res.summary["epochs"] == 3
+    assert len(seen) > 100 and {d for _, d in seen} == {np.dtype(np.float32)}, \
+        sorted({(k, str(d)) for k, d in seen if d != np.float32})
+    with np.load(res.run_dir / "checkpoints" / "last.npz", allow_pickle=False) as z:
+        floats = {k: z[k].dtype for k in z.files if k.startswith(("param/", "optim/")) and k != "optim/t"}
+    assert len(floats) > 10 and set(floats.values()) == {np.dtype(np.float32)}, floats
+
+
+def test_gradcheck_of_a_float32_config_runs_in_float64(tmp_path):
+    """The default dtype is float32, but gradcheck compares in float64: its relative errors
+    are far below what float32 round-off would allow."""
+    report = api.gradcheck(write(tmp_path / "xor.yaml", XOR_YAML))
+    assert report.checks and all(c.passed for c in report.checks)
+    assert max(c.max_rel_error for c in report.checks) < 1e-7
 
 
 def test_installed_command_trains_the_shipped_xor_config(tmp_path):

@@ -116,7 +116,7 @@ def test_config_show_prints_every_value_with_its_origin(tmp_path):
     assert found["seed: 4"] == "file"
     assert found["epochs: 9"] == "--set training.epochs=9"
     assert found["lr: 0.5"] == f"extends {tmp_path / 'base.yaml'}"
-    assert found["dtype: float64"] == "default"
+    assert found["dtype: float32"] == "default"
     # the text without its comments is the resolved config itself
     assert yaml.safe_load(r.stdout) == load_config(cfg, ["training.epochs=9"]).data
 
