@@ -332,6 +332,9 @@ def _fit(run_dir: Path, s: "Setup", callbacks, on_start, handle_signals, t_start
         return RunResult(run_dir, summary, state.history)
     finally:
         interrupt.uninstall()
+        # the recorder and the trainer point at each other: untie them, so the data and the
+        # network go as soon as the caller drops them, not at the next garbage collection
+        recorder.trainer = None
     summary = _summary(run_dir, s.config, s, state, t_start)
     summary.update(summary_fields(state))
     if s.splits.test is not None and not state.diverged:

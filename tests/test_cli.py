@@ -267,3 +267,20 @@ def test_xor_config_learns_for_at_least_95_of_100_seeds(tmp_path):
                         ).fit(s.splits.train)
         solved += state.logs["train_accuracy"] == 1.0
     assert solved >= 95
+
+
+def test_a_finished_run_frees_its_data_and_network_without_a_garbage_collection(tmp_path):
+    """No reference cycle keeps a run's setup alive (a sweep or benchmark that trains in
+    one process would otherwise hold every run's data until the collector ran)."""
+    import gc
+    import weakref
+    refs = []
+    gc.disable()
+    try:
+        res = api.train(write(tmp_path / "xor.yaml", XOR_YAML), runs_dir=tmp_path / "r",
+                        on_start=lambda run_dir, s: refs.extend([weakref.ref(s), weakref.ref(s.network)]))
+        assert res.summary["epochs"] > 0 and len(refs) == 2
+        del res
+        assert [r() for r in refs] == [None, None]
+    finally:
+        gc.enable()
