@@ -10,7 +10,6 @@ tampered file is refused whole, never half-loaded.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import zipfile
 from pathlib import Path
@@ -31,7 +30,8 @@ def digest(arrays: dict[str, np.ndarray]) -> str:
             continue
         a = np.ascontiguousarray(arrays[k])
         h.update(f"{k}\0{a.dtype.str}\0{a.shape}\0".encode())
-        h.update(a.tobytes())
+        # numbers are hashed in place; text and empty arrays through a (small) copy
+        h.update(memoryview(a).cast("B") if a.size and a.dtype.kind in "biufc" else a.tobytes())
     return h.hexdigest()
 
 
@@ -48,9 +48,7 @@ def save(path: Path, weights: dict[str, np.ndarray], *, epoch: int, config: dict
     for k, v in (extra or {}).items():
         arrays[k] = np.asarray(v)
     arrays["meta/sha256"] = np.array(digest(arrays))
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write(Path(path), buf.getvalue())
+    atomic_write(Path(path), lambda fh: np.savez(fh, **arrays))
 
 
 def load_arrays(path: Path) -> dict[str, np.ndarray]:

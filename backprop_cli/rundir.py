@@ -45,15 +45,22 @@ def make_run_dir(runs_dir: Path, name: str) -> Path:
     raise ConfigError(f"{runs_dir}: cannot find a free run folder name for {base}")
 
 
-def atomic_write(path: Path, data: bytes | str, fsync: bool = True) -> None:
+def atomic_write(path: Path, data, fsync: bool = True) -> None:
     """Write to a temporary file in the same folder, then rename over ``path``: readers (and
-    a run killed mid-write) see the old file or the new one, never half of one."""
+    a run killed mid-write) see the old file or the new one, never half of one.
+
+    ``data``: bytes, text, or a function that writes into the binary file object it is given
+    (so a large file is streamed, not built in memory first).
+    """
     path = Path(path)
-    mode = "wb" if isinstance(data, bytes) else "w"
+    mode = "w" if isinstance(data, str) else "wb"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode) as fh:
-            fh.write(data)
+            if callable(data):
+                data(fh)
+            else:
+                fh.write(data)
             fh.flush()
             if fsync:
                 os.fsync(fh.fileno())
