@@ -10,6 +10,10 @@ class Parameter:
     ``name`` is stable, ``<i>.<param>`` with ``i`` the position of the layer in the config's
     ``model.layers`` list (``0.W``, ``0.b``, ``1.alpha``); checkpoints use it. ``decay`` is
     False for parameters that regularization leaves alone (biases, PReLU slopes).
+
+    In a built ``Network``, ``value`` and ``grad`` are views of pieces of two flat arrays
+    (:func:`flatten`): change them in place (``p.value[...] = w``, ``p.value -= step``),
+    never rebind them, or the optimizer stops seeing the parameter.
     """
 
     __slots__ = ("name", "value", "grad", "decay")

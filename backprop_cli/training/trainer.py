@@ -100,9 +100,9 @@ class Trainer:
                     xb, yb = X[start:start + bs], Y[start:start + bs]
                     lb = None if labels is None else labels[start:start + bs]
                 else:
-                    idx = order[start:start + bs]
-                    xb, yb = X[idx], Y[idx]
-                    lb = None if labels is None else labels[idx]
+                    idx = order[start:start + bs]  # ndarray.take: X[idx]'s rows, a third of its overhead
+                    xb, yb = X.take(idx, 0), Y.take(idx, 0)
+                    lb = None if labels is None else labels.take(idx)
                 if self.augment is not None:
                     xb = self.augment(xb)
                 loss, z = net.train_step_gradients(xb, yb)
