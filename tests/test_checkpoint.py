@@ -102,3 +102,29 @@ def test_digest_hashes_name_dtype_shape_and_bytes_of_every_kind_of_array():
     assert checkpoint.digest(arrays) == h.hexdigest()
     arrays["b"] = arrays["b"] + 1e-12
     assert checkpoint.digest(arrays) != h.hexdigest()
+
+
+def test_best_checkpoint_holds_the_best_epochs_weights_and_optimizer_state(tmp_path):
+    """best.npz is copied into reused arrays at each improvement: it must hold the weights,
+    Adam buffers and shuffle stream of the best epoch, not of a later one."""
+    from backprop_cli import api
+    from backprop_cli.training.callbacks import Callback
+    from helpers import CONFIGS
+    seen = {}
+
+    class Record(Callback):
+        def on_epoch_complete(self, state):
+            seen[state.epoch] = (state.network.state_dict(), state.optimizer.state_dict())
+
+    res = api.train(CONFIGS / "overfit.yaml", ["training.epochs=150", "training.batch_size=10"],
+                    runs_dir=tmp_path, callbacks=[Record()])
+    best = res.summary["best"]["epoch"]
+    assert 1 < best < 150   # val_loss went down, then up
+    a = checkpoint.load_arrays(res.run_dir / "checkpoints" / "best.npz")
+    assert int(a["meta/epoch"]) == best
+    weights, optim = seen[best]
+    for k, v in weights.items():
+        np.testing.assert_array_equal(a[f"param/{k}"], v)
+        assert not np.array_equal(a[f"param/{k}"], seen[150][0][k])
+    for k, v in optim.items():
+        np.testing.assert_array_equal(a[f"optim/{k}"], v)

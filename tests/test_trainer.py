@@ -102,3 +102,30 @@ def test_metrics_are_logged_per_epoch():
     assert [s["epoch"] for s in seen] == [1, 2, 3]
     assert {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_time"} <= set(seen[0])
     assert all(0 <= s["train_accuracy"] <= 1 for s in seen)
+
+
+def test_metrics_lines_are_the_json_of_the_record_with_non_finite_numbers_as_null():
+    import json
+
+    from backprop_cli.rundir import json_line
+    record = {"epoch": 3, "train_loss": 0.1 + 0.2, "tiny": 5e-324, "big": 10 ** 20, "flag": True,
+              "nan": float("nan"), "inf": float("-inf"), "np": np.float32(0.25), "n": np.int64(7),
+              "text": 'a "quoted" é', "none": None, "list": [1, 2.5]}
+    line = json_line(record)
+    assert line.endswith("}\n") and "\n" not in line[:-1]
+    expected = {**record, "nan": None, "inf": None, "np": 0.25, "n": 7}
+    assert json.loads(line) == expected
+    assert line == json.dumps(expected) + "\n"   # the same text json.dumps writes
+
+
+@pytest.mark.parametrize("outputs,loss", [(1, "bce"), (1, "mse"), (1, "hinge"), (3, "cross_entropy")])
+def test_correct_counter_agrees_with_decide(outputs, loss, rng):
+    from backprop_cli.engine.network import build_network
+    from backprop_cli.training.metrics import correct_counter, decide
+    out = {"bce": "sigmoid", "cross_entropy": "softmax"}.get(loss, "identity")
+    net = build_network([{"units": 5, "activation": "tanh"}, {"units": outputs, "activation": out}],
+                        2, loss, np.float64, rng, rng)
+    z = net.forward(rng.normal(size=(200, 2)) * 3)
+    labels = rng.integers(0, max(outputs, 2), 200)
+    count = correct_counter(net)(z, labels)
+    assert count == int((decide(z, net) == labels).sum()) and 0 < count < 200
