@@ -66,6 +66,25 @@ def test_max_time_uses_the_wall_clock():
     assert s.epoch == 2 and s.stop_reason == "wall time limit reached: 2.5 s > max_time 2 s"
 
 
+def test_max_time_counts_the_time_of_the_run_before_a_resume():
+    """The time used travels in the checkpoint (a clock reading does not): 3 s before the
+    resume plus 2.5 s after it exceed max_time 5 s."""
+    from backprop_cli.training.snapshot import restore, snapshot
+    before = MaxTime(5.0, clock=iter([0.0, 3.0]).__next__)
+    drive(before, losses(1))
+    plain, arrays = snapshot(before, "cb/0")
+    assert plain == {"seconds": 5.0, "used": 3.0}
+    after = MaxTime(5.0, clock=iter([100.0, 101.0, 102.5]).__next__)
+    state = TrainState(network=FakeNet(), optimizer=None, epochs=10)
+    after.on_train_begin(state)
+    restore(after, plain, arrays, "cb/0")   # as api._resume does, after on_train_begin
+    state.logs = {"train_loss": 1.0}
+    after.on_epoch_end(state)
+    assert state.stop_reason is None   # 3 + 1 s
+    after.on_epoch_end(state)
+    assert state.stop_reason == "wall time limit reached: 5.5 s > max_time 5 s"
+
+
 def test_convergence():
     # best 1.0; 0.95 improves by 0.05 ≥ tol; then 0.94, 0.935, 0.93 improve by < 0.02: 3 epochs
     s = drive(Convergence(tol=0.02, n_iter_no_change=3), losses(1.0, 0.95, 0.94, 0.935, 0.93, 0.5))

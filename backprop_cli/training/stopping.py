@@ -70,20 +70,24 @@ class Divergence(Callback):
 
 
 class MaxTime(Callback):
-    """Stop once the wall time since the start of training exceeds ``seconds``."""
+    """Stop once the wall time spent training exceeds ``seconds``; a resumed run counts the
+    time of the runs before it (``used`` travels in the checkpoint)."""
 
-    transient = ("start", "clock")  # a clock reading means nothing in another process
+    transient = ("last", "clock")  # a clock reading means nothing in another process
 
     def __init__(self, seconds: float, clock=time.monotonic):
         self.seconds, self.clock = seconds, clock
+        self.used = 0.0
 
     def on_train_begin(self, state):
-        self.start = self.clock()
+        self.last = self.clock()
 
     def on_epoch_end(self, state):
-        elapsed = self.clock() - self.start
-        if elapsed > self.seconds:
-            state.stop(f"wall time limit reached: {elapsed:.3g} s > max_time {self.seconds:g} s")
+        now = self.clock()
+        self.used += now - self.last
+        self.last = now
+        if self.used > self.seconds:
+            state.stop(f"wall time limit reached: {self.used:.3g} s > max_time {self.seconds:g} s")
 
 
 class Convergence(Callback):
