@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -473,7 +474,8 @@ def deep_merge(base, over):
 
 def read_config(path: Path, chain: tuple = ()) -> tuple[Any, Locator, list[str]]:
     """Read a config file and, through ``extends: parent.yaml`` (relative to the file), its
-    parents: (merged raw data, locator, the files read, child first)."""
+    parents: (merged raw data, locator, the files read, child first). File paths in a parent
+    are relative to the parent; they are rewritten relative to this file before the merge."""
     raw, loc = read_yaml(path)
     files = [str(path)]
     if not isinstance(raw, dict) or "extends" not in raw:
@@ -495,6 +497,10 @@ def read_config(path: Path, chain: tuple = ()) -> tuple[Any, Locator, list[str]]
         raise ConfigError(f"{parent}:1:1: (top level): must be a mapping of sections, got "
                           f"{describe(praw) if praw is not None else 'an empty file'} "
                           f"(extended by {path})")
+    try:  # a parent's data files are relative to the parent, wherever the child is
+        rebase_files(praw, parent.parent, path.parent)
+    except (TypeError, ValueError):  # a malformed parent: validation reports it
+        pass
     return deep_merge(praw, raw), ploc.under(loc), files + pfiles
 
 
@@ -673,30 +679,50 @@ def _n_classes(cls, data: dict):
     return n
 
 
-def check_files(cfg: dict, v: Validator, base_dir: Path) -> None:
-    """Every file option (``Option.file``, or a data option named path / *_path / *_file)
-    must name an existing file, relative to the config file."""
-    def walk(node, value, path, data_option=False):
+def file_options(cfg: dict) -> list[tuple[tuple, dict, Any]]:
+    """(key path, mapping, key) of every file option set in a config mapping, raw or
+    resolved: options marked ``Option.file``, and data options named path, *_path or *_file."""
+    found = []
+
+    def walk(node, value, path, holder=None, key=None, data_option=False):
         if isinstance(node, Option):
             name = str(path[-1]) if path else ""
             is_file = node.file or (data_option and (name == "path" or name.endswith(("_path", "_file"))))
             if is_file and isinstance(value, str) and value:
-                p = Path(value).expanduser()
-                p = p if p.is_absolute() else base_dir / p
-                if not p.exists():
-                    v.error(path, f"file not found: {p}")
-                elif p.is_dir():
-                    v.error(path, f"is a directory, expected a file: {p}")
+                found.append((path, holder, key))
         elif isinstance(node, Section) and isinstance(value, dict):
             for k, sub in node.fields.items():
-                walk(sub, value.get(k), path + (k,))
+                if k in value:
+                    walk(sub, value[k], path + (k,), value, k)
         elif isinstance(node, ListOf) and isinstance(value, list):
             for i, item in enumerate(value):
-                walk(node.item, item, path + (i,))
+                walk(node.item, item, path + (i,), value, i)
         elif isinstance(node, Component) and isinstance(value, dict) and value.get(node.key) in node.registry:
             for k, opt in node.options_of(value[node.key]).items():
-                walk(opt, value.get(k), path + (k,), data_option=path == ("data",))
+                if k in value:
+                    walk(opt, value[k], path + (k,), value, k, data_option=path == ("data",))
     walk(schema(), cfg, ())
+    return found
+
+
+def check_files(cfg: dict, v: Validator, base_dir: Path) -> None:
+    """Every file option must name an existing file, relative to the config file."""
+    for path, holder, key in file_options(cfg):
+        p = Path(holder[key]).expanduser()
+        p = p if p.is_absolute() else base_dir / p
+        if not p.exists():
+            v.error(path, f"file not found: {p}")
+        elif p.is_dir():
+            v.error(path, f"is a directory, expected a file: {p}")
+
+
+def rebase_files(raw: dict, source_dir: Path, target_dir: Path) -> None:
+    """Rewrite the relative file paths of a raw config read from ``source_dir`` so that they
+    name the same files relative to ``target_dir`` (an extending config's folder)."""
+    for _, holder, key in file_options(raw):
+        p = Path(holder[key]).expanduser()
+        if not p.is_absolute():
+            holder[key] = os.path.relpath(source_dir / p, target_dir)
 
 
 def check_name(cfg: dict, v: Validator) -> None:

@@ -120,7 +120,8 @@ Error: configs/x.yaml:12:5: optimizer.lr: must be > 0, got -0.1
   (`activation: {name: leaky_relu, slope: 0.2}`); each name's options are listed below.
 - **`extends: base.yaml`** (top level, relative to the file) starts from another config:
   mappings merge key by key, lists and other values replace the parent's, chains are allowed
-  and cycles are an error.
+  and cycles are an error. File paths are relative to the file that names them: a parent's
+  data files are found from a child in any folder.
 - **`--set key.path=value`** (repeatable, on `train`, `gradcheck` and `config show`) overrides
   a value, parsed as YAML: `--set optimizer.lr=0.1`, `--set model.layers.0.units=8`,
   `--set optimizer='{name: sgd, lr: 0.05}'`. Overrides are validated like the file, and the

@@ -212,3 +212,29 @@ def test_every_key_of_the_schema_has_a_description_and_a_valid_default():
                     walk(opt, f"{path}[{name}].{k}")
     walk(schema(), "")
     assert problems == []
+
+
+def test_file_paths_in_a_parent_are_relative_to_the_parent(tmp_path):
+    """A child in another folder inherits its parent's data and init_from files: each path
+    names the file beside the parent, and a path the child sets is relative to the child."""
+    import numpy as np
+    (tmp_path / "base" / "data").mkdir(parents=True)
+    (tmp_path / "base" / "data" / "xor.csv").write_text("a,b,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n")
+    np.savez(tmp_path / "base" / "w.npz", **{"0.W": np.ones((2, 4)), "0.b": np.zeros(4),
+                                             "1.W": np.ones((4, 1)), "1.b": np.zeros(1)})
+    write(tmp_path / "base" / "base.yaml", "data: {source: csv, path: data/xor.csv, target: y}\n"
+          "model:\n  init_from: w.npz\n  layers: [{units: 4, activation: tanh}, {units: 1, activation: sigmoid}]\n"
+          "loss: bce\n")
+    (tmp_path / "runs" / "exp").mkdir(parents=True)
+    child = write(tmp_path / "runs" / "exp" / "child.yaml", "extends: ../../base/base.yaml\nseed: 3\n")
+    c = load_config(child)
+    assert c["data"]["path"] == "../../base/data/xor.csv"
+    assert (c.base_dir / c["model"]["init_from"]).resolve() == (tmp_path / "base" / "w.npz").resolve()
+    from backprop_cli import api
+    s = api.setup(c)
+    assert len(s.splits.train) + (len(s.splits.val) if s.splits.val is not None else 0) == 4
+    np.testing.assert_array_equal(s.network.state_dict()["0.W"], np.ones((2, 4)))
+    write(tmp_path / "runs" / "exp" / "mine.csv", "a,b,y\n0,0,0\n1,1,0\n0,1,1\n")
+    own = write(tmp_path / "runs" / "exp" / "own.yaml", "extends: ../../base/base.yaml\n"
+                "data: {path: mine.csv}\n")
+    assert load_config(own)["data"]["path"] == "mine.csv"
