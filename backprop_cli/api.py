@@ -263,7 +263,7 @@ def _digest(*arrays) -> str:
         if a is not None:
             a = np.ascontiguousarray(a)
             h.update(f"{a.dtype.str}{a.shape}".encode())
-            h.update(a.tobytes())
+            h.update(checkpoint.array_bytes(a))
     return h.hexdigest()
 
 

@@ -22,6 +22,12 @@ from .rundir import atomic_write
 FORMAT = 1
 
 
+def array_bytes(a: np.ndarray):
+    """The bytes of a C-contiguous array for hashing: numbers in place (no copy of a large
+    data set), text and empty arrays through a small copy."""
+    return memoryview(a).cast("B") if a.size and a.dtype.kind in "biufc" else a.tobytes()
+
+
 def digest(arrays: dict[str, np.ndarray]) -> str:
     """SHA-256 over the arrays' names, dtypes, shapes and bytes, in name order."""
     h = hashlib.sha256()
@@ -30,8 +36,7 @@ def digest(arrays: dict[str, np.ndarray]) -> str:
             continue
         a = np.ascontiguousarray(arrays[k])
         h.update(f"{k}\0{a.dtype.str}\0{a.shape}\0".encode())
-        # numbers are hashed in place; text and empty arrays through a (small) copy
-        h.update(memoryview(a).cast("B") if a.size and a.dtype.kind in "biufc" else a.tobytes())
+        h.update(array_bytes(a))
     return h.hexdigest()
 
 

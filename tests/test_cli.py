@@ -284,3 +284,32 @@ def test_a_finished_run_frees_its_data_and_network_without_a_garbage_collection(
         assert [r() for r in refs] == [None, None]
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("val_fraction,limit", [(0.0, 1.3), (0.2, 2.2)])
+def test_training_holds_the_data_once(tmp_path, val_fraction, limit):
+    """Reading, scaling, training and summarizing float32 data allocate at most a copy of
+    it while splitting (the split's gathers beside the file's array), none otherwise: the
+    features are scaled in place and hashed without a copy (tracemalloc's peak)."""
+    import tracemalloc
+    rng = np.random.default_rng(0)
+    X = rng.random((20000, 200), dtype=np.float32)
+    np.savez(tmp_path / "d.npz", X=X, y=(X[:, 0] > 0.5).astype(np.uint8))
+    size = X.nbytes
+    del X
+    cfg = write(tmp_path / "c.yaml", f"""
+data: {{source: npz, path: d.npz, val_fraction: {val_fraction}, scale: standardize}}
+model:
+  layers: [{{units: 8, activation: relu}}, {{units: 2, activation: softmax}}]
+loss: cross_entropy
+optimizer: adam
+training: {{epochs: 1, batch_size: 500}}
+""")
+    tracemalloc.start()
+    try:
+        res = api.train(cfg, runs_dir=tmp_path / "r")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert res.summary["epochs"] == 1 and res.summary["dtype"] == "float32"
+    assert peak < limit * size, f"peak {peak / size:.2f}x the data"

@@ -26,7 +26,9 @@ class Source:
     """A data source. ``task`` is classification, regression, or None (decided by the
     config's ``data.task`` and the loss). ``load`` returns ``{'X': (n, d) features, 'y':
     targets (class indices, class names or values)}`` plus optional ``classes``,
-    ``feature_names``, ``path`` (for messages), and ``val`` / ``test`` dicts of their own X, y."""
+    ``feature_names``, ``path`` (for messages), and ``val`` / ``test`` dicts of their own X, y.
+    The arrays are new ones the caller owns: loading scales the features in place when they
+    are already in the run's dtype, rather than holding the data twice."""
 
     options: dict[str, Option] = {}
     task: str | None = None

@@ -22,6 +22,31 @@ from ..errors import DataError
 SCALES = ("none", "standardize", "minmax", "pixels")
 
 
+def _blocks(X: np.ndarray):
+    """X in blocks of rows of about 1 MB in float64: the statistics' temporaries stay small."""
+    rows = max(1, 2**20 // (8 * max(1, X.shape[1])))
+    for start in range(0, len(X), rows):
+        yield X[start:start + rows]
+
+
+def mean(X: np.ndarray) -> np.ndarray:
+    """Per-feature mean Σ x / n in float64, summed over blocks of rows."""
+    total = np.zeros(X.shape[1])
+    for block in _blocks(X):
+        total += block.sum(axis=0, dtype=np.float64)
+    return total / len(X)
+
+
+def std(X: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Per-feature population standard deviation √(Σ (x - mean)² / n) in float64, the
+    two-pass formula of ``np.std``, over blocks of rows: no temporary of the data's size."""
+    total = np.zeros(X.shape[1])
+    for block in _blocks(X):
+        d = block - mean
+        total += np.einsum("ij,ij->j", d, d)
+    return np.sqrt(total / len(X))
+
+
 def fit(X: np.ndarray, scale: str, pixel_max: float = 255.0) -> dict[str, np.ndarray]:
     """The statistics of ``scale`` on the training features X (n, d)."""
     d = X.shape[1]
@@ -30,8 +55,8 @@ def fit(X: np.ndarray, scale: str, pixel_max: float = 255.0) -> dict[str, np.nda
     elif scale == "pixels":
         shift, divisor = np.zeros(d), np.full(d, float(pixel_max))
     elif scale == "standardize":
-        shift = X.mean(axis=0, dtype=np.float64)
-        divisor = X.std(axis=0, dtype=np.float64)
+        shift = mean(X)
+        divisor = std(X, shift)
     elif scale == "minmax":
         shift = X.min(axis=0).astype(np.float64)
         divisor = X.max(axis=0).astype(np.float64) - shift
@@ -42,14 +67,16 @@ def fit(X: np.ndarray, scale: str, pixel_max: float = 255.0) -> dict[str, np.nda
             "divisor": np.asarray(divisor, np.float64)}
 
 
-def apply(prep: dict, X: np.ndarray, dtype=None, label: str = "data") -> np.ndarray:
-    """(X - shift) / divisor in ``dtype`` (default X's floating type, else float64); a new array."""
+def apply(prep: dict, X: np.ndarray, dtype=None, label: str = "data", copy: bool = True) -> np.ndarray:
+    """(X - shift) / divisor in ``dtype`` (default X's floating type, else float64): a new
+    array, or with ``copy=False`` X itself, scaled in place, when it is writable and already
+    of that dtype (the caller then gives X up; loading a data set this way holds it once)."""
     shift, divisor = prep["shift"], prep["divisor"]
     if X.ndim != 2 or X.shape[1] != len(shift):
         raise DataError(f"{label}: {X.shape[1] if X.ndim == 2 else X.shape} features, expected "
                         f"{len(shift)} (as in the training data)")
     dtype = np.dtype(dtype or (X.dtype if X.dtype.kind == "f" else np.float64))
-    out = X.astype(dtype)  # the one copy, in the run's dtype
+    out = X.astype(dtype, copy=copy or not X.flags.writeable)  # at most one copy, in the run's dtype
     if str(prep["scale"]) != "none":
         out -= shift.astype(dtype)
         out *= (1.0 / divisor).astype(dtype)
