@@ -35,8 +35,7 @@ class Network:
         self.head = head
         self.blocks = blocks or [[layer] for layer in layers]
         self._params = [p for layer in layers for p in layer.parameters()]
-        #: (values, gradients): every parameter is a view of a piece of these two 1-D arrays
-        self.flat = flatten(self._params)
+        flatten(self._params)  # every value and gradient: a view of one of two 1-D arrays
 
     # -- forward and backward -------------------------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:

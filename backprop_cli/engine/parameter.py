@@ -38,17 +38,22 @@ def flatten(params: list[Parameter]) -> tuple[np.ndarray, np.ndarray] | None:
     """
     if not params or len({p.value.dtype for p in params}) != 1:
         return None
-    size = sum(p.value.size for p in params)
-    value = np.empty(size, dtype=params[0].value.dtype)
+    value = np.empty(sum(p.value.size for p in params), dtype=params[0].value.dtype)
     grad = np.zeros_like(value)
-    start = 0
-    for p in params:
-        end = start + p.value.size
-        v, g = value[start:end].reshape(p.value.shape), grad[start:end].reshape(p.value.shape)
+    for p, v, g in zip(params, pieces(value, params), pieces(grad, params)):
         v[...] = p.value
         p.value, p.grad = v, g
-        start = end
     return value, grad
+
+
+def pieces(flat: np.ndarray, params: list[Parameter]) -> list[np.ndarray]:
+    """Consecutive views of the 1-D array ``flat``, one per parameter, each of its shape."""
+    out, start = [], 0
+    for p in params:
+        end = start + p.value.size
+        out.append(flat[start:end].reshape(p.value.shape))
+        start = end
+    return out
 
 
 def flat_view(arrays: list[np.ndarray]) -> np.ndarray | None:

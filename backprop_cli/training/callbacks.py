@@ -50,6 +50,24 @@ class Callback:
     def on_train_end(self, state: TrainState): ...
 
 
+class Hooks:
+    """The callbacks' methods per hook, bound once when training starts: a training loop
+    makes no Python call for a callback that does nothing at a hook (``hooks(name, state)``
+    calls the others in order)."""
+
+    NAMES = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end", "on_restart",
+             "on_epoch_complete", "on_train_end")
+
+    def __init__(self, callbacks):
+        self.methods = {h: [getattr(cb, h) for cb in callbacks
+                            if getattr(type(cb), h, None) is not getattr(Callback, h)]
+                        for h in self.NAMES}
+
+    def __call__(self, hook: str, state: TrainState) -> None:
+        for method in self.methods[hook]:
+            method(state)
+
+
 def __getattr__(name):
     # the stopping rules live in stopping.py; kept importable from here
     if name in ("TargetLoss", "Divergence"):

@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from ..engine.parameter import flat_view
+from ..engine.parameter import flat_view, pieces
 from ..registry import Registry
 from ..schema import Option
 
@@ -61,6 +61,15 @@ def lerp_(start: np.ndarray, end: np.ndarray, weight: float, tmp: np.ndarray) ->
     else:
         tmp *= 1.0 - weight
         np.subtract(end, tmp, out=start)
+
+
+def average_square_(avg: np.ndarray, g: np.ndarray, beta: float, tmp: np.ndarray) -> None:
+    """avg ← β·avg + (1 - β)·g², in place, as PyTorch's
+    ``avg.mul_(β).addcmul_(g, g, value=1 - β)`` computes it: ((1 - β)·g)·g."""
+    avg *= beta
+    np.multiply(g, 1.0 - beta, out=tmp)
+    tmp *= g
+    avg += tmp
 
 
 class Optimizer:
@@ -101,11 +110,8 @@ class Optimizer:
         if values is not None and grads is not None:
             whole = _Flat(values, grads)
             bufs = {b: np.zeros_like(values) for b in self.buffers}
-            self.state, start = {}, 0
-            for p in self.params:
-                end = start + p.value.size
-                self.state[p.name] = {b: a[start:end].reshape(p.value.shape) for b, a in bufs.items()}
-                start = end
+            views = {b: pieces(a, self.params) for b, a in bufs.items()}
+            self.state = {p.name: {b: views[b][i] for b in bufs} for i, p in enumerate(self.params)}
             units = [(whole, bufs)]
         else:
             self.state = {p.name: {b: np.zeros_like(p.value) for b in self.buffers} for p in self.params}
@@ -312,10 +318,7 @@ class RMSprop(Optimizer):
         g = self.decayed(p, g, tmp[-1])
         d, step = tmp[0], tmp[1]
         v = buf["square_avg"]
-        v *= a
-        np.multiply(g, 1.0 - a, out=d)
-        d *= g
-        v += d
+        average_square_(v, g, a, d)
         if self.centered:
             gbar = buf["grad_avg"]
             lerp_(gbar, g, 1.0 - a, d)
@@ -381,10 +384,7 @@ class Adam(Optimizer):
         denom, step = tmp[0], tmp[1]
         m, v = buf["exp_avg"], buf["exp_avg_sq"]
         lerp_(m, g, 1.0 - b1, denom)
-        v *= b2
-        np.multiply(g, 1.0 - b2, out=denom)
-        denom *= g
-        v += denom
+        average_square_(v, g, b2, denom)
         if self.amsgrad:
             vhat = buf["max_exp_avg_sq"]
             np.maximum(vhat, v, out=vhat)

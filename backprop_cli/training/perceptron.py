@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from .callbacks import Callback, TrainState
+from .callbacks import Callback, Hooks, TrainState
 from .metrics import decide
 
 HINT = ("a single layer of threshold units cannot fit it; add a hidden layer (e.g. "
@@ -40,10 +40,6 @@ class PerceptronTrainer:
         self.callbacks = list(callbacks)
         self.W, self.b = layers[0].W.value, layers[0].b.value
 
-    def _call(self, hook: str, state: TrainState) -> None:
-        for cb in self.callbacks:
-            getattr(cb, hook)(state)
-
     def epoch(self, X, Y, order) -> int:
         """One pass of the rule over the examples in ``order``; returns the mistakes made."""
         W, b, lr = self.W, self.b, self.optimizer.lr
@@ -65,12 +61,13 @@ class PerceptronTrainer:
             self.b[...] = 0.0
             self.seen = {}
         seen = self.seen  # weights after each epoch (hex) -> epoch: a repeat means cycling
-        self._call("on_train_begin", state)
+        call = Hooks(self.callbacks)
+        call("on_train_begin", state)
         epoch = start_epoch
         while epoch < self.epochs and state.stop_reason is None:
             epoch += 1
             state.epoch = epoch
-            self._call("on_epoch_begin", state)
+            call("on_epoch_begin", state)
             t0 = time.perf_counter()
             order = self.rng.permutation(len(train)) if self.shuffle else range(len(train))
             mistakes = self.epoch(train.X, train.Y, order)
@@ -91,13 +88,13 @@ class PerceptronTrainer:
                                f"{mistakes} mistake(s) per epoch), so no epoch within the epoch "
                                f"limit ({self.epochs}) can be free of mistakes; {HINT}")
                 seen.setdefault(key, epoch)
-            self._call("on_epoch_end", state)
-            self._call("on_epoch_complete", state)
+            call("on_epoch_end", state)
+            call("on_epoch_complete", state)
         if state.stop_reason is None:
             state.stop(f"no separating hyperplane within the epoch limit: all {self.epochs} epochs "
                        f"made mistakes ({state.logs['mistakes']} in the last); the data may not be "
                        f"linearly separable, and if so {HINT} (if it is, raise training.epochs)")
-        self._call("on_train_end", state)
+        call("on_train_end", state)
         return state
 
     def _metrics(self, data, prefix: str) -> dict:

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from .callbacks import Callback, TrainState
+from .callbacks import Callback, Hooks, TrainState
 from .metrics import correct_counter, decide
 
 
@@ -56,32 +56,20 @@ class Trainer:
             raise ValueError(f"examples must be 'all' or 'misclassified', got {examples!r}")
         self.examples = examples
 
-    def _call(self, hook: str, state: TrainState) -> None:
-        for method in self._hooks[hook]:
-            method(state)
-
-    def _bind_hooks(self) -> None:
-        """Per hook, the bound methods of the callbacks that define it: no Python calls per
-        step for callbacks that do nothing there."""
-        hooks = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end", "on_restart",
-                 "on_epoch_complete", "on_train_end")
-        self._hooks = {h: [getattr(cb, h) for cb in self.callbacks
-                           if getattr(type(cb), h, None) is not getattr(Callback, h)] for h in hooks}
-
     def fit(self, train, val=None, start_epoch: int = 0, state: TrainState | None = None) -> TrainState:
         net, opt = self.network, self.optimizer
         X, Y, labels = train.X, train.Y, train.labels
         n = len(X)
         state = state or TrainState(network=net, optimizer=opt, epochs=self.epochs)
-        self._bind_hooks()
-        self._call("on_train_begin", state)
-        batch_hooks = self._hooks["on_batch_end"]
+        call = Hooks(self.callbacks)
+        call("on_train_begin", state)
+        batch_hooks = call.methods["on_batch_end"]
         count_correct = correct_counter(net)
         epoch = start_epoch
         while epoch < self.epochs and state.stop_reason is None:
             epoch += 1
             state.epoch = epoch
-            self._call("on_epoch_begin", state)
+            call("on_epoch_begin", state)
             t0 = time.perf_counter()
             pool, before = None, None
             if self.examples == "misclassified":
@@ -138,17 +126,17 @@ class Trainer:
             logs["lr"] = float(opt.lr)
             logs["epoch_time"] = time.perf_counter() - t0
             state.logs = logs
-            self._call("on_epoch_end", state)
+            call("on_epoch_end", state)
             if state.restart_reason is not None and state.stop_reason is None:
                 opt.reset()
-                self._call("on_restart", state)
+                call("on_restart", state)
                 state.attempt += 1
                 state.restart_reason = None
                 state.fresh_attempt = True
-            self._call("on_epoch_complete", state)
+            call("on_epoch_complete", state)
         if state.stop_reason is None:
             state.stop(f"epoch limit reached ({self.epochs})")
-        self._call("on_train_end", state)
+        call("on_train_end", state)
         return state
 
     def _misclassified(self, train) -> tuple[np.ndarray | None, dict]:
