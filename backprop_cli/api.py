@@ -12,7 +12,7 @@ import yaml
 
 from . import __version__, checkpoint
 from .config import Config, load_config
-from .data import Splits
+from .data import Splits, columns
 from .data import load as load_data
 from .data.preprocess import save as save_preprocessing
 from .engine.network import Network, build_network, named
@@ -292,6 +292,7 @@ def train(config=None, overrides=(), *, runs_dir=None, name: str | None = None,
         "; overrides: " + " ".join(f"--set {o}" for o in cfg.overrides) if cfg.overrides else "") + "\n"
     (run_dir / "config.yaml").write_text(header + yaml.safe_dump(c, sort_keys=False))
     save_preprocessing(run_dir / "preprocessing.npz", s.splits.preprocessing, classes=s.splits.classes)
+    columns.save(run_dir, s.splits)  # with preprocessing.npz, all predict and eval --data need
     return _fit(run_dir, s, callbacks, on_start, handle_signals, t_start)
 
 

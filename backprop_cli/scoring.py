@@ -1,10 +1,12 @@
 """Scoring and using trained runs: ``backprop eval`` and ``backprop predict``.
 
 A run folder (or one of its checkpoints) is enough: the network is rebuilt from the resolved
-config the checkpoint carries, its weights loaded by name, and new data is read with the run's
-own file options and scaled with the statistics stored in ``preprocessing.npz`` (fitted on the
-run's training split). Several runs together form an ensemble: the average of their
-probabilities (classification) or values (regression), the notes' bagging.
+config the checkpoint carries and the feature count in ``data.json``, its weights loaded by
+name, and new data is read with the run's own file options, matched to the columns
+``data.json`` names and scaled with the statistics stored in ``preprocessing.npz`` (fitted on
+the run's training split). The training data is read only to score the run's own splits.
+Several runs together form an ensemble: the average of their probabilities (classification)
+or values (regression), the notes' bagging.
 """
 from __future__ import annotations
 
@@ -16,22 +18,27 @@ import numpy as np
 
 from . import checkpoint
 from .config import Config
-from .data import preprocess
-from .errors import DataError, UsageError
+from .data import columns, preprocess
+from .errors import BackpropError, DataError, UsageError
 from .evaluation import classification_report, regression_report
 from .training.metrics import decide
 
 
 @dataclass
 class Member:
-    """A trained network ready to score: where it came from, its setup and data."""
+    """A trained network ready to score: where it came from, its config and network, the
+    scaling statistics and ``info``, its run's ``data.json`` (see :mod:`data.columns`).
+    The training data is read only when asked for (:meth:`splits`, for the run's own test
+    split): new files need nothing but the run folder."""
 
     run_dir: Path
     checkpoint: Path
     epoch: int
-    setup: object          # api.Setup: config, splits, network
+    config: Config
+    network: object        # engine.network.Network with the checkpoint's weights
     prep: dict
-    classes: list[str] | None
+    info: dict
+    _splits: object = None
 
     @property
     def name(self) -> str:
@@ -39,7 +46,26 @@ class Member:
 
     @property
     def task(self) -> str:
-        return self.setup.splits.task
+        return self.info["task"]
+
+    @property
+    def classes(self) -> list[str] | None:
+        return self.info["classes"]
+
+    @property
+    def dtype(self) -> str:
+        return self.config.data["dtype"]
+
+    def splits(self):
+        """The run's data splits, read again from its training files."""
+        if self._splits is None:
+            from . import api
+            try:
+                self._splits = api.setup(self.config).splits
+            except DataError as e:
+                raise DataError(f"{e}; the run's own splits come from its training data (give "
+                                "--data FILE, or --set data.path=FILE where it moved)") from None
+        return self._splits
 
 
 def locate(target, which: str = "best") -> tuple[Path, Path]:
@@ -60,9 +86,13 @@ def locate(target, which: str = "best") -> tuple[Path, Path]:
 
 def load_member(target, which: str = "best", overrides=()) -> Member:
     """A run's network with the checkpoint's weights; ``overrides`` (--set) change the run's
-    resolved config first (say, to point its data files elsewhere) and are validated."""
-    from . import api
+    resolved config first (say, to point its data files elsewhere) and are validated.
+
+    The network is built from the config and ``data.json``'s feature count; a run without
+    ``data.json`` (written by an older backprop) reads its training data to learn them."""
+    from .api import Streams
     from .config import Locator, apply_override, parse_override, validate
+    from .engine.network import build_network
     run_dir, ckpt = locate(target, which)
     arrays = checkpoint.load_arrays(ckpt)
     config = checkpoint.read_meta(arrays, "config")
@@ -82,16 +112,31 @@ def load_member(target, which: str = "best", overrides=()) -> Member:
             keys, value = parse_override(text)
             apply_override(config, keys, value, text)
             loc.set_override(tuple(keys), f"--set {text}")
-        config = validate(config, loc, Path(base))
-    s = api.setup(Config(config, Path(base) / "config.yaml", list(overrides)))
-    weights = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
-    s.network.load_state_dict(weights, source=str(ckpt))
+        config = validate(config, loc)  # data files are checked when read, if ever
+    cfg = Config(config, Path(base) / "config.yaml", list(overrides))
+    member = Member(run_dir, ckpt, int(arrays["meta/epoch"]), cfg, None, {}, columns.load(run_dir))
+    if member.info is None:
+        member.info = legacy_info(member)
     prep_file = run_dir / "preprocessing.npz"
-    if prep_file.is_file():
-        prep, classes = preprocess.load(prep_file)
-    else:
-        prep, classes = s.splits.preprocessing, s.splits.classes
-    return Member(run_dir, ckpt, int(arrays["meta/epoch"]), s, prep, classes or s.splits.classes)
+    member.prep = preprocess.load(prep_file)[0] if prep_file.is_file() else member.splits().preprocessing
+    streams = Streams.from_seed(config["seed"])
+    member.network = build_network(config["model"]["layers"], member.info["n_features"], config["loss"],
+                                   config["dtype"], streams.init, streams.dropout)
+    weights = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+    member.network.load_state_dict(weights, source=str(ckpt))
+    return member
+
+
+def legacy_info(member: Member) -> dict:
+    """``data.json`` of a run written before it existed, from the run's training data."""
+    from . import api
+    try:
+        member._splits = splits = api.setup(member.config).splits
+    except BackpropError as e:
+        raise DataError(f"{member.run_dir}: no {columns.FILE} (the run was written by an older "
+                        "backprop), so its training data is needed to read new files, and it cannot "
+                        f"be read: {e}") from None
+    return columns.describe(splits)
 
 
 def read_file(member: Member, path, targets: bool = True) -> dict:
@@ -101,7 +146,7 @@ def read_file(member: Member, path, targets: bool = True) -> dict:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: --data: file not found")
-    data_cfg = member.setup.config.data["data"]
+    data_cfg = member.config.data["data"]
     same = data_cfg["source"]
     if path.suffix == ".npz":
         opts = data_cfg if same == "npz" else {}
@@ -154,14 +199,14 @@ def new_data(member: Member, path, targets: bool = True):
     """(X scaled as in training, Y encoded or None, labels or None) from a file."""
     raw = read_file(member, path, targets)
     X = np.asarray(raw["X"], dtype=float)
-    d = member.setup.splits.n_features
+    d = member.info["n_features"]
     if X.shape[1] != d:
         raise DataError(f"{path}: {X.shape[1]} feature columns, expected {d} as in the run's training data")
-    X = preprocess.apply(member.prep, X, member.setup.config.data["dtype"], str(path))
+    X = preprocess.apply(member.prep, X, member.dtype, str(path))
     if not targets:
         return X, None, None
     y = raw["y"]
-    units = member.setup.network.parameters()[-1].value.shape[-1]
+    units = member.network.parameters()[-1].value.shape[-1]
     if member.task == "classification":
         labels = labels_of(y, member.classes, str(path))
         Y = labels[:, None] if units == 1 else np.eye(len(member.classes))[labels]
@@ -174,7 +219,7 @@ def new_data(member: Member, path, targets: bool = True):
 
 def run_split(member: Member):
     """The run's test split, else its validation split, else its training data."""
-    sp = member.setup.splits
+    sp = member.splits()
     for name, d in (("test", sp.test), ("val", sp.val), ("train", sp.train)):
         if d is not None:
             return name, d.X, d.Y, d.labels
@@ -226,7 +271,7 @@ def evaluate(targets, which: str = "best", data=None, overrides=()) -> dict:
             X, Y, labels = new_data(m, data)
         else:
             split, X, Y, labels = run_split(m)
-        net = m.setup.network
+        net = m.network
         loss = loss_of(net, X, Y, labels)["loss"]
         outputs = outputs_of(net, X)
         all_outputs.append(outputs)
@@ -248,8 +293,8 @@ def evaluate(targets, which: str = "best", data=None, overrides=()) -> dict:
         if any(m.classes != classes for m in members):
             raise UsageError("the runs were trained on different classes; an ensemble needs the same")
         if members[0].task == "classification":
-            probs = np.mean([probabilities(m.setup.network, o) for m, o in zip(members, all_outputs)], axis=0)
-            ens = report("classification", probs, ref[1], ref[2], classes, members[0].setup.network, None)
+            probs = np.mean([probabilities(m.network, o) for m, o in zip(members, all_outputs)], axis=0)
+            ens = report("classification", probs, ref[1], ref[2], classes, members[0].network, None)
         else:
             ens = report("regression", np.mean(all_outputs, axis=0), ref[1], None, None, None, None)
         ens.update({"name": "ensemble", "members": [m.name for m in members], "split": ref[0]})
@@ -268,9 +313,9 @@ def predict(target, data, which: str = "best", overrides=()) -> tuple[list[str],
     """(header, values, predicted classes or None) for the rows of a file without targets."""
     m = load_member(target, which, overrides)
     X, _, _ = new_data(m, data, targets=False)
-    outputs = outputs_of(m.setup.network, X)
+    outputs = outputs_of(m.network, X)
     if m.task == "classification":
-        net = m.setup.network
+        net = m.network
         predicted = predicted_classes(outputs, net)
         values = probabilities(net, outputs) if is_probability(net) else outputs
         prefix = "p" if is_probability(net) else "score"

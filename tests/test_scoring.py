@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from backprop_cli import api, scoring
 from backprop_cli.cli import main
-from helpers import write
+from helpers import XOR_YAML, write
 
 BLOBS = """
 data: {source: csv, path: points.csv, target: label, scale: standardize, test_fraction: 0.25}
@@ -63,7 +63,7 @@ def test_ensemble_is_the_average_of_probabilities(points, tmp_path):
     ma, mb = scoring.load_member(a.run_dir), scoring.load_member(b.run_dir)
     _, Xa, _, labels = scoring.run_split(ma)
     _, Xb, _, _ = scoring.run_split(mb)
-    p = (ma.setup.network.predict(Xa) + mb.setup.network.predict(Xb)) / 2
+    p = (ma.network.predict(Xa) + mb.network.predict(Xb)) / 2
     assert rep["ensemble"]["accuracy"] == pytest.approx(np.mean(p.argmax(axis=1) == labels))
     assert rep["ensemble"]["members"] == [a.run_dir.name, b.run_dir.name]
     c = api.train(points, ["seed=5"], runs_dir=tmp_path / "runs")      # another split
@@ -79,7 +79,7 @@ def test_eval_on_new_data_uses_the_stored_scaling(points, tmp_path):
     m = scoring.load_member(res.run_dir)
     raw = np.loadtxt(tmp_path / "points.csv", delimiter=",", skiprows=1, usecols=(0, 1))
     X = (raw - m.prep["shift"]) / m.prep["divisor"]
-    pred = m.setup.network.predict(X).argmax(axis=1)
+    pred = m.network.predict(X).argmax(axis=1)
     names = np.loadtxt(tmp_path / "points.csv", delimiter=",", skiprows=1, usecols=2, dtype=str)
     truth = np.array([m.classes.index(n) for n in names])
     assert rep["runs"][0]["accuracy"] == pytest.approx(np.mean(pred == truth))
@@ -125,3 +125,55 @@ training: {epochs: 300, batch_size: full}
     assert r.exit_code == 2 and "optimizer.lr: must be > 0, got -1" in r.stderr
     r = run(["predict", str(res.run_dir), "--data", str(tmp_path / "nope.csv")])
     assert r.exit_code == 3 and "file not found" in r.stderr
+
+
+def test_a_run_folder_alone_predicts_and_scores_new_files(points, tmp_path):
+    """Issue 13.3: predict and eval --data need the run folder and the new file only."""
+    import shutil
+    res = api.train(points, runs_dir=tmp_path / "runs")
+    write(tmp_path / "new.csv", "x,y,label\n50,50,red\n90,50,green\n50,90,blue\n")
+    args = ["--data", str(tmp_path / "new.csv")]
+    before = run(["predict", str(res.run_dir), *args])
+    scored = json.loads(run(["eval", str(res.run_dir), *args, "--json"]).stdout)["runs"][0]
+    assert before.exit_code == 0 and len(before.stdout.splitlines()) == 4
+    info = json.loads((res.run_dir / "data.json").read_text())
+    assert info["feature_names"] == ["x", "y"] and info["target_names"] == ["label"]
+    assert info["classes"] == ["blue", "green", "red"] and info["n_features"] == 2
+    (tmp_path / "points.csv").unlink()                    # the training file is gone
+    elsewhere = shutil.copytree(res.run_dir, tmp_path / "copied" / "run")
+    shutil.rmtree(res.run_dir)                            # and the run moved
+    after = run(["predict", str(elsewhere), *args])
+    assert after.exit_code == 0, after.output
+    assert after.stdout == before.stdout
+    r = run(["eval", str(elsewhere), *args, "--json"])
+    assert r.exit_code == 0, r.output
+    again = json.loads(r.stdout)["runs"][0]
+    assert again["accuracy"] == scored["accuracy"] and again["loss"] == scored["loss"]
+    r = run(["eval", str(elsewhere)])                     # its own test split needs the data
+    assert r.exit_code == 3 and "points.csv" in r.stderr and "give --data FILE" in r.stderr
+
+
+def test_built_in_data_gets_feature_names(tmp_path):
+    res = api.train(write(tmp_path / "xor.yaml", XOR_YAML), runs_dir=tmp_path / "runs")
+    info = json.loads((res.run_dir / "data.json").read_text())
+    assert info["feature_names"] == ["x0", "x1"] and info["target_names"] == ["y"]
+    assert info["source"] == "xor" and info["columns"] is None and info["classes"] == ["0", "1"]
+    write(tmp_path / "new.csv", "0,1\n1,1\n")
+    r = run(["predict", str(res.run_dir), "--data", str(tmp_path / "new.csv")])
+    assert r.exit_code == 0 and r.stdout.splitlines()[0] == "class,p_0,p_1"
+
+
+def test_runs_without_data_json_read_their_training_data(points, tmp_path):
+    """Run folders of older versions: the training data stands in for data.json."""
+    res = api.train(points, runs_dir=tmp_path / "runs")
+    write(tmp_path / "new.csv", "x,y\n50,50\n90,50\n")
+    args = ["predict", str(res.run_dir), "--data", str(tmp_path / "new.csv")]
+    expected = run(args).stdout
+    (res.run_dir / "data.json").unlink()
+    r = run(args)
+    assert r.exit_code == 0 and r.stdout == expected
+    (tmp_path / "points.csv").unlink()
+    r = run(args)
+    assert r.exit_code == 3
+    assert "no data.json (the run was written by an older backprop)" in r.stderr
+    assert "points.csv: data.path: file not found" in r.stderr

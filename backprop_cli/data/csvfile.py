@@ -143,6 +143,8 @@ def read_csv_file(path: Path, opts: dict) -> dict:
     else:
         y = _numbers(path, ycells, lines, names, t_idx, "columns")
         y = y[:, 0] if len(t_idx) == 1 else y
-    return {"X": X, "y": y, "path": str(path),
+    return {"X": X, "y": y, "path": str(path), "lines": np.asarray(lines),
             "feature_names": [names[j] for j in f_idx] if names else None,
-            "target_names": [names[j] for j in t_idx] if names else None}
+            "target_names": [names[j] for j in t_idx] if names else None,
+            "columns": {"names": names, "width": width, "features": f_idx, "targets": t_idx,
+                        "dropped": d_idx}}

@@ -37,7 +37,8 @@ class Splits:
     test: Dataset | None = None
     task: str = "regression"
     classes: list[str] | None = None
-    feature_names: list[str] | None = None
+    feature_names: list[str] | None = None  # the file's header names, else x0, x1, ...
+    target_names: list[str] | None = None   # the file's header names, else y (y0, y1, ...)
     source: str = ""
     preprocessing: dict = field(default_factory=dict)  # plain arrays: see data.preprocess
     info: dict = field(default_factory=dict)
@@ -237,7 +238,16 @@ def load(data_cfg: dict, *, output_units: int, loss_is_classification: bool, dty
                          np.ascontiguousarray(Y, dtype=dtype), lab)
     info = {"source": data_cfg["source"], "scale": cfg["scale"],
             "paths": {s: parts[s]["path"] for s in parts if parts[s].get("path")},
-            "split": {s: "file" if s in parts else f"fraction {fractions[s]:g}" for s in out if s != "train"}}
+            "split": {s: "file" if s in parts else f"fraction {fractions[s]:g}" for s in out if s != "train"},
+            "columns": parts["train"].get("columns")}
+    raw = parts["train"]
+    k = out["train"].Y.shape[1] if task == "regression" else 1
     return Splits(train=out["train"], val=out.get("val"), test=out.get("test"), task=task,
-                  classes=classes, feature_names=parts["train"].get("feature_names"), source=name,
-                  preprocessing=prep, info=info)
+                  classes=classes, source=name, preprocessing=prep, info=info,
+                  feature_names=raw.get("feature_names") or default_names("x", out["train"].X.shape[1]),
+                  target_names=raw.get("target_names") or default_names("y", k))
+
+
+def default_names(prefix: str, n: int) -> list[str]:
+    """Names of unnamed columns: x0, x1, ... (a single target is just y)."""
+    return [prefix] if prefix == "y" and n == 1 else [f"{prefix}{j}" for j in range(n)]

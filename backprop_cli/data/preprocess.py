@@ -84,10 +84,12 @@ def apply(prep: dict, X: np.ndarray, dtype=None, label: str = "data", copy: bool
 
 
 def save(path: Path, prep: dict, classes: list[str] | None = None) -> None:
+    """Write the statistics (and class names) as an .npz, atomically."""
+    from ..rundir import atomic_write
     arrays = dict(prep)
     if classes is not None:
         arrays["classes"] = np.array(classes, dtype=str)
-    np.savez(path, **arrays)
+    atomic_write(Path(path), lambda fh: np.savez(fh, **arrays))
 
 
 def load(path: Path) -> tuple[dict, list[str] | None]:
