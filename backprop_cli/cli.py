@@ -463,29 +463,44 @@ def eval_command(runs, which, data, overrides, output, as_json, quiet):
 @click.option("--data", type=click.Path(dir_okay=False), required=True,
               help="CSV or NPZ file of new examples (features only; a target column is ignored).")
 @click.option("--checkpoint", "which", type=click.Choice(["best", "last"]), default="best", show_default=True)
+@click.option("--skip-bad-rows", is_flag=True,
+              help="Rows with empty, NaN, inf or non-numeric features get empty output rows "
+                   "(counted on stderr) instead of an error.")
 @set_option
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
               help="Write the CSV here instead of stdout.")
 @debug_option
-def predict(run, data, which, overrides, output):
+def predict(run, data, which, skip_bad_rows, overrides, output):
     """Predict for new data with a trained RUN: CSV of the class and its probabilities (or
-    the values, for regression), one row per example."""
+    the values, for regression), one row per example.
+
+    A CSV with a header is matched to the run's features by name, in any order; without a
+    header, columns are taken in the training file's order. Exit 3 on a missing or unknown
+    column or a bad row (its file line is named)."""
     import csv
     import io
     from pathlib import Path
 
     from . import scoring
     from .rundir import atomic_write
-    header, values, classes = scoring.predict(run, data, which, overrides)
+    p = scoring.predict(run, data, which, overrides, skip_bad=skip_bad_rows)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    for i, row in enumerate(values):
-        w.writerow(([classes[i]] if classes is not None else []) + [f"{v:.9g}" for v in row])
+    w.writerow(p.header)
+    for i, row in enumerate(p.values):
+        if not p.kept[i]:
+            w.writerow([""] * len(p.header))
+            continue
+        w.writerow(([p.classes[i]] if p.classes is not None else []) + [f"{v:.9g}" for v in row])
     if output:
         atomic_write(Path(output), buf.getvalue())
     else:
         click.echo(buf.getvalue(), nl=False)
+    if p.skipped:
+        shown = ", ".join(map(str, p.skipped[:10])) + (", ..." if len(p.skipped) > 10 else "")
+        where = ("line" if Path(data).suffix != ".npz" else "row") + ("s" if len(p.skipped) > 1 else "")
+        click.echo(f"Skipped {len(p.skipped)} of {len(p.kept)} rows of {data} ({where} {shown}): empty, "
+                   "NaN, inf or non-numeric features; their output rows are empty.", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -139,82 +139,25 @@ def legacy_info(member: Member) -> dict:
     return columns.describe(splits)
 
 
-def read_file(member: Member, path, targets: bool = True) -> dict:
-    """Features (and targets) of a CSV or NPZ file, read with the run's own file options."""
-    from .data.csvfile import read_csv_file, read_rows
-    from .data.npz import read_npz
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: --data: file not found")
-    data_cfg = member.config.data["data"]
-    same = data_cfg["source"]
-    if path.suffix == ".npz":
-        opts = data_cfg if same == "npz" else {}
-        if targets:
-            return read_npz(path, opts.get("x_key", "X"), opts.get("y_key", "y"))
-        with np.load(path, allow_pickle=False) as z:
-            key = opts.get("x_key", "X")
-            if key not in z.files:
-                raise DataError(f"{path}: no array {key!r} (arrays: {', '.join(z.files)})")
-            X = z[key]
-        return {"X": X.reshape(len(X), -1), "path": str(path)}
-    opts = {k: data_cfg[k] for k in ("target", "drop", "header", "delimiter") if k in data_cfg} \
-        if same == "csv" else {}
-    if targets:
-        return read_csv_file(path, opts)
-    lines, rows, names = read_rows(path, opts.get("delimiter", ","), opts.get("header", "auto"))
-    skip = set()
-    if names:  # drop the training file's target and dropped columns when they are there
-        tgt = opts.get("target", None)
-        for col in ([tgt] if not isinstance(tgt, list) else tgt) + list(opts.get("drop") or []):
-            if isinstance(col, str) and col in names:
-                skip.add(names.index(col))
-    cols = [j for j in range(len(rows[0])) if j not in skip]
-    X = np.zeros((len(rows), len(cols)))
-    for i, (line, r) in enumerate(zip(lines, rows)):
-        for k, j in enumerate(cols):
-            try:
-                X[i, k] = float(r[j])
-            except ValueError:
-                col = names[j] if names else j
-                raise DataError(f"{path}:{line}: column {col!r}: not a number: {r[j]!r}") from None
-    return {"X": X, "path": str(path), "feature_names": [names[j] for j in cols] if names else None}
-
-
-def labels_of(y, classes: list[str], label: str) -> np.ndarray:
-    """Class indices of targets given as class names, their numeric spellings, or indices."""
-    y = np.asarray(y)
-    names = [f"{v:g}" if y.dtype.kind == "f" else str(v) for v in y]
-    index = {c: i for i, c in enumerate(classes)}
-    if all(n in index for n in names):
-        return np.array([index[n] for n in names], dtype=np.int64)
-    if y.dtype.kind in "iuf" and np.all(y == np.round(y)) and y.min() >= 0 and y.max() < len(classes):
-        return y.astype(np.int64)
-    bad = next(i for i, n in enumerate(names) if n not in index)
-    raise DataError(f"{label}: class {names[bad]!r} at row {bad} is not one the run was trained on "
-                    f"({', '.join(classes)})")
-
-
-def new_data(member: Member, path, targets: bool = True):
-    """(X scaled as in training, Y encoded or None, labels or None) from a file."""
-    raw = read_file(member, path, targets)
-    X = np.asarray(raw["X"], dtype=float)
-    d = member.info["n_features"]
-    if X.shape[1] != d:
-        raise DataError(f"{path}: {X.shape[1]} feature columns, expected {d} as in the run's training data")
-    X = preprocess.apply(member.prep, X, member.dtype, str(path))
+def new_data(member: Member, path, targets: bool = True, skip_bad: bool = False):
+    """(X scaled as in training, Y encoded or None, labels or None, the file read) from a
+    file whose columns are matched to the run's by name (see :func:`columns.read`)."""
+    new = columns.read(path, member.info, member.config.data["data"], targets, skip_bad)
+    X = preprocess.apply(member.prep, new.X, member.dtype, str(path))
     if not targets:
-        return X, None, None
-    y = raw["y"]
+        return X, None, None, new
     units = member.network.parameters()[-1].value.shape[-1]
     if member.task == "classification":
-        labels = labels_of(y, member.classes, str(path))
+        labels = columns.labels_of(new.y, member.classes, new)
         Y = labels[:, None] if units == 1 else np.eye(len(member.classes))[labels]
-        return X, Y.astype(X.dtype), labels
-    Y = np.asarray(y, dtype=float).reshape(len(y), -1)
+        return X, Y.astype(X.dtype), labels, new
+    Y = np.asarray(new.y, dtype=float).reshape(len(new.y), -1)
     if Y.shape[1] != units:
         raise DataError(f"{path}: {Y.shape[1]} target column(s), expected {units}")
-    return X, Y.astype(X.dtype), None
+    bad = np.flatnonzero(~np.isfinite(Y).all(axis=1))
+    if len(bad):
+        raise DataError(f"{new.where(int(bad[0]), target=True)}: NaN or inf target; expected finite numbers")
+    return X, Y.astype(X.dtype), None, new
 
 
 def run_split(member: Member):
@@ -268,7 +211,7 @@ def evaluate(targets, which: str = "best", data=None, overrides=()) -> dict:
     for m in members:
         if data is not None:
             split = "data"
-            X, Y, labels = new_data(m, data)
+            X, Y, labels, _ = new_data(m, data)
         else:
             split, X, Y, labels = run_split(m)
         net = m.network
@@ -309,19 +252,40 @@ def is_probability(network) -> bool:
     return isinstance(last, (Sigmoid, Softmax))
 
 
-def predict(target, data, which: str = "best", overrides=()) -> tuple[list[str], np.ndarray, list]:
-    """(header, values, predicted classes or None) for the rows of a file without targets."""
+@dataclass
+class Prediction:
+    """``predict``'s answer: a CSV header, then one row per row of the file. Rows left out
+    by ``skip_bad`` have no values (NaN) and no class (None)."""
+
+    header: list[str]
+    values: np.ndarray           # (rows, k)
+    classes: list | None         # predicted class names, or None for regression
+    skipped: list[int]           # file lines (or .npz indices) of the rows left out
+    kept: np.ndarray             # (rows,) bool: False for the rows left out
+
+
+def predict(target, data, which: str = "best", overrides=(), skip_bad: bool = False) -> Prediction:
+    """Predictions for the rows of a file without targets (a target column is ignored);
+    with ``skip_bad``, rows with empty, NaN, inf or non-numeric features get none."""
     m = load_member(target, which, overrides)
-    X, _, _ = new_data(m, data, targets=False)
+    X, _, _, new = new_data(m, data, targets=False, skip_bad=skip_bad)
     outputs = outputs_of(m.network, X)
     if m.task == "classification":
         net = m.network
-        predicted = predicted_classes(outputs, net)
+        predicted = [m.classes[i] for i in predicted_classes(outputs, net)]
         values = probabilities(net, outputs) if is_probability(net) else outputs
         prefix = "p" if is_probability(net) else "score"
         names = m.classes if values.shape[1] == len(m.classes) else ["score"]
         header = ["class"] + [f"{prefix}_{c}" if prefix == "p" or len(names) > 1 else "score" for c in names]
-        return header, values, [m.classes[i] for i in predicted]
-    k = outputs.shape[1]
-    header = ["y"] if k == 1 else [f"y_{i}" for i in range(k)]
-    return header, outputs, None
+    else:
+        k = outputs.shape[1]
+        values, predicted = outputs, None
+        header = ["y"] if k == 1 else [f"y_{i}" for i in range(k)]
+    if new.skipped:  # back to one row per row of the file
+        full = np.full((new.rows, values.shape[1]), np.nan)
+        full[new.kept] = values
+        values = full
+        if predicted is not None:
+            it = iter(predicted)
+            predicted = [next(it) if ok else None for ok in new.kept]
+    return Prediction(header, values, predicted, new.skipped, new.kept)

@@ -85,10 +85,12 @@ def test_eval_on_new_data_uses_the_stored_scaling(points, tmp_path):
     assert rep["runs"][0]["accuracy"] == pytest.approx(np.mean(pred == truth))
     write(tmp_path / "bad.csv", "x,y,z,label\n1,2,3,red\n")
     r = run(["eval", str(res.run_dir), "--data", str(tmp_path / "bad.csv")])
-    assert r.exit_code == 3 and "3 feature columns, expected 2" in r.stderr
-    write(tmp_path / "odd.csv", "x,y,label\n1,2,purple\n")
+    assert r.exit_code == 3 and "bad.csv: the header does not match the run's columns: unexpected 'z'" in r.stderr
+    write(tmp_path / "odd.csv", "x,y,label\n1,2,red\n\n1,2,purple\n")
     r = run(["eval", str(res.run_dir), "--data", str(tmp_path / "odd.csv")])
-    assert r.exit_code == 3 and "class 'purple' at row 0 is not one the run was trained on" in r.stderr
+    assert r.exit_code == 3
+    assert ("odd.csv:4: column 'label': class 'purple' is not one the run was trained on "
+            "(blue, green, red)") in r.stderr
 
 
 def test_predict_writes_classes_and_probabilities(points, tmp_path):
@@ -177,3 +179,80 @@ def test_runs_without_data_json_read_their_training_data(points, tmp_path):
     assert r.exit_code == 3
     assert "no data.json (the run was written by an older backprop)" in r.stderr
     assert "points.csv: data.path: file not found" in r.stderr
+
+
+def test_predict_matches_columns_by_name(points, tmp_path):
+    """Issue 13.2: a header is matched to the run's feature names, in any order."""
+    res = api.train(points, runs_dir=tmp_path / "runs")
+    rows = [(50, 50), (90, 50), (50, 90), (61.5, 72.25)]
+    write(tmp_path / "xy.csv", "x,y\n" + "".join(f"{a},{b}\n" for a, b in rows))
+    write(tmp_path / "yx.csv", "y,x\n" + "".join(f"{b},{a}\n" for a, b in rows))
+    write(tmp_path / "noheader.csv", "".join(f"{a},{b}\n" for a, b in rows))
+    write(tmp_path / "extra.csv", "label,y,x\nred,50,50\n")     # the target is ignored
+    out = {f: run(["predict", str(res.run_dir), "--data", str(tmp_path / f)]) for f in
+           ("xy.csv", "yx.csv", "noheader.csv")}
+    assert all(r.exit_code == 0 for r in out.values()), [r.output for r in out.values()]
+    assert out["yx.csv"].stdout == out["xy.csv"].stdout == out["noheader.csv"].stdout
+    assert len({line.split(",")[0] for line in out["xy.csv"].stdout.splitlines()[1:]}) == 3
+    r = run(["predict", str(res.run_dir), "--data", str(tmp_path / "extra.csv")])
+    assert r.exit_code == 0 and r.stdout.splitlines()[1] == out["xy.csv"].stdout.splitlines()[1]
+    # eval: the same scores whatever the order of the columns
+    write(tmp_path / "yxl.csv", "y,label,x\n" + "".join(
+        f"{b},{c},{a}\n" for a, b, c in np.loadtxt(tmp_path / "points.csv", delimiter=",", skiprows=1,
+                                                    dtype=str)[:, [0, 1, 2]]))
+    a = json.loads(run(["eval", str(res.run_dir), "--data", str(tmp_path / "points.csv"), "--json"]).stdout)
+    b = json.loads(run(["eval", str(res.run_dir), "--data", str(tmp_path / "yxl.csv"), "--json"]).stdout)
+    assert a["runs"][0]["accuracy"] == b["runs"][0]["accuracy"] and a["runs"][0]["loss"] == b["runs"][0]["loss"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("x,Y\n1,2\n", "the header does not match the run's columns: missing 'y' (did you mean 'Y'?); "
+                    "unexpected 'Y'; expected the features x, y, in any order"),
+    ("x,y,z\n1,2,3\n", "the header does not match the run's columns: unexpected 'z'"),
+    ("x\n1\n", "the header does not match the run's columns: missing 'y'; expected the features x, y"),
+    ("x,why\n1,2\n", "the header does not match the run's columns: missing 'y'; unexpected 'why'"),
+    ("x,y,x\n1,2,3\n", "the header names column 'x' 2 times; expected each name once"),
+    ("1,2,3,4\n", "4 column(s) and no header; expected 2 (the features x, y) or 3 as in the training data"),
+])
+def test_predict_rejects_columns_that_do_not_match(points, tmp_path, text, message):
+    res = api.train(points, runs_dir=tmp_path / "runs")
+    r = run(["predict", str(res.run_dir), "--data", str(write(tmp_path / "new.csv", text))])
+    assert r.exit_code == 3 and f"new.csv: {message}" in r.stderr, r.output
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stdout == ""
+
+
+def test_predict_rejects_or_skips_bad_rows(points, tmp_path):
+    """Issue 13.2: NaN, inf, empty and non-numeric features: an error at the file line, or
+    with --skip-bad-rows an empty output row, the others predicted as without them."""
+    res = api.train(points, runs_dir=tmp_path / "runs")
+    good = ["50,50", "90,50", "50,90"]
+    write(tmp_path / "good.csv", "x,y\n" + "\n".join(good) + "\n")
+    for cell, problem in (("nan", "'nan' is not finite"), ("-inf", "'-inf' is not finite"),
+                          ("", "empty"), ("5O", "not a number: '5O'")):
+        path = write(tmp_path / "bad.csv", f"x,y\n{good[0]}\n\n{good[1]}\n70,{cell}\n{good[2]}\n")
+        r = run(["predict", str(res.run_dir), "--data", str(path)])
+        assert r.exit_code == 3 and r.stdout == ""
+        assert (f"bad.csv:5: column 'y': {problem}; expected finite numbers (1 of 4 rows have empty, "
+                "NaN, inf or non-numeric features; --skip-bad-rows leaves them out)") in r.stderr
+    path = write(tmp_path / "bad.csv", "y,x\nnan,1\n50,50\n50,90\n1,inf\n90,50\n")  # good, as y,x
+    r = run(["predict", str(res.run_dir), "--data", str(path), "--skip-bad-rows"])
+    assert r.exit_code == 0, r.output
+    expected = run(["predict", str(res.run_dir), "--data", str(tmp_path / "good.csv")]).stdout.splitlines()
+    assert r.stdout.splitlines() == [expected[0], ",,,", expected[1], expected[2], ",,,", expected[3]]
+    assert "Skipped 2 of 5 rows of" in r.stderr and "(lines 2, 5)" in r.stderr
+    write(tmp_path / "all.csv", "x,y\nnan,1\n")
+    r = run(["predict", str(res.run_dir), "--data", str(tmp_path / "all.csv"), "--skip-bad-rows"])
+    assert r.exit_code == 3 and "all.csv:2: column 'x': 'nan' is not finite" in r.stderr
+
+
+def test_predict_checks_npz_files(points, tmp_path):
+    res = api.train(points, runs_dir=tmp_path / "runs")
+    np.savez(tmp_path / "new.npz", X=np.array([[50.0, 50], [90, np.nan]]))
+    r = run(["predict", str(res.run_dir), "--data", str(tmp_path / "new.npz")])
+    assert r.exit_code == 3 and "new.npz: X[1, 1]: NaN or inf; expected finite numbers" in r.stderr
+    r = run(["predict", str(res.run_dir), "--data", str(tmp_path / "new.npz"), "--skip-bad-rows"])
+    assert r.exit_code == 0 and r.stdout.splitlines()[2] == ",,,"
+    assert "Skipped 1 of 2 rows of" in r.stderr and "(row 1)" in r.stderr
+    np.savez(tmp_path / "wide.npz", X=np.zeros((2, 3)))
+    r = run(["predict", str(res.run_dir), "--data", str(tmp_path / "wide.npz")])
+    assert r.exit_code == 3 and "wide.npz: array 'X' has 3 features per example, expected 2" in r.stderr
