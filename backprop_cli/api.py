@@ -11,13 +11,13 @@ import numpy as np
 import yaml
 
 from . import __version__, checkpoint
-from .config import Config, load_config
+from .config import Config, absolute_files, load_config
 from .data import Splits, columns
 from .data import load as load_data
 from .data.preprocess import save as save_preprocessing
 from .engine.network import Network, build_network, named
 from .errors import ConfigError, DataError
-from .rundir import MetricsWriter, check_name, make_run_dir, safe_name, write_json
+from .rundir import MetricsWriter, atomic_write, check_name, make_run_dir, safe_name, write_json
 from .training.build import build_optimizer, build_trainer, check_against_data, summary_fields  # noqa: F401 (build_optimizer is public)
 from .training.callbacks import Callback, TrainState
 
@@ -290,7 +290,9 @@ def train(config=None, overrides=(), *, runs_dir=None, name: str | None = None,
     (run_dir / "checkpoints").mkdir()
     header = "# resolved by backprop " + __version__ + (
         "; overrides: " + " ".join(f"--set {o}" for o in cfg.overrides) if cfg.overrides else "") + "\n"
-    (run_dir / "config.yaml").write_text(header + yaml.safe_dump(c, sort_keys=False))
+    # file paths absolute: `backprop train RUN/config.yaml` trains again from any folder
+    portable = absolute_files(c, cfg.base_dir)
+    atomic_write(run_dir / "config.yaml", header + yaml.safe_dump(portable, sort_keys=False))
     save_preprocessing(run_dir / "preprocessing.npz", s.splits.preprocessing, classes=s.splits.classes)
     columns.save(run_dir, s.splits)  # with preprocessing.npz, all predict and eval --data need
     return _fit(run_dir, s, callbacks, on_start, handle_signals, t_start)

@@ -485,7 +485,7 @@ def read_config(path: Path, chain: tuple = ()) -> tuple[Any, Locator, list[str]]
     where = loc.where(("extends",))
     if not isinstance(ext, str) or not ext.strip():
         raise ConfigError(f"{where}: extends: must be the path of a YAML file, got {describe(ext)}")
-    parent = path.parent / ext
+    parent = Path(os.path.normpath(path.parent / ext))
     here = (path.resolve(), str(path))
     if parent.resolve() in [p for p, _ in chain + (here,)]:
         cycle = " -> ".join([label for _, label in chain + (here,)] + [str(parent)])
@@ -679,15 +679,17 @@ def _n_classes(cls, data: dict):
     return n
 
 
-def file_options(cfg: dict) -> list[tuple[tuple, dict, Any]]:
+def file_options(cfg: dict, folders: bool = False) -> list[tuple[tuple, dict, Any]]:
     """(key path, mapping, key) of every file option set in a config mapping, raw or
-    resolved: options marked ``Option.file``, and data options named path, *_path or *_file."""
+    resolved: options marked ``Option.file``, and data options named path, *_path or *_file;
+    with ``folders``, options marked ``Option.folder`` (mnist's ``dir``) too."""
     found = []
 
     def walk(node, value, path, holder=None, key=None, data_option=False):
         if isinstance(node, Option):
             name = str(path[-1]) if path else ""
-            is_file = node.file or (data_option and (name == "path" or name.endswith(("_path", "_file"))))
+            is_file = node.file or (data_option and (name == "path" or name.endswith(("_path", "_file")))) \
+                or (folders and node.folder)
             if is_file and isinstance(value, str) and value:
                 found.append((path, holder, key))
         elif isinstance(node, Section) and isinstance(value, dict):
@@ -709,7 +711,7 @@ def check_files(cfg: dict, v: Validator, base_dir: Path) -> None:
     """Every file option must name an existing file, relative to the config file."""
     for path, holder, key in file_options(cfg):
         p = Path(holder[key]).expanduser()
-        p = p if p.is_absolute() else base_dir / p
+        p = p if p.is_absolute() else Path(os.path.normpath(base_dir / p))
         if not p.exists():
             v.error(path, f"file not found: {p}")
         elif p.is_dir():
@@ -719,10 +721,28 @@ def check_files(cfg: dict, v: Validator, base_dir: Path) -> None:
 def rebase_files(raw: dict, source_dir: Path, target_dir: Path) -> None:
     """Rewrite the relative file paths of a raw config read from ``source_dir`` so that they
     name the same files relative to ``target_dir`` (an extending config's folder)."""
-    for _, holder, key in file_options(raw):
+    for _, holder, key in file_options(raw, folders=True):
         p = Path(holder[key]).expanduser()
         if not p.is_absolute():
             holder[key] = os.path.relpath(source_dir / p, target_dir)
+
+
+def absolute_files(cfg: dict, base_dir: Path) -> dict:
+    """``cfg`` with its relative file and folder paths made absolute (from ``base_dir``, the
+    config file's folder) and normalized, so that it works from any folder: a run's
+    config.yaml, a sweep's best.yaml. ``cfg`` itself is not changed."""
+    cfg = copy.deepcopy(cfg)
+    for _, holder, key in file_options(cfg, folders=True):
+        p = Path(holder[key]).expanduser()
+        holder[key] = os.path.normpath(p if p.is_absolute() else Path(base_dir).resolve() / p)
+    return cfg
+
+
+def normalize_files(cfg: dict) -> None:
+    """Write each file and folder path of a config without '.' and 'x/..' steps:
+    'sub/../../data/x.csv' becomes '../data/x.csv' (still relative to the config file)."""
+    for _, holder, key in file_options(cfg, folders=True):
+        holder[key] = os.path.normpath(holder[key])
 
 
 def check_name(cfg: dict, v: Validator) -> None:
@@ -769,7 +789,7 @@ def validate(raw, locator: Locator, base_dir: Path | None = None) -> dict:
 def load_config(path, overrides: list[str] | tuple = ()) -> Config:
     """Read a config file (and the files it extends), apply ``--set`` overrides, validate.
     Nothing is read but YAML files and nothing is written."""
-    path = Path(path)
+    path = Path(os.path.normpath(path))
     try:
         raw, loc, files = read_config(path)
         raw = copy.deepcopy(raw)
@@ -780,6 +800,7 @@ def load_config(path, overrides: list[str] | tuple = ()) -> Config:
             apply_override(raw, keys, value, text)
             loc.set_override(tuple(keys), f"--set {text}")
         resolved, origins = resolve(raw, loc, path.parent)
+        normalize_files(resolved)
     except RecursionError:
         raise ConfigError(f"{path}: nested too deeply") from None
     return Config(resolved, path.resolve(), list(overrides), origins, files)

@@ -18,8 +18,9 @@ class Option:
     """One config key. ``type`` is one of int, float, bool, str, list, dict (or a tuple of
     them); ``choices`` restricts values to names; ``gt``/``ge``/``lt``/``le`` bound numbers;
     ``nullable`` allows null; ``items`` is the Option of each list item; ``file`` marks a path
-    that must name an existing file (relative to the config file). With a type that admits
-    strings and numbers (``(int, str)``), ``choices`` restricts the strings only."""
+    that must name an existing file (relative to the config file), ``folder`` a folder
+    (relative to the config file too). With a type that admits strings and numbers
+    (``(int, str)``), ``choices`` restricts the strings only."""
 
     type: Any
     default: Any = REQUIRED
@@ -34,6 +35,7 @@ class Option:
     example: Any = None
     extra: dict = field(default_factory=dict)
     file: bool = False
+    folder: bool = False
 
     @property
     def required(self) -> bool:

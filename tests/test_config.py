@@ -238,3 +238,50 @@ def test_file_paths_in_a_parent_are_relative_to_the_parent(tmp_path):
     own = write(tmp_path / "runs" / "exp" / "own.yaml", "extends: ../../base/base.yaml\n"
                 "data: {path: mine.csv}\n")
     assert load_config(own)["data"]["path"] == "mine.csv"
+
+
+# -- paths: normalized, and absolute in a run's config.yaml (issue 13.4) -------------------------
+def test_config_show_normalizes_paths(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    write(tmp_path / "data" / "xy.csv", "x,y\n1,0\n2,1\n")
+    write(tmp_path / "a" / "b" / "base.yaml", XOR_YAML.replace(
+        "data: xor", "data: {source: csv, path: ../b/./../../data/xy.csv}"))
+    cfg = write(tmp_path / "a" / "c.yaml", "extends: b/../b/base.yaml\n")
+    r = run("config", "show", str(tmp_path / "a" / "b" / ".." / "c.yaml"))
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[0] == f"# {cfg}, resolved (extends {tmp_path / 'a' / 'b' / 'base.yaml'})"
+    assert yaml.safe_load(r.stdout)["data"]["path"] == "../data/xy.csv"   # relative to c.yaml
+    r = run("config", "show", str(cfg), "--set", "data.path=x/../../data/nope.csv")
+    assert r.exit_code == 2 and f"data.path: file not found: {tmp_path / 'data' / 'nope.csv'}" in r.stderr
+
+
+def test_a_runs_config_yaml_trains_again_from_any_folder(tmp_path, monkeypatch):
+    from backprop_cli import api
+    from backprop_cli.config import absolute_files
+    (tmp_path / "project" / "configs").mkdir(parents=True)
+    write(tmp_path / "project" / "xy.csv", "x,y\n" + "".join(f"{i},{i % 2}\n" for i in range(8)))
+    cfg = write(tmp_path / "project" / "configs" / "c.yaml", XOR_YAML.replace(
+        "data: xor", "data: {source: csv, path: ../xy.csv}").replace("epochs: 2000", "epochs: 3"))
+    monkeypatch.chdir(tmp_path / "project")
+    first = api.train(Path("configs/c.yaml"), runs_dir=tmp_path / "runs")
+    saved = yaml.safe_load((first.run_dir / "config.yaml").read_text())
+    assert saved["data"]["path"] == str(tmp_path / "project" / "xy.csv")
+    assert saved == absolute_files(load_config(cfg).data, cfg.parent)
+    monkeypatch.chdir(tmp_path)
+    r = run("train", str(first.run_dir / "config.yaml"), "--runs-dir", str(tmp_path / "again"), "--json", "-q")
+    assert r.exit_code == 0, r.output
+    again = json.loads(r.stdout)
+    assert again["data_sha256"] == first.summary["data_sha256"]
+    assert again["final"]["train_loss"] == first.summary["final"]["train_loss"]
+
+
+def test_absolute_files_covers_folders_and_leaves_the_config_alone(tmp_path):
+    from backprop_cli.config import absolute_files
+    raw = {"data": {"source": "mnist", "dir": "../m/./x/.."}, "model": {"init_from": "w.npz"}}
+    out = absolute_files(raw, tmp_path / "c")
+    assert out["data"]["dir"] == str(tmp_path / "m") and out["model"]["init_from"] == str(tmp_path / "c" / "w.npz")
+    assert raw["data"]["dir"] == "../m/./x/.."
+    from backprop_cli.config import rebase_files
+    rebase_files(raw, tmp_path / "c", tmp_path)            # extends: a parent's folder, from a child
+    assert raw["data"]["dir"] == "m" and raw["model"]["init_from"] == "c/w.npz"

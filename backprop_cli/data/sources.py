@@ -109,7 +109,7 @@ class Mnist(Source):
     n_classes = 10
     options = {
         "dir": Option(str, doc="the folder of the four files, relative to the config file",
-                      example="../datasets/mnist"),
+                      example="../datasets/mnist", folder=True),
         "test": Option(bool, True, "use the 10,000 t10k images as the test split"),
     }
 

@@ -137,36 +137,9 @@ def rank(rows: list[dict], goal: str) -> list[Point]:
 def best_config(row: dict, base: Path) -> dict:
     """The resolved config of a trial (its run folder's config.yaml), with file paths made
     absolute so it works from the sweep folder."""
+    from ..config import absolute_files
     text = (Path(row["run_dir"]) / "config.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
-    absolute_files(data, base.parent)
-    return data
-
-
-def absolute_files(cfg: dict, base_dir: Path) -> None:
-    """Make the relative file options of a resolved config absolute (the options config.py's
-    check_files checks: ``Option.file``, or a data option named path / *_path / *_file)."""
-    from ..config import Component, ListOf, Section, schema
-    from ..schema import Option
-
-    def walk(node, value, path, data_option=False):
-        if isinstance(node, Option) and isinstance(value, str) and value and path:
-            name = str(path[-1])
-            if (node.file or (data_option and (name == "path" or name.endswith(("_path", "_file"))))) \
-                    and not Path(value).expanduser().is_absolute():
-                return str((base_dir / value).resolve())
-        elif isinstance(node, Section) and isinstance(value, dict):
-            for k, sub in node.fields.items():
-                if k in value:
-                    value[k] = walk(sub, value[k], path + (k,))
-        elif isinstance(node, ListOf) and isinstance(value, list):
-            value[:] = [walk(node.item, v, path + (i,)) for i, v in enumerate(value)]
-        elif isinstance(node, Component) and isinstance(value, dict) and value.get(node.key) in node.registry:
-            for k, opt in node.options_of(value[node.key]).items():
-                if k in value:
-                    value[k] = walk(opt, value[k], path + (k,), data_option=path == ("data",))
-        return value
-    walk(schema(), cfg, ())
+    return absolute_files(yaml.safe_load(text), base.parent)
 
 
 def write_outputs(folder: Path, info: dict, rows: dict[str, dict], write_jsonl: bool = False) -> dict:
