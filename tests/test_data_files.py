@@ -5,7 +5,7 @@ import struct
 import numpy as np
 import pytest
 
-from backprop_cli.data.csvfile import read_csv_file
+from backprop_cli.data.csvfile import read_csv_file, read_rows
 from backprop_cli.data.idx import read_idx, read_images_labels
 from backprop_cli.data.npz import read_npz
 from backprop_cli.errors import DataError
@@ -55,6 +55,11 @@ def test_csv_gzipped(tmp_path):
     np.testing.assert_array_equal(read_csv_file(p, {})["X"], [[1], [2]])
 
 
+def test_one_column_files_are_not_taken_for_another_delimiter(tmp_path):
+    lines, rows, names = read_rows(csv(tmp_path, "x\n1.5\n-2\n"), ",", "auto")
+    assert names == ["x"] and rows == [["1.5"], ["-2"]] and lines == [2, 3]
+
+
 def test_csv_header_auto_detection(tmp_path):
     assert read_csv_file(csv(tmp_path, "1,2\n3,4\n"), {})["feature_names"] is None
     assert read_csv_file(csv(tmp_path, "a,b\n3,4\n"), {})["feature_names"] == ["a"]
@@ -73,6 +78,16 @@ def test_csv_header_auto_detection(tmp_path):
     ("a,b\n", {}, ": the file has a header but no data rows"),
     ("\n\n", {}, ": the file has no rows"),
     ("a,b\n1,2\n3,x\n", {}, ":3: column 'b': not a number: 'x' (only numeric columns are supported)"),
+    # issue 13.10: another delimiter, a number among class names, file lines after blank lines
+    ("a;b;kind\n1;2;x\n3;4;y\n", {"target": "kind"}, ": every line is one field when split at ',' "
+     "(data.delimiter), but the file looks ';'-separated (2 per line); set data.delimiter: ';' (or "
+     "--set data.delimiter=';')"),
+    ("a\tb\n1\t2\n", {"delimiter": ";"}, ": every line is one field when split at ';' (data.delimiter), "
+     "but the file looks '\\t'-separated (1 per line); set data.delimiter: '\\t' (or --set data.delimiter='\\t')"),
+    ("a,kind\n1,cat\n2,dog\n\n3,4\n4,cat\n", {}, ":5: column 'kind': '4' is a number among class names "
+     "(such as 'cat' on line 2); expected class names only, or numbers only"),
+    ("1,cat\n2,dog\n3,7\n", {}, ":3: column 1: '7' is a number among class names (such as 'cat' on line 1); "
+     "expected class names only, or numbers only"),
 ])
 def test_csv_errors_name_the_file_line_and_column(tmp_path, text, opts, message):
     p = csv(tmp_path, text)

@@ -93,23 +93,25 @@ def test_class_names_from_the_file_and_from_the_config(tmp_path):
 
 @pytest.mark.parametrize("data, kw, message", [
     ({"source": "csv", "path": "one.csv"}, {}, "{d}/one.csv: the target has one class only (1); classification needs at least 2"),
-    ({"source": "csv", "path": "frac.csv"}, {}, "{d}/frac.csv: target value 0.5 at row 1 is not a class label; expected integers or class names (or a regression loss and task: regression)"),
+    ({"source": "csv", "path": "frac.csv"}, {}, "{d}/frac.csv:3: column 'y': target value 0.5 is not a class label; expected integers or class names (or a regression loss and task: regression)"),
+    ({"source": "csv", "path": "gaps.csv"}, {}, "{d}/gaps.csv:5: column 'y': target value 2.5 is not a class label; expected integers or class names (or a regression loss and task: regression)"),
     ({"source": "csv", "path": "frac.csv", "task": "regression"}, {}, "{d}/frac.csv: data.task: the data is for regression but the loss is for classification; use a regression loss (mse, quadratic, mae) or task: classification"),
     ({"source": "sine"}, {"loss_name": "bce"}, "sine: data.task: the data is for regression but the loss bce is for classification; use a regression loss (mse, quadratic, mae) or task: classification"),
     ({"source": "csv", "path": "words.csv"}, {"classification": False}, "{d}/words.csv: the target holds class names, not values; expected numbers for regression (or task: classification)"),
     ({"source": "moons"}, {"units": 3}, "moons: model.layers: the output layer has 3 units but the data has 2 classes (expected 2 or 1)"),
     ({"source": "moons"}, {"input_size": 3}, "moons: model.input_size: the model takes 3 inputs but the data has 2 features"),
     ({"source": "csv", "path": "frac.csv", "test_path": "wide.csv", "task": "regression"}, {"classification": False}, "{d}/wide.csv: 2 features in the test data, expected 1 as in the training data"),
-    ({"source": "csv", "path": "words.csv", "test_path": "other.csv"}, {"units": 2}, "{d}/other.csv: class 'bird' at row 1 does not occur in the training data"),
+    ({"source": "csv", "path": "words.csv", "test_path": "other.csv"}, {"units": 2}, "{d}/other.csv:3: column 'y': class 'bird' does not occur in the training data"),
     ({"source": "csv", "path": "words.csv", "test_path": "words.csv", "test_fraction": 0.5}, {"units": 2}, "{d}/words.csv: data.test_fraction: 0.5 given as well as a separate test file; expected one of them"),
     ({"source": "xor", "val_fraction": 0.1}, {}, "xor: data.val_fraction: val 0.1 of 4 examples leaves the val split empty"),
-    ({"source": "csv", "path": "n.csv", "classes": ["a", "b"]}, {"units": 2}, "{d}/n.csv: data.classes: label 2 at row 1 is not a class index; expected 0 to 1 for 2 classes"),
+    ({"source": "csv", "path": "n.csv", "classes": ["a", "b"]}, {"units": 2}, "{d}/n.csv:3: column 'y': data.classes: label 2 is not a class index; expected 0 to 1 for 2 classes"),
     ({"source": "npz", "path": "nan.npz"}, {}, "{d}/nan.npz: 3 NaN or inf value(s) in the features, the first at row 0, column 1"),
     ({"source": "csv", "path": "missing.csv"}, {}, "{d}/missing.csv: data.path: file not found (nothing there)"),
 ])
 def test_data_errors(tmp_path, data, kw, message):
     (tmp_path / "one.csv").write_text("a,y\n1,1\n2,1\n")
     (tmp_path / "frac.csv").write_text("a,y\n1,0\n2,0.5\n")
+    (tmp_path / "gaps.csv").write_text("a,y\n\n1,0\n\n2,2.5\n")  # row 1 of the data, file line 5
     (tmp_path / "wide.csv").write_text("a,b,y\n1,2,0\n")
     (tmp_path / "words.csv").write_text("a,y\n1,cat\n2,dog\n")
     (tmp_path / "other.csv").write_text("a,y\n1,cat\n2,bird\n")

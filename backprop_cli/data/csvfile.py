@@ -58,6 +58,12 @@ def read_rows(path: Path, delimiter: str, header: str):
         raise DataError(f"{path}: not a readable gzip file ({e}); the file may be truncated") from None
     if not rows:
         raise DataError(f"{path}: the file has no rows")
+    if all(len(r) == 1 for r in rows):
+        other = likely_delimiter([r[0] for r in rows[:50]], delimiter)
+        if other:
+            raise DataError(f"{path}: every line is one field when split at {delimiter!r} (data.delimiter), "
+                            f"but the file looks {other!r}-separated ({rows[0][0].count(other)} per line); "
+                            f"set data.delimiter: {other!r} (or --set data.delimiter={other!r})")
     names = None
     if header == "yes" or (header == "auto" and _looks_like_header(rows)):
         names, lines, rows = rows[0], lines[1:], rows[1:]
@@ -68,6 +74,20 @@ def read_rows(path: Path, delimiter: str, header: str):
         if len(r) != width:
             raise DataError(f"{path}:{line}: row has {len(r)} fields, expected {width} (ragged rows)")
     return lines, rows, names
+
+
+DELIMITERS = (",", ";", "\t", "|", ":")
+
+
+def likely_delimiter(lines: list[str], delimiter: str) -> str | None:
+    """The separator lines seem to use, other than ``delimiter``: one that occurs, the same
+    number of times, on every line (a simpler csv.Sniffer), or None."""
+    for d in DELIMITERS:
+        if d != delimiter:
+            counts = {line.count(d) for line in lines}
+            if len(counts) == 1 and counts.pop() > 0:
+                return d
+    return None
 
 
 def _looks_like_header(rows) -> bool:
@@ -138,8 +158,14 @@ def read_csv_file(path: Path, opts: dict) -> dict:
     X = _numbers(path, cells[:, f_idx], lines, names, f_idx, "columns")
     ycells = cells[:, t_idx]
     numeric = [_is_number(c) for c in ycells[:, 0]] if len(t_idx) == 1 else [True]
-    if not any(numeric):
-        y = ycells[:, 0]  # class names (all words: a mix of words and numbers is a typo)
+    if sum(numeric) * 2 < len(numeric):  # mostly words: class names, and any number a typo
+        if any(numeric):
+            i, first = numeric.index(True), numeric.index(False)
+            col = names[t_idx[0]] if names else t_idx[0]
+            raise DataError(f"{path}:{lines[i]}: column {col!r}: {str(ycells[i, 0])!r} is a number among "
+                            f"class names (such as {str(ycells[first, 0])!r} on line {lines[first]}); expected "
+                            "class names only, or numbers only")
+        y = ycells[:, 0]
     else:
         y = _numbers(path, ycells, lines, names, t_idx, "columns")
         y = y[:, 0] if len(t_idx) == 1 else y

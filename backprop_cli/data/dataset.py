@@ -77,6 +77,17 @@ def infer_task(cfg_task: str, source, loss_is_classification: bool, loss_name: s
     return task
 
 
+def where(part: dict, i: int) -> str:
+    """Where target ``i`` of a part is: 'file:line: column 'name'' for a CSV (file lines
+    count from 1, the header included), 'file: row i' for arrays."""
+    lines = part.get("lines")
+    if lines is None:
+        return f"{part['label']}: row {i}"
+    names = part.get("target_names")
+    col = names[0] if names else (part.get("columns") or {}).get("targets", [None])[0]
+    return f"{part['label']}:{int(lines[i])}" + (f": column {col!r}" if col is not None else "")
+
+
 def encode_classes(parts: dict, given: list | None, named: list | None, label: str):
     """Class names and (n,) class indices for each part; the training part defines the classes."""
     ys = {k: np.asarray(p["y"]) for k, p in parts.items()}
@@ -88,9 +99,9 @@ def encode_classes(parts: dict, given: list | None, named: list | None, label: s
             frac = np.flatnonzero(y != np.round(y))
             if len(frac) or not np.isfinite(y).all():
                 i = frac[0] if len(frac) else np.flatnonzero(~np.isfinite(y))[0]
-                raise DataError(f"{parts[k]['label']}: target value {y[i]:g} at row {i} is not a class "
-                                "label; expected integers or class names (or a regression loss and "
-                                "task: regression)")
+                raise DataError(f"{where(parts[k], i)}: target value {y[i]:g} is not a class label; "
+                                "expected integers or class names (or a regression loss and task: "
+                                "regression)")
     names = given or named
     if names is not None and ys["train"].dtype.kind in "biuf":
         names = [str(c) for c in names]
@@ -99,8 +110,8 @@ def encode_classes(parts: dict, given: list | None, named: list | None, label: s
             out = np.flatnonzero((lab < 0) | (lab >= len(names)))
             if len(out):
                 key = "data.classes: " if given else ""
-                raise DataError(f"{parts[k]['label']}: {key}label {lab[out[0]]} at row {out[0]} is not "
-                                f"a class index; expected 0 to {len(names) - 1} for {len(names)} classes")
+                raise DataError(f"{where(parts[k], out[0])}: {key}label {lab[out[0]]} is not a class "
+                                f"index; expected 0 to {len(names) - 1} for {len(names)} classes")
         return names, labels
     values = np.unique(ys["train"])
     if names is not None:  # class names in the file, ordered by data.classes
@@ -120,8 +131,8 @@ def encode_classes(parts: dict, given: list | None, named: list | None, label: s
         idx = order[pos]
         unknown = np.flatnonzero(values[idx] != y)
         if len(unknown):
-            raise DataError(f"{parts[k]['label']}: class {str(y[unknown[0]])!r} at row {unknown[0]} does "
-                            "not occur in the training data")
+            raise DataError(f"{where(parts[k], unknown[0])}: class {str(y[unknown[0]])!r} does not "
+                            "occur in the training data")
         labels[k] = idx
     return names, labels
 
