@@ -92,10 +92,11 @@ class NewFile:
         return f"{self.path}: {self.keys[1]}[{i}]" if target else f"{self.path}: {self.keys[0]}[{i}, {j}]"
 
 
-def _list(names, limit: int = 8) -> str:
+def _list(names, fmt=str, limit: int = 8) -> str:
+    """'a, b, c', or the first ``limit`` and '... (n in all)' (MNIST has 784 features)."""
     names = list(names)
     more = f", ... ({len(names)} in all)" if len(names) > limit else ""
-    return ", ".join(str(n) for n in names[:limit]) + more
+    return ", ".join(fmt(n) for n in names[:limit]) + more
 
 
 def _with_hint(name: str, candidates) -> str:
@@ -124,13 +125,13 @@ def match_header(path, names: list[str], info: dict, targets: bool) -> tuple[lis
     missing = [n for n in feats if n not in pos]
     if missing:
         others = [c for c in names if c not in feats]
-        problems.append("missing " + ", ".join(_with_hint(n, others) for n in missing[:8]))
+        problems.append("missing " + _list(missing, lambda n: _with_hint(n, others)))
     if targets and any(n not in pos for n in tnames):
-        problems.append("no target column " + ", ".join(repr(n) for n in tnames if n not in pos))
+        problems.append("no target column " + _list([n for n in tnames if n not in pos], repr))
     known = set(feats) | set(tnames) | set(dropped)
     extra = [n for n in names if n not in known]
     if extra:
-        problems.append("unexpected " + ", ".join(repr(n) for n in extra[:8]))
+        problems.append("unexpected " + _list(extra, repr))
     if problems:
         want = f"the features {_list(feats)}" + (f" and the target {_list(tnames)}" if targets else "")
         raise DataError(f"{path}: the header does not match the run's columns: {'; '.join(problems)}; "
@@ -275,18 +276,8 @@ def _read_npz(path: Path, info: dict, data_cfg: dict, targets: bool) -> NewFile:
     from .npz import read_npz
     opts = data_cfg if data_cfg.get("source") == "npz" else {}
     x_key, y_key = opts.get("x_key", "X"), opts.get("y_key", "y")
-    if targets:
-        raw = read_npz(path, x_key, y_key)
-        X, y = raw["X"], raw["y"]
-    else:
-        with np.load(path, allow_pickle=False) as z:
-            if x_key not in z.files:
-                raise DataError(f"{path}: no array {x_key!r}{did_you_mean(x_key, z.files)} "
-                                f"(arrays: {', '.join(z.files) or 'none'})")
-            X, y = z[x_key], None
-        X = X.reshape(len(X), -1) if X.ndim > 1 else X.reshape(-1, 1)
-        if X.dtype.kind not in "biuf":
-            raise DataError(f"{path}: array {x_key!r} has type {X.dtype}, expected numbers")
+    raw = read_npz(path, x_key, y_key if targets else None)
+    X, y = raw["X"], raw.get("y")
     d = info["n_features"]
     if X.shape[1] != d:
         raise DataError(f"{path}: array {x_key!r} has {X.shape[1]} features per example, expected "

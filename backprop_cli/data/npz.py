@@ -10,8 +10,9 @@ from ..errors import DataError
 from ..registry import did_you_mean
 
 
-def read_npz(path: Path, x_key: str, y_key: str) -> dict:
-    """X flattened to (n, d) and y from the arrays named ``x_key`` and ``y_key``."""
+def read_npz(path: Path, x_key: str, y_key: str | None) -> dict:
+    """X flattened to (n, d) and y from the arrays named ``x_key`` and ``y_key`` (no y
+    when ``y_key`` is None: features to predict for)."""
     with open(path, "rb") as fh:
         if fh.read(4) != b"PK\x03\x04":
             raise DataError(f"{path}: not an .npz file; expected a zip archive of .npy arrays "
@@ -20,10 +21,11 @@ def read_npz(path: Path, x_key: str, y_key: str) -> dict:
         with np.load(path, allow_pickle=False) as z:
             files = list(z.files)
             for key, option in ((x_key, "x_key"), (y_key, "y_key")):
-                if key not in files:
+                if key is not None and key not in files:
                     raise DataError(f"{path}: data.{option}: no array {key!r}{did_you_mean(key, files)} "
                                     f"(arrays: {', '.join(files) or 'none'})")
-            X, y = z[x_key], z[y_key]
+            X = z[x_key]
+            y = z[y_key] if y_key is not None else None
     except DataError:
         raise
     except ValueError as e:
@@ -38,6 +40,8 @@ def read_npz(path: Path, x_key: str, y_key: str) -> dict:
     X = X.reshape(len(X), -1)
     if X.dtype.kind not in "biuf":
         raise DataError(f"{path}: array {x_key!r} has type {X.dtype}, expected numbers")
+    if y is None:
+        return {"X": X, "path": str(path)}
     if y.dtype.kind not in "biufU":
         raise DataError(f"{path}: array {y_key!r} has type {y.dtype}, expected numbers or class names")
     if len(y) != len(X):
