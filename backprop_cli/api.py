@@ -17,7 +17,7 @@ from .data import load as load_data
 from .data.preprocess import save as save_preprocessing
 from .engine.network import Network, build_network, named
 from .errors import ConfigError, DataError
-from .rundir import MetricsWriter, check_name, make_run_dir, safe_name, write_json
+from .rundir import MetricsWriter, atomic_write, check_name, make_run_dir, safe_name, write_json
 from .training.build import build_optimizer, build_trainer, check_against_data, summary_fields  # noqa: F401 (build_optimizer is public)
 from .training.callbacks import Callback, TrainState
 
@@ -290,7 +290,7 @@ def train(config=None, overrides=(), *, runs_dir=None, name: str | None = None,
     (run_dir / "checkpoints").mkdir()
     header = "# resolved by backprop " + __version__ + (
         "; overrides: " + " ".join(f"--set {o}" for o in cfg.overrides) if cfg.overrides else "") + "\n"
-    (run_dir / "config.yaml").write_text(header + yaml.safe_dump(c, sort_keys=False))
+    atomic_write(run_dir / "config.yaml", header + yaml.safe_dump(c, sort_keys=False))
     save_preprocessing(run_dir / "preprocessing.npz", s.splits.preprocessing, classes=s.splits.classes)
     return _fit(run_dir, s, callbacks, on_start, handle_signals, t_start)
 
@@ -377,7 +377,6 @@ def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start) -> R
     mfile = run_dir / "metrics.jsonl"
     lines = mfile.read_text().splitlines(keepends=True) if mfile.is_file() else []
     kept = [ln for ln in lines if ln.strip() and json.loads(ln).get("epoch", 0) <= epoch]
-    from .rundir import atomic_write
     atomic_write(mfile, "".join(kept))
     history = [json.loads(ln) for ln in kept]
 

@@ -5,7 +5,7 @@ import json
 import math
 import os
 import re
-import tempfile
+import secrets
 import time
 from pathlib import Path
 
@@ -54,7 +54,7 @@ def atomic_write(path: Path, data, fsync: bool = True) -> None:
     """
     path = Path(path)
     mode = "w" if isinstance(data, str) else "wb"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temp_file(path)
     try:
         with os.fdopen(fd, mode) as fh:
             if callable(data):
@@ -71,6 +71,19 @@ def atomic_write(path: Path, data, fsync: bool = True) -> None:
         except OSError:
             pass
         raise
+
+
+def _temp_file(path: Path) -> tuple[int, Path]:
+    """A new file beside ``path`` (fd, name), created with mode 0666 less the umask, as
+    open() creates files: ``tempfile.mkstemp`` would make it 0600 and the rename keeps that."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path.parent}: no free temporary file name for {path.name}")
 
 
 def write_json(path: Path, obj) -> None:

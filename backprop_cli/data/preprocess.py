@@ -87,7 +87,8 @@ def save(path: Path, prep: dict, classes: list[str] | None = None) -> None:
     arrays = dict(prep)
     if classes is not None:
         arrays["classes"] = np.array(classes, dtype=str)
-    np.savez(path, **arrays)
+    from ..rundir import atomic_write
+    atomic_write(Path(path), lambda fh: np.savez(fh, **arrays))
 
 
 def load(path: Path) -> tuple[dict, list[str] | None]:
