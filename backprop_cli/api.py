@@ -83,9 +83,11 @@ class RunResult:
 
 
 class RunRecorder(Callback):
-    """The run's record: metrics.jsonl every epoch, checkpoints/last.npz (every
-    ``checkpoint_every`` epochs, or at most every ``checkpoint_seconds`` when that is None,
-    and at the end) and checkpoints/best.npz for the monitored metric. Never after divergence.
+    """The run's record: metrics.jsonl every epoch, checkpoints/last.npz (of the initial
+    weights before the first step, then every ``checkpoint_every`` epochs, or at most every
+    ``checkpoint_seconds`` when that is None, and at the end) and checkpoints/best.npz for the
+    monitored metric. Never after divergence, so a run that diverges in its first epoch keeps
+    its epoch-0 checkpoint.
 
     A checkpoint is taken when an epoch is wholly done (``on_epoch_complete``) and holds all a
     resumed run needs to go on exactly as if never stopped: weights, optimizer buffers, the
@@ -93,7 +95,7 @@ class RunRecorder(Callback):
     preprocessing statistics."""
 
     transient = ("config", "_last_save", "_best", "_best_saved", "_improved",
-                 "checkpoint_every", "checkpoint_seconds", "_live_streams")
+                 "checkpoint_every", "checkpoint_seconds", "_live_streams", "resumed")
 
     def __init__(self, run_dir: Path, setup: "Setup", trainer=None, append: bool = False,
                  checkpoint_every: int | None = None, checkpoint_seconds: float = 2.0):
@@ -102,6 +104,7 @@ class RunRecorder(Callback):
         self.trainer = trainer
         self.config = setup.config.data
         self.metrics = MetricsWriter(run_dir / "metrics.jsonl", append=append)
+        self.resumed = append
         self.checkpoint_every = checkpoint_every
         self.checkpoint_seconds = checkpoint_seconds
         self.monitor = None if setup.splits.val is None else "val_loss"
@@ -124,6 +127,13 @@ class RunRecorder(Callback):
         if c["training"]["restarts"]:
             live += ["restart", "init"]
         return live
+
+    def on_train_begin(self, state):
+        # epoch 0: every run folder has weights to evaluate, plot and explain, and to resume
+        # from (the callbacks before this one are set up, as at the end of any epoch)
+        if not self.resumed and state.epoch == 0:
+            self.save(state)
+            self._last_save = time.monotonic()
 
     def on_epoch_end(self, state):
         self.metrics.write(state.logs)
@@ -362,6 +372,10 @@ def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start) -> R
     summary_file = run_dir / "summary.json"
     if summary_file.is_file():
         done = json.loads(summary_file.read_text())
+        if done.get("diverged"):
+            raise DataError(f"{run_dir}: --resume: the run diverged at epoch {done.get('epochs')}; going on "
+                            f"from its last good checkpoint (epoch {epoch}) would diverge the same "
+                            "way; train the config again with a smaller learning rate")
         if done.get("epochs") == epoch and done.get("stop_reason") not in (None, "interrupted") \
                 and not done.get("interrupted"):
             raise DataError(f"{run_dir}: --resume: the run already finished ({done['stop_reason']}); "

@@ -156,3 +156,58 @@ def test_summary_records_hashes_of_config_and_data(tmp_path):
     assert a.summary["config_sha256"] == b.summary["config_sha256"] != c.summary["config_sha256"]
     assert a.summary["data_sha256"] == b.summary["data_sha256"] != c.summary["data_sha256"]
     assert len(a.summary["data_sha256"]) == 64
+
+
+class CrashAtStart(Callback):
+    """A crash before the first step, once the epoch-0 checkpoint is written."""
+
+    def on_train_begin(self, state):
+        raise RuntimeError("power cut")
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_resume_from_the_epoch_0_checkpoint_equals_an_uninterrupted_run(case, tmp_path):
+    config, sets = CASES[case]
+    ref = api.train(CONFIGS / config, sets, runs_dir=tmp_path / "ref")
+    with pytest.raises(RuntimeError, match="power cut"):
+        api.train(CONFIGS / config, sets, runs_dir=tmp_path / "cut", callbacks=[CrashAtStart()])
+    cut = next((tmp_path / "cut").iterdir())
+    assert int(checkpoint.load_arrays(cut / "checkpoints" / "last.npz")["meta/epoch"]) == 0
+    assert not (cut / "checkpoints" / "best.npz").exists()   # no epoch was measured yet
+    api.train(resume=cut)
+    assert_same_run(ref.run_dir, cut)
+    best = checkpoint.load_arrays(cut / "checkpoints" / "best.npz")
+    ref_best = checkpoint.load_arrays(ref.run_dir / "checkpoints" / "best.npz")
+    assert int(best["meta/epoch"]) == int(ref_best["meta/epoch"]) >= 1
+
+
+def test_a_run_that_diverges_in_epoch_1_keeps_its_initial_weights(tmp_path):
+    """eval, plot --boundary and explain --run work on it, with the weights before any step."""
+    sets = ["stopping.max_loss=0.001"]   # xor's first loss, about 0.7, is "divergence"
+    r = CliRunner().invoke(main, ["train", str(CONFIGS / "xor.yaml"), "--runs-dir", str(tmp_path / "runs"),
+                                  "--json", "-q", *[f"--set={s}" for s in sets]])
+    assert r.exit_code == 4, r.output
+    summary = json.loads(r.stdout)
+    run = type(tmp_path)(summary["run_dir"])
+    assert summary["diverged"] and summary["epochs"] == 1
+    last = checkpoint.load_arrays(run / "checkpoints" / "last.npz")
+    assert int(last["meta/epoch"]) == 0 and not (run / "checkpoints" / "best.npz").exists()
+    initial = api.setup(CONFIGS / "xor.yaml", sets).network.state_dict()
+    for k, w in initial.items():
+        np.testing.assert_array_equal(last[f"param/{k}"], w, err_msg=k)
+
+    r = CliRunner().invoke(main, ["eval", str(run), "--json"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert report["runs"][0]["checkpoint"].endswith("last.npz") and report["runs"][0]["epoch"] == 0
+    r = CliRunner().invoke(main, ["explain", "--run", str(run), "--json"])
+    assert r.exit_code == 0, r.output
+    W = json.loads(r.stdout)["layers"][0]["forward"][1]
+    assert W["name"] == "W"
+    np.testing.assert_allclose(W["value"], initial["0.W"], rtol=1e-6)
+    pytest.importorskip("matplotlib")
+    r = CliRunner().invoke(main, ["plot", str(run), "--boundary", "-o", str(tmp_path / "b.png")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "b.png").stat().st_size > 1000
+    r = CliRunner().invoke(main, ["train", "--resume", str(run)])
+    assert r.exit_code == 3 and "the run diverged" in r.stderr and "last good checkpoint (epoch 0)" in r.stderr
