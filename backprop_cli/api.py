@@ -17,7 +17,8 @@ from .data import load as load_data
 from .data.preprocess import save as save_preprocessing
 from .engine.network import Network, build_network, named
 from .errors import ConfigError, DataError
-from .rundir import MetricsWriter, atomic_write, check_name, make_run_dir, safe_name, write_json
+from .rundir import (MetricsWriter, atomic_write, check_name, keep_metrics, make_run_dir, safe_name,
+                     signals_held, write_json)
 from .training.build import build_optimizer, build_trainer, check_against_data, summary_fields  # noqa: F401 (build_optimizer is public)
 from .training.callbacks import Callback, TrainState
 
@@ -195,12 +196,13 @@ class RunRecorder(Callback):
         return meta, arrays
 
     def save(self, state):
-        self.metrics.flush()
-        meta, arrays = self.extra_arrays(state)
-        checkpoint.save(self.run_dir / "checkpoints" / "last.npz", state.network.state_dict(),
-                        epoch=state.epoch, config=self.config, state=meta, extra=arrays)
-        self._saved_epoch = state.epoch
-        self.save_best(state)
+        with signals_held():  # Ctrl-C waits: last.npz and best.npz are written together
+            self.metrics.flush()
+            meta, arrays = self.extra_arrays(state)
+            checkpoint.save(self.run_dir / "checkpoints" / "last.npz", state.network.state_dict(),
+                            epoch=state.epoch, config=self.config, state=meta, extra=arrays)
+            self._saved_epoch = state.epoch
+            self.save_best(state)
 
     def save_best(self, state):
         if self._best is not None and not self._best_saved:
@@ -229,12 +231,15 @@ class RunRecorder(Callback):
 
 class Interrupt(Callback):
     """Ctrl-C (SIGINT) or SIGTERM stops the run after the current epoch, with a checkpoint;
-    a second Ctrl-C abandons the epoch at once (the last checkpoint stays whole)."""
+    a second one abandons the epoch at once: the run goes back to its last checkpoint
+    (:func:`_roll_back`). Once training is over (``finishing``) signals are only noted: what
+    is left, the summary, is short and makes the run's record agree."""
 
-    transient = ("requested", "_previous")
+    transient = ("requested", "_previous", "finishing")
 
     def __init__(self):
         self.requested = False
+        self.finishing = False
         self._previous = {}
 
     def install(self):
@@ -252,7 +257,7 @@ class Interrupt(Callback):
         self._previous = {}
 
     def _handle(self, signum, frame):
-        if self.requested:
+        if self.requested and not self.finishing:
             raise KeyboardInterrupt
         self.requested = True
 
@@ -330,27 +335,50 @@ def _fit(run_dir: Path, s: "Setup", callbacks, on_start, handle_signals, t_start
         start_epoch = restore(trainer, opt, state)
     if handle_signals:
         interrupt.install()
+    abandoned = False
     try:
-        trainer.fit(s.splits.train, s.splits.val, start_epoch=start_epoch, state=state)
-    except KeyboardInterrupt:
-        # abandoned mid-epoch (a second Ctrl-C): the last checkpoint stays as it was
-        state.stop("interrupted")
-        state.interrupted = True
-        recorder.metrics.close()
+        try:
+            trainer.fit(s.splits.train, s.splits.val, start_epoch=start_epoch, state=state)
+        except KeyboardInterrupt:  # a second Ctrl-C, anywhere: back to the last checkpoint
+            abandoned = True
+        finally:
+            interrupt.finishing = True  # signals are only noted while the summary is written
+            # the recorder and the trainer point at each other: untie them, so the data and
+            # the network go as soon as the caller drops them, not at the next collection
+            recorder.trainer = None
+        if abandoned:
+            recorder.metrics.close()
+            _roll_back(run_dir, state)
+            for cb in callbacks:  # the caller's, such as the progress display, see the end
+                cb.on_train_end(state)
         summary = _summary(run_dir, s.config, s, state, t_start)
+        summary.update(summary_fields(state))
+        if s.splits.test is not None and not state.diverged and not abandoned:
+            summary["test"] = test_metrics(net, s.splits.test)
         write_json(run_dir / "summary.json", summary)
-        return RunResult(run_dir, summary, state.history)
     finally:
         interrupt.uninstall()
-        # the recorder and the trainer point at each other: untie them, so the data and the
-        # network go as soon as the caller drops them, not at the next garbage collection
-        recorder.trainer = None
-    summary = _summary(run_dir, s.config, s, state, t_start)
-    summary.update(summary_fields(state))
-    if s.splits.test is not None and not state.diverged:
-        summary["test"] = test_metrics(net, s.splits.test)
-    write_json(run_dir / "summary.json", summary)
     return RunResult(run_dir, summary, state.history)
+
+
+def _roll_back(run_dir: Path, state: TrainState) -> None:
+    """After an abandoned epoch: put the run's record back to its last checkpoint, the point
+    a --resume goes on from. metrics.jsonl loses the epochs after it, and the train state
+    (epoch, best metrics, attempts) is the checkpoint's, so summary.json, metrics.jsonl and
+    checkpoints/last.npz agree on the epochs done."""
+    from .training.snapshot import restore as restore_obj
+    ckpt = run_dir / "checkpoints" / "last.npz"
+    cut = state.epoch
+    if ckpt.is_file():
+        arrays = checkpoint.load_arrays(ckpt)
+        restore_obj(state, checkpoint.read_meta(arrays, "state")["train_state"], arrays, "trainstate")
+        state.epoch = int(arrays["meta/epoch"])
+    else:  # stopped before the epoch-0 checkpoint was written
+        state.epoch, state.best = 0, {}
+    state.history = keep_metrics(run_dir / "metrics.jsonl", state.epoch)
+    state.stop_reason, state.interrupted = "interrupted", True
+    if cut > state.epoch:
+        state.note(f"epoch {cut} abandoned, the run is back at its checkpoint of epoch {state.epoch}")
 
 
 def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start) -> RunResult:
@@ -388,11 +416,7 @@ def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start) -> R
     for k, st in meta["streams"].items():
         set_rng_state(getattr(s.streams, k), st)
     # metrics.jsonl: keep the epochs the checkpoint covers, drop those it will redo
-    mfile = run_dir / "metrics.jsonl"
-    lines = mfile.read_text().splitlines(keepends=True) if mfile.is_file() else []
-    kept = [ln for ln in lines if ln.strip() and json.loads(ln).get("epoch", 0) <= epoch]
-    atomic_write(mfile, "".join(kept))
-    history = [json.loads(ln) for ln in kept]
+    history = keep_metrics(run_dir / "metrics.jsonl", epoch)
 
     def restore(trainer, opt, state):
         opt.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim/")})

@@ -78,8 +78,8 @@ def train(config, overrides, resume, runs_dir, name, as_json, quiet, log_every):
 
     Writes runs/<name>-<YYYYmmdd-HHMMSS>/ with config.yaml (resolved), metrics.jsonl,
     summary.json, preprocessing.npz and checkpoints/last.npz and best.npz. Ctrl-C stops after
-    the current epoch with a checkpoint (press it twice to abandon the epoch). Exit codes:
-    0 finished, 2 bad config, 3 bad data, 4 diverged, 130 interrupted.
+    the current epoch with a checkpoint (twice: abandon the epoch, back to the last
+    checkpoint). Exit codes: 0 finished, 2 bad config, 3 bad data, 4 diverged, 130 interrupted.
     """
     from . import api
     from .errors import EXIT_DIVERGED, EXIT_INTERRUPTED

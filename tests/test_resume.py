@@ -1,5 +1,6 @@
 """Resume and reproducibility: a killed or interrupted run, resumed, equals one never stopped."""
 import json
+import os
 import signal
 import subprocess
 import time
@@ -211,3 +212,140 @@ def test_a_run_that_diverges_in_epoch_1_keeps_its_initial_weights(tmp_path):
     assert (tmp_path / "b.png").stat().st_size > 1000
     r = CliRunner().invoke(main, ["train", "--resume", str(run)])
     assert r.exit_code == 3 and "the run diverged" in r.stderr and "last good checkpoint (epoch 0)" in r.stderr
+
+
+def record_of(run):
+    """(summary.json's epochs, metrics.jsonl's epochs, last.npz's epoch), and checks that
+    best.npz is summary.json's best epoch and that no temporary file is left."""
+    s = json.loads((run / "summary.json").read_text())
+    lines = metrics(run)
+    assert [m["epoch"] for m in lines] == list(range(1, len(lines) + 1))
+    last = checkpoint.load_arrays(run / "checkpoints" / "last.npz")   # whole: its hash checks out
+    best = run / "checkpoints" / "best.npz"
+    if best.exists():
+        assert int(checkpoint.load_arrays(best)["meta/epoch"]) == s["best"]["epoch"]
+    assert not [p.name for p in run.rglob("*.tmp")]
+    return s["epochs"], len(lines), int(last["meta/epoch"])
+
+
+class Press(Callback):
+    """Sends this process SIGINT or SIGTERM, as a user pressing Ctrl-C, at a batch of an epoch."""
+
+    def __init__(self, epoch, signals, batch=3):
+        self.epoch, self.signals, self.batch, self.seen = epoch, list(signals), batch, 0
+        self.ended_at = None
+
+    def on_train_end(self, state):
+        self.ended_at = state.epoch
+
+    def on_batch_end(self, state):
+        if state.epoch == self.epoch:
+            self.seen += 1
+            if self.seen == self.batch:
+                for sig in self.signals:
+                    os.kill(os.getpid(), sig)
+
+
+SPIRALS = ["training.epochs=12", "output.checkpoint_every=5"]
+
+
+@pytest.mark.parametrize("second", [signal.SIGINT, signal.SIGTERM])
+def test_second_signal_mid_epoch_puts_the_run_back_at_its_checkpoint(tmp_path, second):
+    """Epoch 8 abandoned: 7 epochs were measured, 5 checkpointed; the record keeps 5, and a
+    resumed run equals one never stopped."""
+    ref = api.train(CONFIGS / "momentum-spirals.yaml", SPIRALS, runs_dir=tmp_path / "ref")
+    press = Press(8, [signal.SIGINT, second])
+    res = api.train(CONFIGS / "momentum-spirals.yaml", SPIRALS, runs_dir=tmp_path / "cut",
+                    callbacks=[press], handle_signals=True)
+    assert press.ended_at == 5   # the caller's callbacks (the progress display) see the end
+    assert res.summary["interrupted"] and res.summary["stop_reason"].startswith("interrupted")
+    assert "epoch 8 abandoned" in res.summary["stop_reason"]
+    assert record_of(res.run_dir) == (5, 5, 5)
+    assert res.summary["final"]["epoch"] == 5 and "test" not in res.summary
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # handlers put back
+    api.train(resume=res.run_dir)
+    assert_same_run(ref.run_dir, res.run_dir)
+
+
+def test_second_signal_during_the_final_checkpoint_lets_it_finish(tmp_path, monkeypatch):
+    """The first Ctrl-C in epoch 7 stops the run after it; the second, while its checkpoint is
+    written, waits for the write: epoch 7 is kept, whole, and the record agrees."""
+    real_save = checkpoint.save
+
+    def save(path, *a, epoch, **k):
+        if epoch == 7 and path.name == "last.npz":
+            os.kill(os.getpid(), signal.SIGINT)
+        real_save(path, *a, epoch=epoch, **k)
+
+    monkeypatch.setattr(checkpoint, "save", save)
+    res = api.train(CONFIGS / "momentum-spirals.yaml", SPIRALS, runs_dir=tmp_path / "r",
+                    callbacks=[Press(7, [signal.SIGINT])], handle_signals=True)
+    assert res.summary["stop_reason"] == "interrupted"
+    assert record_of(res.run_dir) == (7, 7, 7)
+
+
+def test_two_signals_at_random_moments_leave_a_record_that_agrees(tmp_path):
+    """Real ``backprop train`` processes, side by side, each sent two signals (SIGINT, SIGTERM)
+    at moments drawn from a seed, with a checkpoint every epoch or every 2 s: each exits
+    with 130, and its summary.json, metrics.jsonl and checkpoints/last.npz agree."""
+    import random
+    rng = random.Random(13)
+    plans = [(signal.SIGINT, signal.SIGINT, 1), (signal.SIGINT, signal.SIGINT, None),
+             (signal.SIGTERM, signal.SIGTERM, 1), (signal.SIGINT, signal.SIGTERM, None)]
+    procs = []
+    for i, (first, second, every) in enumerate(plans):
+        cfg = write(tmp_path / f"long{i}.yaml", f"""
+extends: {CONFIGS / 'momentum-spirals.yaml'}
+training: {{epochs: 100000}}
+output: {{checkpoint_every: {every if every else 'null'}}}
+""")
+        runs = tmp_path / f"r{i}"
+        proc = subprocess.Popen([backprop_exe(), "train", str(cfg), "--runs-dir", str(runs), "-q"],
+                                stderr=subprocess.PIPE, text=True)
+        moments = (rng.uniform(0.0, 0.3), rng.choice([0.0, rng.uniform(0.0, 0.02)]))
+        procs.append((proc, runs, first, second, moments))
+    for proc, runs, first, second, (wait, gap) in procs:
+        deadline = time.time() + 60
+        while time.time() < deadline and not any(p.stat().st_size for p in runs.glob("*/metrics.jsonl")):
+            time.sleep(0.01)   # a metrics line: the signal handlers are in place
+        time.sleep(wait)
+        proc.send_signal(first)
+        time.sleep(gap)
+        proc.send_signal(second)
+    for proc, runs, first, second, moments in procs:
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        done, lines, saved = record_of(next(runs.iterdir()))
+        assert done == lines == saved, (first, second, moments, err)
+
+
+def test_keep_metrics_cuts_back_to_the_checkpoint_and_drops_a_torn_line(tmp_path):
+    from backprop_cli.rundir import keep_metrics
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"epoch": 1, "train_loss": 0.5}\n\n{"epoch": 2, "train_loss": 0.4}\n'
+                    '{"epoch": 3, "train_loss": 0.3}\n{"epoch": 4, "train_lo')
+    assert [r["epoch"] for r in keep_metrics(path, 3)] == [1, 2, 3]
+    assert [r["epoch"] for r in keep_metrics(path, 2)] == [1, 2]
+    assert path.read_text() == '{"epoch": 1, "train_loss": 0.5}\n{"epoch": 2, "train_loss": 0.4}\n'
+
+
+def test_signals_held_replays_each_signal_in_order_after_the_block():
+    from backprop_cli.rundir import signals_held
+    got = []
+
+    def handler(signum, frame):
+        got.append(signum)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with signals_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+            assert got == []
+        assert got == [signal.SIGTERM, signal.SIGINT]
+        assert signal.getsignal(signal.SIGINT) is handler is signal.getsignal(signal.SIGTERM)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
