@@ -1,6 +1,7 @@
 """The library behind every command: plain functions returning plain result objects."""
 from __future__ import annotations
 
+import itertools
 import json
 import platform
 import time
@@ -284,16 +285,21 @@ def _digest(*arrays) -> str:
 
 def train(config=None, overrides=(), *, runs_dir=None, name: str | None = None,
           callbacks: list[Callback] = (), on_start=None, resume=None,
-          handle_signals: bool = False) -> RunResult:
+          handle_signals: bool = False, epochs: int | None = None) -> RunResult:
     """Train the network a config declares and record the run; see ``backprop train``.
 
     ``resume``: a run folder whose checkpoints/last.npz to continue from (no config needed);
     the finished run equals one never interrupted, weight for weight and metric for metric.
+    ``epochs`` (with ``resume``): a new total, above the epochs done; a run that ended at its
+    epoch limit trains on, and equals a run given that total from the start.
     """
     t_start = time.perf_counter()
     if resume is not None:
         return _resume(Path(resume), callbacks=callbacks, on_start=on_start,
-                       handle_signals=handle_signals, t_start=t_start)
+                       handle_signals=handle_signals, t_start=t_start, epochs=epochs)
+    if epochs is not None:
+        raise ConfigError("epochs: a new total goes with resume (a run folder); for a new run, "
+                          f"set training.epochs={epochs}")
     cfg = as_config(config, overrides)
     c = cfg.data
     run_name = check_name(name, "--name") if name else (
@@ -381,14 +387,19 @@ def _roll_back(run_dir: Path, state: TrainState) -> None:
         state.note(f"epoch {cut} abandoned, the run is back at its checkpoint of epoch {state.epoch}")
 
 
-def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start) -> RunResult:
-    """Continue a run from checkpoints/last.npz, needing nothing but the run folder."""
+def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start,
+            epochs: int | None = None) -> RunResult:
+    """Continue a run from checkpoints/last.npz, needing nothing but the run folder; with
+    ``epochs``, to a new total (recorded in config.yaml and summary.json)."""
     from .training.snapshot import restore as restore_obj
     from .training.snapshot import set_rng_state
     ckpt = run_dir / "checkpoints" / "last.npz"
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: --resume: no such run folder")
     if not ckpt.is_file():
+        if not (run_dir / "config.yaml").is_file():
+            raise DataError(f"{run_dir}: --resume: not a run folder (no config.yaml, no "
+                            "checkpoints/last.npz); expected a folder that backprop train wrote")
         raise DataError(f"{run_dir}: --resume: no checkpoints/last.npz to resume from (the run "
                         "was stopped before its first checkpoint); start it again instead")
     arrays = checkpoint.load_arrays(ckpt)
@@ -397,22 +408,19 @@ def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start) -> R
     if config is None or meta is None or "streams" not in meta:
         raise DataError(f"{ckpt}: --resume: the checkpoint holds no training state")
     epoch = int(arrays["meta/epoch"])
-    summary_file = run_dir / "summary.json"
-    if summary_file.is_file():
-        done = json.loads(summary_file.read_text())
-        if done.get("diverged"):
-            raise DataError(f"{run_dir}: --resume: the run diverged at epoch {done.get('epochs')}; going on "
-                            f"from its last good checkpoint (epoch {epoch}) would diverge the same "
-                            "way; train the config again with a smaller learning rate")
-        if done.get("epochs") == epoch and done.get("stop_reason") not in (None, "interrupted") \
-                and not done.get("interrupted"):
-            raise DataError(f"{run_dir}: --resume: the run already finished ({done['stop_reason']}); "
-                            "nothing to resume")
+    _check_resumable(run_dir, epoch, meta.get("train_state", {}), epochs)
+    extension = None
+    if epochs is not None:
+        config = json.loads(json.dumps(config))
+        extension = {"from": config["training"]["epochs"], "to": epochs, "at_epoch": epoch}
+        config["training"]["epochs"] = epochs
     cfg = Config(config, Path(meta.get("config_path") or Path(meta["config_dir"]) / "config.yaml"),
                  meta.get("overrides", []))
     s = setup(cfg)
     s.network.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("param/")},
                               source=str(ckpt))
+    if extension is not None:
+        _record_new_total(run_dir / "config.yaml", config, extension)
     for k, st in meta["streams"].items():
         set_rng_state(getattr(s.streams, k), st)
     # metrics.jsonl: keep the epochs the checkpoint covers, drop those it will redo
@@ -424,7 +432,10 @@ def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start) -> R
         restore_obj(trainer, meta["trainer"], arrays, "trainer")
         restore_obj(state, meta["train_state"], arrays, "trainstate")
         state.history = history
-        state.stop_reason, state.interrupted = None, False
+        state.stop_reason, state.interrupted, state.limit_reached = None, False, False
+        trainer.epochs = state.epochs = cfg.data["training"]["epochs"]  # new with --epochs
+        if extension is not None:
+            state.extended = [*state.extended, extension]
         # callbacks restore after on_train_begin has set them up
         saved = meta["callbacks"]
         first = trainer.callbacks
@@ -442,6 +453,50 @@ def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start) -> R
         return epoch
 
     return _fit(run_dir, s, callbacks, on_start, handle_signals, t_start, restore=restore)
+
+
+def _check_resumable(run_dir: Path, epoch: int, ts: dict, epochs: int | None) -> None:
+    """Refuse, saying why, a resume that cannot go on as the same run: after divergence, a
+    finished run without a new total, and --epochs N for a run a stopping rule ended (with
+    any epoch limit it would have stopped there) or whose last weights were put back."""
+    if epochs is not None and epochs <= epoch:
+        raise ConfigError(f"{run_dir}: --epochs {epochs}: the run has done {epoch} epochs "
+                          f"(checkpoints/last.npz); give a new total above {epoch}")
+    summary_file = run_dir / "summary.json"
+    done = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+    if done.get("diverged"):
+        raise DataError(f"{run_dir}: --resume: the run diverged at epoch {done.get('epochs')}; going on "
+                        f"from its last good checkpoint (epoch {epoch}) would diverge the same "
+                        "way; train the config again with a smaller learning rate")
+    reason = ts.get("stop_reason")
+    if reason is None or ts.get("interrupted"):
+        return  # stopped or killed mid-run: it goes on
+    from_weights = (f"to train on from its weights, start a new run: backprop train "
+                    f"{done.get('config') or 'CONFIG'} --set model.init_from={run_dir / 'checkpoints' / 'last.npz'}")
+    if not ts.get("limit_reached", reason.startswith("epoch limit reached")):
+        raise DataError(f"{run_dir}: --resume: the run already finished, before its epoch limit "
+                        f"({reason}); with more epochs it would have stopped there all the same; "
+                        f"{from_weights} (and that stopping rule changed)")
+    put_back = (f"the weights of epoch {ts['restored_epoch']} (stopping.restore_best)"
+                if ts.get("restored_epoch") not in (None, epoch) else
+                f"the weights of attempt {ts['best_attempt']} (training.restarts)"
+                if ts.get("best_attempt") not in (None, ts.get("attempt")) else None)
+    if put_back:
+        raise DataError(f"{run_dir}: --resume: the run already finished ({reason}); its last "
+                        f"checkpoint holds {put_back}, not those of epoch {epoch}, so it cannot "
+                        f"train on as the same run; {from_weights}")
+    if epochs is None:
+        raise DataError(f"{run_dir}: --resume: the run already finished ({reason}); to train it "
+                        f"on, give a new total: --resume {run_dir} --epochs N (N > {epoch})")
+
+
+def _record_new_total(path: Path, config: dict, extension: dict) -> None:
+    """config.yaml gets the new training.epochs and a comment line saying from what."""
+    lines = path.read_text().splitlines(keepends=True) if path.is_file() else []
+    header = "".join(itertools.takewhile(lambda ln: ln.startswith("#"), lines))
+    header += (f"# --resume --epochs {extension['to']}: training.epochs {extension['from']} -> "
+               f"{extension['to']} at epoch {extension['at_epoch']}\n")
+    atomic_write(path, header + yaml.safe_dump(config, sort_keys=False))
 
 
 def test_metrics(network, test) -> dict:

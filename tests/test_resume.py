@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from backprop_cli import api, checkpoint
@@ -349,3 +350,70 @@ def test_signals_held_replays_each_signal_in_order_after_the_block():
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+# runs that end at their epoch limit: --resume --epochs 2E makes them what they would have been
+EXTEND = {
+    "momentum": ("momentum-spirals.yaml", ["training.epochs=30", "output.checkpoint_every=10"]),
+    "plateau-dropout-l2": ("overfit-dropout.yaml", ["training.epochs=20", "regularization.l2=0.01",
+                                                    "schedule={name: reduce_on_plateau, patience: 3}"]),
+    "restarts": ("restarts-xor.yaml", ["stopping.target_loss=null", "training.epochs=150"]),
+    "perceptron": ("xor-perceptron.yaml", ["training.shuffle=true", "training.epochs=20"]),
+}
+
+
+@pytest.mark.parametrize("case", list(EXTEND))
+def test_resume_with_a_new_total_equals_a_run_given_it_from_the_start(case, tmp_path):
+    config, sets = EXTEND[case]
+    short = api.train(CONFIGS / config, sets, runs_dir=tmp_path / "short")
+    E = short.summary["epochs"]
+    assert short.summary["stop_reason"].startswith(("epoch limit reached", "no separating hyperplane"))
+    ref = api.train(CONFIGS / config, sets + [f"training.epochs={2 * E}"], runs_dir=tmp_path / "ref")
+    r = CliRunner().invoke(main, ["train", "--resume", str(short.run_dir), "--epochs", str(2 * E), "-q"])
+    assert r.exit_code == 0, r.output
+    assert_same_run(ref.run_dir, short.run_dir)
+    s, s_ref = (json.loads((run / "summary.json").read_text()) for run in (short.run_dir, ref.run_dir))
+    assert s.get("attempts") == s_ref.get("attempts")
+    assert s["epochs_extended"] == [{"from": E, "to": 2 * E, "at_epoch": E}] and "epochs_extended" not in s_ref
+    text = (short.run_dir / "config.yaml").read_text()
+    assert f"# --resume --epochs {2 * E}: training.epochs {E} -> {2 * E} at epoch {E}\n" in text
+    assert yaml.safe_load(text)["training"]["epochs"] == 2 * E
+
+
+def test_a_new_total_for_a_stopped_run_and_its_refusals(tmp_path):
+    sets = ["training.epochs=40", "output.checkpoint_every=5"]
+    ref = api.train(CONFIGS / "momentum-spirals.yaml", ["training.epochs=50", "output.checkpoint_every=5"],
+                    runs_dir=tmp_path / "ref")
+    with pytest.raises(RuntimeError, match="power cut"):
+        api.train(CONFIGS / "momentum-spirals.yaml", sets, runs_dir=tmp_path / "cut", callbacks=[Crash(15)])
+    cut = next((tmp_path / "cut").iterdir())
+    r = CliRunner().invoke(main, ["train", "--resume", str(cut), "--epochs", "15"])
+    assert r.exit_code == 2 and "--epochs 15: the run has done 15 epochs" in r.stderr
+    assert "above 15" in r.stderr
+    api.train(resume=cut, epochs=50)               # killed at 15 of 40, goes on to 50
+    assert_same_run(ref.run_dir, cut)
+    r = CliRunner().invoke(main, ["train", "--resume", str(cut)])
+    assert r.exit_code == 3 and "already finished (epoch limit reached (50))" in r.stderr
+    assert f"--epochs N (N > 50)" in r.stderr
+    r = CliRunner().invoke(main, ["train", str(CONFIGS / "xor.yaml"), "--epochs", "5"])
+    assert r.exit_code == 2 and "--epochs goes with --resume" in r.stderr
+
+
+def test_resume_refuses_runs_that_cannot_go_on_as_the_same_run(tmp_path):
+    # a stopping rule ended it: with any epoch limit it would have stopped there
+    xor = api.train(CONFIGS / "xor.yaml", runs_dir=tmp_path / "xor")
+    assert xor.summary["stop_reason"].startswith("target loss reached")
+    r = CliRunner().invoke(main, ["train", "--resume", str(xor.run_dir), "--epochs", "5000"])
+    assert r.exit_code == 3 and "before its epoch limit (target loss reached" in r.stderr
+    assert f"--set model.init_from={xor.run_dir / 'checkpoints' / 'last.npz'}" in r.stderr
+    # the epoch limit, but early stopping put back the weights of an earlier epoch
+    es = api.train(CONFIGS / "momentum-spirals.yaml", ["training.epochs=30", "data.val_fraction=0.2",
+                                                       "stopping.patience=100"], runs_dir=tmp_path / "es")
+    assert es.summary["restored_epoch"] < 30
+    r = CliRunner().invoke(main, ["train", "--resume", str(es.run_dir), "--epochs", "60"])
+    assert r.exit_code == 3, r.output
+    assert f"holds the weights of epoch {es.summary['restored_epoch']} (stopping.restore_best)" in r.stderr
+    # not a run folder at all
+    (tmp_path / "photos").mkdir()
+    r = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "photos")])
+    assert r.exit_code == 3 and "not a run folder" in r.stderr and "first checkpoint" not in r.stderr
