@@ -417,3 +417,21 @@ def test_resume_refuses_runs_that_cannot_go_on_as_the_same_run(tmp_path):
     (tmp_path / "photos").mkdir()
     r = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "photos")])
     assert r.exit_code == 3 and "not a run folder" in r.stderr and "first checkpoint" not in r.stderr
+
+
+class CtrlCInEpoch1(Callback):
+    def on_epoch_begin(self, state):
+        raise KeyboardInterrupt
+
+
+def test_a_run_stopped_in_its_first_epoch_can_be_evaluated_plotted_and_explained(tmp_path):
+    res = api.train(CONFIGS / "xor.yaml", runs_dir=tmp_path / "runs", callbacks=[CtrlCInEpoch1()])
+    assert res.summary["interrupted"] and record_of(res.run_dir) == (0, 0, 0)
+    for args in (["eval", str(res.run_dir), "-q"], ["explain", "--run", str(res.run_dir), "--json"]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 0, (args, r.output)
+    pytest.importorskip("matplotlib")
+    r = CliRunner().invoke(main, ["plot", str(res.run_dir), "--boundary", "-o", str(tmp_path / "b.png")])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["plot", str(res.run_dir)])   # curves need epochs: a clear error
+    assert r.exit_code == 2 and "metrics.jsonl has no epochs yet" in r.stderr
