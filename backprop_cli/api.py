@@ -1,6 +1,7 @@
 """The library behind every command: plain functions returning plain result objects."""
 from __future__ import annotations
 
+import itertools
 import json
 import platform
 import time
@@ -17,7 +18,8 @@ from .data import load as load_data
 from .data.preprocess import save as save_preprocessing
 from .engine.network import Network, build_network, named
 from .errors import ConfigError, DataError
-from .rundir import MetricsWriter, atomic_write, check_name, make_run_dir, safe_name, write_json
+from .rundir import (MetricsWriter, atomic_write, check_name, keep_metrics, make_run_dir, safe_name,
+                     signals_held, write_json)
 from .training.build import build_optimizer, build_trainer, check_against_data, summary_fields  # noqa: F401 (build_optimizer is public)
 from .training.callbacks import Callback, TrainState
 
@@ -83,9 +85,11 @@ class RunResult:
 
 
 class RunRecorder(Callback):
-    """The run's record: metrics.jsonl every epoch, checkpoints/last.npz (every
-    ``checkpoint_every`` epochs, or at most every ``checkpoint_seconds`` when that is None,
-    and at the end) and checkpoints/best.npz for the monitored metric. Never after divergence.
+    """The run's record: metrics.jsonl every epoch, checkpoints/last.npz (of the initial
+    weights before the first step, then every ``checkpoint_every`` epochs, or at most every
+    ``checkpoint_seconds`` when that is None, and at the end) and checkpoints/best.npz for the
+    monitored metric. Never after divergence, so a run that diverges in its first epoch keeps
+    its epoch-0 checkpoint.
 
     A checkpoint is taken when an epoch is wholly done (``on_epoch_complete``) and holds all a
     resumed run needs to go on exactly as if never stopped: weights, optimizer buffers, the
@@ -93,7 +97,7 @@ class RunRecorder(Callback):
     preprocessing statistics."""
 
     transient = ("config", "_last_save", "_best", "_best_saved", "_improved",
-                 "checkpoint_every", "checkpoint_seconds", "_live_streams")
+                 "checkpoint_every", "checkpoint_seconds", "_live_streams", "resumed")
 
     def __init__(self, run_dir: Path, setup: "Setup", trainer=None, append: bool = False,
                  checkpoint_every: int | None = None, checkpoint_seconds: float = 2.0):
@@ -102,6 +106,7 @@ class RunRecorder(Callback):
         self.trainer = trainer
         self.config = setup.config.data
         self.metrics = MetricsWriter(run_dir / "metrics.jsonl", append=append)
+        self.resumed = append
         self.checkpoint_every = checkpoint_every
         self.checkpoint_seconds = checkpoint_seconds
         self.monitor = None if setup.splits.val is None else "val_loss"
@@ -124,6 +129,13 @@ class RunRecorder(Callback):
         if c["training"]["restarts"]:
             live += ["restart", "init"]
         return live
+
+    def on_train_begin(self, state):
+        # epoch 0: every run folder has weights to evaluate, plot and explain, and to resume
+        # from (the callbacks before this one are set up, as at the end of any epoch)
+        if not self.resumed and state.epoch == 0:
+            self.save(state)
+            self._last_save = time.monotonic()
 
     def on_epoch_end(self, state):
         self.metrics.write(state.logs)
@@ -185,12 +197,13 @@ class RunRecorder(Callback):
         return meta, arrays
 
     def save(self, state):
-        self.metrics.flush()
-        meta, arrays = self.extra_arrays(state)
-        checkpoint.save(self.run_dir / "checkpoints" / "last.npz", state.network.state_dict(),
-                        epoch=state.epoch, config=self.config, state=meta, extra=arrays)
-        self._saved_epoch = state.epoch
-        self.save_best(state)
+        with signals_held():  # Ctrl-C waits: last.npz and best.npz are written together
+            self.metrics.flush()
+            meta, arrays = self.extra_arrays(state)
+            checkpoint.save(self.run_dir / "checkpoints" / "last.npz", state.network.state_dict(),
+                            epoch=state.epoch, config=self.config, state=meta, extra=arrays)
+            self._saved_epoch = state.epoch
+            self.save_best(state)
 
     def save_best(self, state):
         if self._best is not None and not self._best_saved:
@@ -219,12 +232,15 @@ class RunRecorder(Callback):
 
 class Interrupt(Callback):
     """Ctrl-C (SIGINT) or SIGTERM stops the run after the current epoch, with a checkpoint;
-    a second Ctrl-C abandons the epoch at once (the last checkpoint stays whole)."""
+    a second one abandons the epoch at once: the run goes back to its last checkpoint
+    (:func:`_roll_back`). Once training is over (``finishing``) signals are only noted: what
+    is left, the summary, is short and makes the run's record agree."""
 
-    transient = ("requested", "_previous")
+    transient = ("requested", "_previous", "finishing")
 
     def __init__(self):
         self.requested = False
+        self.finishing = False
         self._previous = {}
 
     def install(self):
@@ -242,7 +258,7 @@ class Interrupt(Callback):
         self._previous = {}
 
     def _handle(self, signum, frame):
-        if self.requested:
+        if self.requested and not self.finishing:
             raise KeyboardInterrupt
         self.requested = True
 
@@ -269,16 +285,21 @@ def _digest(*arrays) -> str:
 
 def train(config=None, overrides=(), *, runs_dir=None, name: str | None = None,
           callbacks: list[Callback] = (), on_start=None, resume=None,
-          handle_signals: bool = False) -> RunResult:
+          handle_signals: bool = False, epochs: int | None = None) -> RunResult:
     """Train the network a config declares and record the run; see ``backprop train``.
 
     ``resume``: a run folder whose checkpoints/last.npz to continue from (no config needed);
     the finished run equals one never interrupted, weight for weight and metric for metric.
+    ``epochs`` (with ``resume``): a new total, above the epochs done; a run that ended at its
+    epoch limit trains on, and equals a run given that total from the start.
     """
     t_start = time.perf_counter()
     if resume is not None:
         return _resume(Path(resume), callbacks=callbacks, on_start=on_start,
-                       handle_signals=handle_signals, t_start=t_start)
+                       handle_signals=handle_signals, t_start=t_start, epochs=epochs)
+    if epochs is not None:
+        raise ConfigError("epochs: a new total goes with resume (a run folder); for a new run, "
+                          f"set training.epochs={epochs}")
     cfg = as_config(config, overrides)
     c = cfg.data
     run_name = check_name(name, "--name") if name else (
@@ -323,37 +344,65 @@ def _fit(run_dir: Path, s: "Setup", callbacks, on_start, handle_signals, t_start
         start_epoch = restore(trainer, opt, state)
     if handle_signals:
         interrupt.install()
+    abandoned = False
     try:
-        trainer.fit(s.splits.train, s.splits.val, start_epoch=start_epoch, state=state)
-    except KeyboardInterrupt:
-        # abandoned mid-epoch (a second Ctrl-C): the last checkpoint stays as it was
-        state.stop("interrupted")
-        state.interrupted = True
-        recorder.metrics.close()
+        try:
+            trainer.fit(s.splits.train, s.splits.val, start_epoch=start_epoch, state=state)
+        except KeyboardInterrupt:  # a second Ctrl-C, anywhere: back to the last checkpoint
+            abandoned = True
+        finally:
+            interrupt.finishing = True  # signals are only noted while the summary is written
+            # the recorder and the trainer point at each other: untie them, so the data and
+            # the network go as soon as the caller drops them, not at the next collection
+            recorder.trainer = None
+        if abandoned:
+            recorder.metrics.close()
+            _roll_back(run_dir, state)
+            for cb in callbacks:  # the caller's, such as the progress display, see the end
+                cb.on_train_end(state)
         summary = _summary(run_dir, s.config, s, state, t_start)
+        summary.update(summary_fields(state))
+        if s.splits.test is not None and not state.diverged and not abandoned:
+            summary["test"] = test_metrics(net, s.splits.test)
         write_json(run_dir / "summary.json", summary)
-        return RunResult(run_dir, summary, state.history)
     finally:
         interrupt.uninstall()
-        # the recorder and the trainer point at each other: untie them, so the data and the
-        # network go as soon as the caller drops them, not at the next garbage collection
-        recorder.trainer = None
-    summary = _summary(run_dir, s.config, s, state, t_start)
-    summary.update(summary_fields(state))
-    if s.splits.test is not None and not state.diverged:
-        summary["test"] = test_metrics(net, s.splits.test)
-    write_json(run_dir / "summary.json", summary)
     return RunResult(run_dir, summary, state.history)
 
 
-def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start) -> RunResult:
-    """Continue a run from checkpoints/last.npz, needing nothing but the run folder."""
+def _roll_back(run_dir: Path, state: TrainState) -> None:
+    """After an abandoned epoch: put the run's record back to its last checkpoint, the point
+    a --resume goes on from. metrics.jsonl loses the epochs after it, and the train state
+    (epoch, best metrics, attempts) is the checkpoint's, so summary.json, metrics.jsonl and
+    checkpoints/last.npz agree on the epochs done."""
+    from .training.snapshot import restore as restore_obj
+    ckpt = run_dir / "checkpoints" / "last.npz"
+    cut = state.epoch
+    if ckpt.is_file():
+        arrays = checkpoint.load_arrays(ckpt)
+        restore_obj(state, checkpoint.read_meta(arrays, "state")["train_state"], arrays, "trainstate")
+        state.epoch = int(arrays["meta/epoch"])
+    else:  # stopped before the epoch-0 checkpoint was written
+        state.epoch, state.best = 0, {}
+    state.history = keep_metrics(run_dir / "metrics.jsonl", state.epoch)
+    state.stop_reason, state.interrupted = "interrupted", True
+    if cut > state.epoch:
+        state.note(f"epoch {cut} abandoned, the run is back at its checkpoint of epoch {state.epoch}")
+
+
+def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start,
+            epochs: int | None = None) -> RunResult:
+    """Continue a run from checkpoints/last.npz, needing nothing but the run folder; with
+    ``epochs``, to a new total (recorded in config.yaml and summary.json)."""
     from .training.snapshot import restore as restore_obj
     from .training.snapshot import set_rng_state
     ckpt = run_dir / "checkpoints" / "last.npz"
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: --resume: no such run folder")
     if not ckpt.is_file():
+        if not (run_dir / "config.yaml").is_file():
+            raise DataError(f"{run_dir}: --resume: not a run folder (no config.yaml, no "
+                            "checkpoints/last.npz); expected a folder that backprop train wrote")
         raise DataError(f"{run_dir}: --resume: no checkpoints/last.npz to resume from (the run "
                         "was stopped before its first checkpoint); start it again instead")
     arrays = checkpoint.load_arrays(ckpt)
@@ -362,27 +411,23 @@ def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start) -> R
     if config is None or meta is None or "streams" not in meta:
         raise DataError(f"{ckpt}: --resume: the checkpoint holds no training state")
     epoch = int(arrays["meta/epoch"])
-    summary_file = run_dir / "summary.json"
-    if summary_file.is_file():
-        done = json.loads(summary_file.read_text())
-        if done.get("epochs") == epoch and done.get("stop_reason") not in (None, "interrupted") \
-                and not done.get("interrupted"):
-            raise DataError(f"{run_dir}: --resume: the run already finished ({done['stop_reason']}); "
-                            "nothing to resume")
+    _check_resumable(run_dir, epoch, meta.get("train_state", {}), epochs)
+    extension = None
+    if epochs is not None:
+        config = json.loads(json.dumps(config))
+        extension = {"from": config["training"]["epochs"], "to": epochs, "at_epoch": epoch}
+        config["training"]["epochs"] = epochs
     cfg = Config(config, Path(meta.get("config_path") or Path(meta["config_dir"]) / "config.yaml"),
                  meta.get("overrides", []))
     s = setup(cfg)
     s.network.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("param/")},
                               source=str(ckpt))
+    if extension is not None:
+        _record_new_total(run_dir / "config.yaml", absolute_files(config, cfg.base_dir), extension)
     for k, st in meta["streams"].items():
         set_rng_state(getattr(s.streams, k), st)
     # metrics.jsonl: keep the epochs the checkpoint covers, drop those it will redo
-    mfile = run_dir / "metrics.jsonl"
-    lines = mfile.read_text().splitlines(keepends=True) if mfile.is_file() else []
-    kept = [ln for ln in lines if ln.strip() and json.loads(ln).get("epoch", 0) <= epoch]
-    from .rundir import atomic_write
-    atomic_write(mfile, "".join(kept))
-    history = [json.loads(ln) for ln in kept]
+    history = keep_metrics(run_dir / "metrics.jsonl", epoch)
 
     def restore(trainer, opt, state):
         opt.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim/")})
@@ -390,7 +435,10 @@ def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start) -> R
         restore_obj(trainer, meta["trainer"], arrays, "trainer")
         restore_obj(state, meta["train_state"], arrays, "trainstate")
         state.history = history
-        state.stop_reason, state.interrupted = None, False
+        state.stop_reason, state.interrupted, state.limit_reached = None, False, False
+        trainer.epochs = state.epochs = cfg.data["training"]["epochs"]  # new with --epochs
+        if extension is not None:
+            state.extended = [*state.extended, extension]
         # callbacks restore after on_train_begin has set them up
         saved = meta["callbacks"]
         first = trainer.callbacks
@@ -408,6 +456,50 @@ def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start) -> R
         return epoch
 
     return _fit(run_dir, s, callbacks, on_start, handle_signals, t_start, restore=restore)
+
+
+def _check_resumable(run_dir: Path, epoch: int, ts: dict, epochs: int | None) -> None:
+    """Refuse, saying why, a resume that cannot go on as the same run: after divergence, a
+    finished run without a new total, and --epochs N for a run a stopping rule ended (with
+    any epoch limit it would have stopped there) or whose last weights were put back."""
+    if epochs is not None and epochs <= epoch:
+        raise ConfigError(f"{run_dir}: --epochs {epochs}: the run has done {epoch} epochs "
+                          f"(checkpoints/last.npz); give a new total above {epoch}")
+    summary_file = run_dir / "summary.json"
+    done = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+    if done.get("diverged"):
+        raise DataError(f"{run_dir}: --resume: the run diverged at epoch {done.get('epochs')}; going on "
+                        f"from its last good checkpoint (epoch {epoch}) would diverge the same "
+                        "way; train the config again with a smaller learning rate")
+    reason = ts.get("stop_reason")
+    if reason is None or ts.get("interrupted"):
+        return  # stopped or killed mid-run: it goes on
+    from_weights = (f"to train on from its weights, start a new run: backprop train "
+                    f"{done.get('config') or 'CONFIG'} --set model.init_from={run_dir / 'checkpoints' / 'last.npz'}")
+    if not ts.get("limit_reached", reason.startswith("epoch limit reached")):
+        raise DataError(f"{run_dir}: --resume: the run already finished, before its epoch limit "
+                        f"({reason}); with more epochs it would have stopped there all the same; "
+                        f"{from_weights} (and that stopping rule changed)")
+    put_back = (f"the weights of epoch {ts['restored_epoch']} (stopping.restore_best)"
+                if ts.get("restored_epoch") not in (None, epoch) else
+                f"the weights of attempt {ts['best_attempt']} (training.restarts)"
+                if ts.get("best_attempt") not in (None, ts.get("attempt")) else None)
+    if put_back:
+        raise DataError(f"{run_dir}: --resume: the run already finished ({reason}); its last "
+                        f"checkpoint holds {put_back}, not those of epoch {epoch}, so it cannot "
+                        f"train on as the same run; {from_weights}")
+    if epochs is None:
+        raise DataError(f"{run_dir}: --resume: the run already finished ({reason}); to train it "
+                        f"on, give a new total: --resume {run_dir} --epochs N (N > {epoch})")
+
+
+def _record_new_total(path: Path, config: dict, extension: dict) -> None:
+    """config.yaml gets the new training.epochs and a comment line saying from what."""
+    lines = path.read_text().splitlines(keepends=True) if path.is_file() else []
+    header = "".join(itertools.takewhile(lambda ln: ln.startswith("#"), lines))
+    header += (f"# --resume --epochs {extension['to']}: training.epochs {extension['from']} -> "
+               f"{extension['to']} at epoch {extension['at_epoch']}\n")
+    atomic_write(path, header + yaml.safe_dump(config, sort_keys=False))
 
 
 def test_metrics(network, test) -> dict:

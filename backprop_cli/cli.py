@@ -64,6 +64,9 @@ def main(debug):
 @set_option
 @click.option("--resume", type=click.Path(file_okay=False), default=None, metavar="RUN_DIR",
               help="Continue a stopped or killed run from its checkpoints/last.npz (no CONFIG).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="With --resume: a new total of epochs, above those done (trains a run that "
+                   "ended at its epoch limit on).")
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=None,
               help="Folder for run folders (default: the config's output.runs_dir, 'runs').")
 @click.option("--name", default=None, help="Run name (default: the config's name or file name).")
@@ -73,28 +76,31 @@ def main(debug):
               help="When stderr is not a terminal: one plain line every N epochs "
                    "(default: about 20 lines per run).")
 @debug_option
-def train(config, overrides, resume, runs_dir, name, as_json, quiet, log_every):
+def train(config, overrides, resume, epochs, runs_dir, name, as_json, quiet, log_every):
     """Train the network CONFIG declares (or continue one with --resume RUN_DIR).
 
     Writes runs/<name>-<YYYYmmdd-HHMMSS>/ with config.yaml (resolved), metrics.jsonl,
     summary.json, preprocessing.npz and checkpoints/last.npz and best.npz. Ctrl-C stops after
-    the current epoch with a checkpoint (press it twice to abandon the epoch). Exit codes:
-    0 finished, 2 bad config, 3 bad data, 4 diverged, 130 interrupted.
+    the current epoch with a checkpoint (twice: abandon the epoch, back to the last
+    checkpoint). Exit codes: 0 finished, 2 bad config, 3 bad data, 4 diverged, 130 interrupted.
     """
     from . import api
     from .errors import EXIT_DIVERGED, EXIT_INTERRUPTED
     if resume and (config or overrides or runs_dir or name):
         raise click.UsageError("--resume RUN_DIR continues a run as it was: give no CONFIG, "
-                               "--set, --runs-dir or --name with it")
+                               "--set, --runs-dir or --name with it (--epochs N gives it a new total)")
     if not resume and not config:
         raise click.UsageError("Missing argument 'CONFIG' (or --resume RUN_DIR).")
+    if epochs is not None and not resume:
+        raise click.UsageError(f"--epochs goes with --resume RUN_DIR; for a new run, use "
+                               f"--set training.epochs={epochs}")
     callbacks = []
     show = not quiet and not as_json
     if not quiet:
         from .console import ProgressBar
         callbacks.append(ProgressBar(log_every=log_every))
     result = api.train(config, overrides, runs_dir=runs_dir, name=name, callbacks=callbacks,
-                       resume=resume, handle_signals=True)
+                       resume=resume, handle_signals=True, epochs=epochs)
     if as_json:
         click.echo(json.dumps(result.summary))
     if show or (not quiet and result.diverged):

@@ -112,13 +112,15 @@ def _pick_metric(sweeps: list[Sweep], metric: str | None) -> str:
 
 
 # -- reading the arguments ------------------------------------------------------------------
-def load(paths) -> tuple[list[Run], list[Sweep]]:
+def load(paths, curves: bool = True) -> tuple[list[Run], list[Sweep]]:
+    """Run and sweep folders; ``curves``: the runs must have metrics (not so for --boundary,
+    which draws the weights of checkpoints/last.npz, there from epoch 0 on)."""
     runs, sweeps = [], []
     for p in map(Path, paths):
         (sweeps.append(read_sweep(p)) if p.is_dir() and is_sweep(p) else runs.append(read_run(p)))
     if runs and sweeps:
         raise UsageError("give run folders or sweep folders, not both")
-    for r in runs:
+    for r in runs if curves else ():
         if not r.metrics:
             raise UsageError(f"{r.path}: metrics.jsonl has no epochs yet")
     return runs, sweeps
@@ -130,7 +132,7 @@ def plot(paths, output=None, *, boundary: bool = False, metric: str | None = Non
     plot's text when ``output`` is None."""
     if output is not None and Path(output).suffix.lower() not in SUFFIXES:
         raise UsageError(f"-o {output}: expected a file ending in {', '.join(SUFFIXES)}")
-    runs, sweeps = load(paths)
+    runs, sweeps = load(paths, curves=not boundary)
     if boundary and sweeps:
         raise UsageError("--boundary needs run folders, not sweep folders")
     if metric is not None and runs:

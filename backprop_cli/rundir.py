@@ -5,8 +5,11 @@ import json
 import math
 import os
 import re
-import tempfile
+import secrets
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import ConfigError
@@ -45,16 +48,50 @@ def make_run_dir(runs_dir: Path, name: str) -> Path:
     raise ConfigError(f"{runs_dir}: cannot find a free run folder name for {base}")
 
 
+@contextmanager
+def signals_held():
+    """SIGINT and SIGTERM wait until the block is done, then take effect, in order, through
+    the handlers they had: a file being written (or files that must agree, such as a run's
+    two checkpoints) is never cut short by Ctrl-C. Blocking them with the thread's signal
+    mask would not do: NumPy's BLAS threads would take them. Only the main thread handles
+    signals; elsewhere nothing is held."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if handler is not None:  # None: set outside Python, cannot be put back
+            previous[sig] = signal.signal(sig, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in caught:
+            handler = previous[sig]
+            if callable(handler):
+                handler(sig, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(sig)
+
+
 def atomic_write(path: Path, data, fsync: bool = True) -> None:
     """Write to a temporary file in the same folder, then rename over ``path``: readers (and
-    a run killed mid-write) see the old file or the new one, never half of one.
+    a run killed mid-write) see the old file or the new one, never half of one. Ctrl-C during
+    the write takes effect once the file is in place (:func:`signals_held`).
 
     ``data``: bytes, text, or a function that writes into the binary file object it is given
     (so a large file is streamed, not built in memory first).
     """
-    path = Path(path)
+    with signals_held():
+        _atomic_write(Path(path), data, fsync)
+
+
+def _atomic_write(path: Path, data, fsync: bool) -> None:
     mode = "w" if isinstance(data, str) else "wb"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temp_file(path)
     try:
         with os.fdopen(fd, mode) as fh:
             if callable(data):
@@ -71,6 +108,19 @@ def atomic_write(path: Path, data, fsync: bool = True) -> None:
         except OSError:
             pass
         raise
+
+
+def _temp_file(path: Path) -> tuple[int, Path]:
+    """A new file beside ``path`` (fd, name), created with mode 0666 less the umask, as
+    open() creates files: ``tempfile.mkstemp`` would make it 0600 and the rename keeps that."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path.parent}: no free temporary file name for {path.name}")
 
 
 def write_json(path: Path, obj) -> None:
@@ -139,3 +189,20 @@ class MetricsWriter:
 
     def close(self) -> None:
         self.fh.close()
+
+
+def keep_metrics(path: Path, epoch: int) -> list[dict]:
+    """Cut metrics.jsonl back to the epochs a checkpoint of ``epoch`` covers (a line cut
+    short by a kill is dropped too) and return those records: what --resume starts from."""
+    lines = Path(path).read_text().splitlines(keepends=True) if Path(path).is_file() else []
+    kept, records = [], []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("epoch", 0) <= epoch:
+            kept.append(line if line.endswith("\n") else line + "\n")
+            records.append(record)
+    atomic_write(path, "".join(kept))
+    return records

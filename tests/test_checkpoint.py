@@ -128,3 +128,45 @@ def test_best_checkpoint_holds_the_best_epochs_weights_and_optimizer_state(tmp_p
         assert not np.array_equal(a[f"param/{k}"], seen[150][0][k])
     for k, v in optim.items():
         np.testing.assert_array_equal(a[f"optim/{k}"], v)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_every_file_a_run_writes_honours_the_umask(tmp_path, umask):
+    """config.yaml, metrics.jsonl, summary.json, preprocessing.npz, the checkpoints, the
+    metrics rewritten by --resume and eval.json: 0666 less the umask, as open() makes them."""
+    import os
+    import stat
+
+    from click.testing import CliRunner
+
+    from backprop_cli import api
+    from backprop_cli.cli import main
+    from backprop_cli.training.callbacks import Callback
+    from helpers import CONFIGS
+
+    class Crash(Callback):
+        def on_epoch_complete(self, state):
+            if state.epoch == 3:
+                raise RuntimeError("power cut")
+
+    old = os.umask(umask)
+    try:
+        sets = ["training.epochs=6", "output.checkpoint_every=1"]
+        with pytest.raises(RuntimeError):
+            api.train(CONFIGS / "iris.yaml", sets, runs_dir=tmp_path / "runs", callbacks=[Crash()])
+        run = next((tmp_path / "runs").iterdir())
+        api.train(resume=run)
+        r = CliRunner().invoke(main, ["eval", str(run), "-q"])
+        assert r.exit_code == 0, r.output
+        checkpoint.save(tmp_path / "alone.npz", weights(), epoch=1)
+    finally:
+        os.umask(old)
+    files = {p.relative_to(tmp_path).as_posix(): stat.S_IMODE(p.stat().st_mode)
+             for p in tmp_path.rglob("*")}
+    names = {n.split("/", 2)[-1] for n in files}
+    assert {"config.yaml", "metrics.jsonl", "summary.json", "preprocessing.npz", "eval.json",
+            "checkpoints/last.npz", "checkpoints/best.npz", "alone.npz"} <= names
+    assert not [n for n in names if n.endswith(".tmp")]
+    for name, mode in files.items():
+        expected = (0o777 if (tmp_path / name).is_dir() else 0o666) & ~umask
+        assert oct(mode) == oct(expected), name

@@ -1,11 +1,13 @@
 """Resume and reproducibility: a killed or interrupted run, resumed, equals one never stopped."""
 import json
+import os
 import signal
 import subprocess
 import time
 
 import numpy as np
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from backprop_cli import api, checkpoint
@@ -156,3 +158,280 @@ def test_summary_records_hashes_of_config_and_data(tmp_path):
     assert a.summary["config_sha256"] == b.summary["config_sha256"] != c.summary["config_sha256"]
     assert a.summary["data_sha256"] == b.summary["data_sha256"] != c.summary["data_sha256"]
     assert len(a.summary["data_sha256"]) == 64
+
+
+class CrashAtStart(Callback):
+    """A crash before the first step, once the epoch-0 checkpoint is written."""
+
+    def on_train_begin(self, state):
+        raise RuntimeError("power cut")
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_resume_from_the_epoch_0_checkpoint_equals_an_uninterrupted_run(case, tmp_path):
+    config, sets = CASES[case]
+    ref = api.train(CONFIGS / config, sets, runs_dir=tmp_path / "ref")
+    with pytest.raises(RuntimeError, match="power cut"):
+        api.train(CONFIGS / config, sets, runs_dir=tmp_path / "cut", callbacks=[CrashAtStart()])
+    cut = next((tmp_path / "cut").iterdir())
+    assert int(checkpoint.load_arrays(cut / "checkpoints" / "last.npz")["meta/epoch"]) == 0
+    assert not (cut / "checkpoints" / "best.npz").exists()   # no epoch was measured yet
+    api.train(resume=cut)
+    assert_same_run(ref.run_dir, cut)
+    best = checkpoint.load_arrays(cut / "checkpoints" / "best.npz")
+    ref_best = checkpoint.load_arrays(ref.run_dir / "checkpoints" / "best.npz")
+    assert int(best["meta/epoch"]) == int(ref_best["meta/epoch"]) >= 1
+
+
+def test_a_run_that_diverges_in_epoch_1_keeps_its_initial_weights(tmp_path):
+    """eval, plot --boundary and explain --run work on it, with the weights before any step."""
+    sets = ["stopping.max_loss=0.001"]   # xor's first loss, about 0.7, is "divergence"
+    r = CliRunner().invoke(main, ["train", str(CONFIGS / "xor.yaml"), "--runs-dir", str(tmp_path / "runs"),
+                                  "--json", "-q", *[f"--set={s}" for s in sets]])
+    assert r.exit_code == 4, r.output
+    summary = json.loads(r.stdout)
+    run = type(tmp_path)(summary["run_dir"])
+    assert summary["diverged"] and summary["epochs"] == 1
+    last = checkpoint.load_arrays(run / "checkpoints" / "last.npz")
+    assert int(last["meta/epoch"]) == 0 and not (run / "checkpoints" / "best.npz").exists()
+    initial = api.setup(CONFIGS / "xor.yaml", sets).network.state_dict()
+    for k, w in initial.items():
+        np.testing.assert_array_equal(last[f"param/{k}"], w, err_msg=k)
+
+    r = CliRunner().invoke(main, ["eval", str(run), "--json"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert report["runs"][0]["checkpoint"].endswith("last.npz") and report["runs"][0]["epoch"] == 0
+    r = CliRunner().invoke(main, ["explain", "--run", str(run), "--json"])
+    assert r.exit_code == 0, r.output
+    W = json.loads(r.stdout)["layers"][0]["forward"][1]
+    assert W["name"] == "W"
+    np.testing.assert_allclose(W["value"], initial["0.W"], rtol=1e-6)
+    pytest.importorskip("matplotlib")
+    r = CliRunner().invoke(main, ["plot", str(run), "--boundary", "-o", str(tmp_path / "b.png")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "b.png").stat().st_size > 1000
+    r = CliRunner().invoke(main, ["train", "--resume", str(run)])
+    assert r.exit_code == 3 and "the run diverged" in r.stderr and "last good checkpoint (epoch 0)" in r.stderr
+
+
+def record_of(run):
+    """(summary.json's epochs, metrics.jsonl's epochs, last.npz's epoch), and checks that
+    best.npz is summary.json's best epoch and that no temporary file is left."""
+    s = json.loads((run / "summary.json").read_text())
+    lines = metrics(run)
+    assert [m["epoch"] for m in lines] == list(range(1, len(lines) + 1))
+    last = checkpoint.load_arrays(run / "checkpoints" / "last.npz")   # whole: its hash checks out
+    best = run / "checkpoints" / "best.npz"
+    if best.exists():
+        assert int(checkpoint.load_arrays(best)["meta/epoch"]) == s["best"]["epoch"]
+    assert not [p.name for p in run.rglob("*.tmp")]
+    return s["epochs"], len(lines), int(last["meta/epoch"])
+
+
+class Press(Callback):
+    """Sends this process SIGINT or SIGTERM, as a user pressing Ctrl-C, at a batch of an epoch."""
+
+    def __init__(self, epoch, signals, batch=3):
+        self.epoch, self.signals, self.batch, self.seen = epoch, list(signals), batch, 0
+        self.ended_at = None
+
+    def on_train_end(self, state):
+        self.ended_at = state.epoch
+
+    def on_batch_end(self, state):
+        if state.epoch == self.epoch:
+            self.seen += 1
+            if self.seen == self.batch:
+                for sig in self.signals:
+                    os.kill(os.getpid(), sig)
+
+
+SPIRALS = ["training.epochs=12", "output.checkpoint_every=5"]
+
+
+@pytest.mark.parametrize("second", [signal.SIGINT, signal.SIGTERM])
+def test_second_signal_mid_epoch_puts_the_run_back_at_its_checkpoint(tmp_path, second):
+    """Epoch 8 abandoned: 7 epochs were measured, 5 checkpointed; the record keeps 5, and a
+    resumed run equals one never stopped."""
+    ref = api.train(CONFIGS / "momentum-spirals.yaml", SPIRALS, runs_dir=tmp_path / "ref")
+    press = Press(8, [signal.SIGINT, second])
+    res = api.train(CONFIGS / "momentum-spirals.yaml", SPIRALS, runs_dir=tmp_path / "cut",
+                    callbacks=[press], handle_signals=True)
+    assert press.ended_at == 5   # the caller's callbacks (the progress display) see the end
+    assert res.summary["interrupted"] and res.summary["stop_reason"].startswith("interrupted")
+    assert "epoch 8 abandoned" in res.summary["stop_reason"]
+    assert record_of(res.run_dir) == (5, 5, 5)
+    assert res.summary["final"]["epoch"] == 5 and "test" not in res.summary
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # handlers put back
+    api.train(resume=res.run_dir)
+    assert_same_run(ref.run_dir, res.run_dir)
+
+
+def test_second_signal_during_the_final_checkpoint_lets_it_finish(tmp_path, monkeypatch):
+    """The first Ctrl-C in epoch 7 stops the run after it; the second, while its checkpoint is
+    written, waits for the write: epoch 7 is kept, whole, and the record agrees."""
+    real_save = checkpoint.save
+
+    def save(path, *a, epoch, **k):
+        if epoch == 7 and path.name == "last.npz":
+            os.kill(os.getpid(), signal.SIGINT)
+        real_save(path, *a, epoch=epoch, **k)
+
+    monkeypatch.setattr(checkpoint, "save", save)
+    res = api.train(CONFIGS / "momentum-spirals.yaml", SPIRALS, runs_dir=tmp_path / "r",
+                    callbacks=[Press(7, [signal.SIGINT])], handle_signals=True)
+    assert res.summary["stop_reason"] == "interrupted"
+    assert record_of(res.run_dir) == (7, 7, 7)
+
+
+def test_two_signals_at_random_moments_leave_a_record_that_agrees(tmp_path):
+    """Real ``backprop train`` processes, side by side, each sent two signals (SIGINT, SIGTERM)
+    at moments drawn from a seed, with a checkpoint every epoch or every 2 s: each exits
+    with 130, and its summary.json, metrics.jsonl and checkpoints/last.npz agree."""
+    import random
+    rng = random.Random(13)
+    plans = [(signal.SIGINT, signal.SIGINT, 1), (signal.SIGINT, signal.SIGINT, None),
+             (signal.SIGTERM, signal.SIGTERM, 1), (signal.SIGINT, signal.SIGTERM, None)]
+    procs = []
+    for i, (first, second, every) in enumerate(plans):
+        cfg = write(tmp_path / f"long{i}.yaml", f"""
+extends: {CONFIGS / 'momentum-spirals.yaml'}
+training: {{epochs: 100000}}
+output: {{checkpoint_every: {every if every else 'null'}}}
+""")
+        runs = tmp_path / f"r{i}"
+        proc = subprocess.Popen([backprop_exe(), "train", str(cfg), "--runs-dir", str(runs), "-q"],
+                                stderr=subprocess.PIPE, text=True)
+        moments = (rng.uniform(0.0, 0.3), rng.choice([0.0, rng.uniform(0.0, 0.02)]))
+        procs.append((proc, runs, first, second, moments))
+    for proc, runs, first, second, (wait, gap) in procs:
+        deadline = time.time() + 60
+        while time.time() < deadline and not any(p.stat().st_size for p in runs.glob("*/metrics.jsonl")):
+            time.sleep(0.01)   # a metrics line: the signal handlers are in place
+        time.sleep(wait)
+        proc.send_signal(first)
+        time.sleep(gap)
+        proc.send_signal(second)
+    for proc, runs, first, second, moments in procs:
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        done, lines, saved = record_of(next(runs.iterdir()))
+        assert done == lines == saved, (first, second, moments, err)
+
+
+def test_keep_metrics_cuts_back_to_the_checkpoint_and_drops_a_torn_line(tmp_path):
+    from backprop_cli.rundir import keep_metrics
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"epoch": 1, "train_loss": 0.5}\n\n{"epoch": 2, "train_loss": 0.4}\n'
+                    '{"epoch": 3, "train_loss": 0.3}\n{"epoch": 4, "train_lo')
+    assert [r["epoch"] for r in keep_metrics(path, 3)] == [1, 2, 3]
+    assert [r["epoch"] for r in keep_metrics(path, 2)] == [1, 2]
+    assert path.read_text() == '{"epoch": 1, "train_loss": 0.5}\n{"epoch": 2, "train_loss": 0.4}\n'
+
+
+def test_signals_held_replays_each_signal_in_order_after_the_block():
+    from backprop_cli.rundir import signals_held
+    got = []
+
+    def handler(signum, frame):
+        got.append(signum)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with signals_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+            assert got == []
+        assert got == [signal.SIGTERM, signal.SIGINT]
+        assert signal.getsignal(signal.SIGINT) is handler is signal.getsignal(signal.SIGTERM)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+# runs that end at their epoch limit: --resume --epochs 2E makes them what they would have been
+EXTEND = {
+    "momentum": ("momentum-spirals.yaml", ["training.epochs=30", "output.checkpoint_every=10"]),
+    "plateau-dropout-l2": ("overfit-dropout.yaml", ["training.epochs=20", "regularization.l2=0.01",
+                                                    "schedule={name: reduce_on_plateau, patience: 3}"]),
+    "restarts": ("restarts-xor.yaml", ["stopping.target_loss=null", "training.epochs=150"]),
+    "perceptron": ("xor-perceptron.yaml", ["training.shuffle=true", "training.epochs=20"]),
+}
+
+
+@pytest.mark.parametrize("case", list(EXTEND))
+def test_resume_with_a_new_total_equals_a_run_given_it_from_the_start(case, tmp_path):
+    config, sets = EXTEND[case]
+    short = api.train(CONFIGS / config, sets, runs_dir=tmp_path / "short")
+    E = short.summary["epochs"]
+    assert short.summary["stop_reason"].startswith(("epoch limit reached", "no separating hyperplane"))
+    ref = api.train(CONFIGS / config, sets + [f"training.epochs={2 * E}"], runs_dir=tmp_path / "ref")
+    r = CliRunner().invoke(main, ["train", "--resume", str(short.run_dir), "--epochs", str(2 * E), "-q"])
+    assert r.exit_code == 0, r.output
+    assert_same_run(ref.run_dir, short.run_dir)
+    s, s_ref = (json.loads((run / "summary.json").read_text()) for run in (short.run_dir, ref.run_dir))
+    assert s.get("attempts") == s_ref.get("attempts")
+    assert s["epochs_extended"] == [{"from": E, "to": 2 * E, "at_epoch": E}] and "epochs_extended" not in s_ref
+    text = (short.run_dir / "config.yaml").read_text()
+    assert f"# --resume --epochs {2 * E}: training.epochs {E} -> {2 * E} at epoch {E}\n" in text
+    assert yaml.safe_load(text)["training"]["epochs"] == 2 * E
+
+
+def test_a_new_total_for_a_stopped_run_and_its_refusals(tmp_path):
+    sets = ["training.epochs=40", "output.checkpoint_every=5"]
+    ref = api.train(CONFIGS / "momentum-spirals.yaml", ["training.epochs=50", "output.checkpoint_every=5"],
+                    runs_dir=tmp_path / "ref")
+    with pytest.raises(RuntimeError, match="power cut"):
+        api.train(CONFIGS / "momentum-spirals.yaml", sets, runs_dir=tmp_path / "cut", callbacks=[Crash(15)])
+    cut = next((tmp_path / "cut").iterdir())
+    r = CliRunner().invoke(main, ["train", "--resume", str(cut), "--epochs", "15"])
+    assert r.exit_code == 2 and "--epochs 15: the run has done 15 epochs" in r.stderr
+    assert "above 15" in r.stderr
+    api.train(resume=cut, epochs=50)               # killed at 15 of 40, goes on to 50
+    assert_same_run(ref.run_dir, cut)
+    r = CliRunner().invoke(main, ["train", "--resume", str(cut)])
+    assert r.exit_code == 3 and "already finished (epoch limit reached (50))" in r.stderr
+    assert f"--epochs N (N > 50)" in r.stderr
+    r = CliRunner().invoke(main, ["train", str(CONFIGS / "xor.yaml"), "--epochs", "5"])
+    assert r.exit_code == 2 and "--epochs goes with --resume" in r.stderr
+
+
+def test_resume_refuses_runs_that_cannot_go_on_as_the_same_run(tmp_path):
+    # a stopping rule ended it: with any epoch limit it would have stopped there
+    xor = api.train(CONFIGS / "xor.yaml", runs_dir=tmp_path / "xor")
+    assert xor.summary["stop_reason"].startswith("target loss reached")
+    r = CliRunner().invoke(main, ["train", "--resume", str(xor.run_dir), "--epochs", "5000"])
+    assert r.exit_code == 3 and "before its epoch limit (target loss reached" in r.stderr
+    assert f"--set model.init_from={xor.run_dir / 'checkpoints' / 'last.npz'}" in r.stderr
+    # the epoch limit, but early stopping put back the weights of an earlier epoch
+    es = api.train(CONFIGS / "momentum-spirals.yaml", ["training.epochs=30", "data.val_fraction=0.2",
+                                                       "stopping.patience=100"], runs_dir=tmp_path / "es")
+    assert es.summary["restored_epoch"] < 30
+    r = CliRunner().invoke(main, ["train", "--resume", str(es.run_dir), "--epochs", "60"])
+    assert r.exit_code == 3, r.output
+    assert f"holds the weights of epoch {es.summary['restored_epoch']} (stopping.restore_best)" in r.stderr
+    # not a run folder at all
+    (tmp_path / "photos").mkdir()
+    r = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "photos")])
+    assert r.exit_code == 3 and "not a run folder" in r.stderr and "first checkpoint" not in r.stderr
+
+
+class CtrlCInEpoch1(Callback):
+    def on_epoch_begin(self, state):
+        raise KeyboardInterrupt
+
+
+def test_a_run_stopped_in_its_first_epoch_can_be_evaluated_plotted_and_explained(tmp_path):
+    res = api.train(CONFIGS / "xor.yaml", runs_dir=tmp_path / "runs", callbacks=[CtrlCInEpoch1()])
+    assert res.summary["interrupted"] and record_of(res.run_dir) == (0, 0, 0)
+    for args in (["eval", str(res.run_dir), "-q"], ["explain", "--run", str(res.run_dir), "--json"]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 0, (args, r.output)
+    pytest.importorskip("matplotlib")
+    r = CliRunner().invoke(main, ["plot", str(res.run_dir), "--boundary", "-o", str(tmp_path / "b.png")])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["plot", str(res.run_dir)])   # curves need epochs: a clear error
+    assert r.exit_code == 2 and "metrics.jsonl has no epochs yet" in r.stderr

@@ -111,4 +111,6 @@ def summary_fields(state: TrainState) -> dict:
         out["best_attempt"] = state.best_attempt
     if state.restored_epoch is not None:
         out["restored_epoch"] = state.restored_epoch
+    if state.extended:
+        out["epochs_extended"] = state.extended
     return out

@@ -30,6 +30,8 @@ class TrainState:
     best_attempt: int | None = None
     fresh_attempt: bool = True     # the next epoch is an attempt's first (examples: misclassified)
     interrupted: bool = False      # Ctrl-C or SIGTERM asked to stop after this epoch
+    limit_reached: bool = False    # stopped by the epoch limit, not by a stopping rule
+    extended: list = field(default_factory=list)  # --resume --epochs N: {from, to, at_epoch} each
 
     def stop(self, reason: str) -> None:
         if self.stop_reason is None:

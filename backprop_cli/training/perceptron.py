@@ -94,6 +94,7 @@ class PerceptronTrainer:
             state.stop(f"no separating hyperplane within the epoch limit: all {self.epochs} epochs "
                        f"made mistakes ({state.logs['mistakes']} in the last); the data may not be "
                        f"linearly separable, and if so {HINT} (if it is, raise training.epochs)")
+            state.limit_reached = True
         call("on_train_end", state)
         return state
 

@@ -46,17 +46,15 @@ class Restarts(Callback):
                 state.restart_reason = (f"train_loss fell from {old:.4g} to {loss:.4g} in "
                                         f"{self.window} epochs, less than {self.fall:.0%}")
 
-    def _record(self, state, reason: str) -> None:
+    def _attempt(self, state, reason: str) -> dict:
         logs = state.logs
         key = "val_loss" if "val_loss" in logs else "train_loss"
-        self.attempts.append({
-            "attempt": state.attempt, "first_epoch": self.first_epoch, "last_epoch": state.epoch,
-            key: logs[key], "end": reason, "score": logs[key],
-            "weights": state.network.state_dict(),
-        })
+        return {"attempt": state.attempt, "first_epoch": self.first_epoch, "last_epoch": state.epoch,
+                key: logs[key], "end": reason, "score": logs[key],
+                "weights": state.network.state_dict()}
 
     def on_restart(self, state):
-        self._record(state, f"restarted: {state.restart_reason}")
+        self.attempts.append(self._attempt(state, f"restarted: {state.restart_reason}"))
         params = state.network.parameters()
         if self.perturb is not None:
             for p in params:
@@ -69,15 +67,17 @@ class Restarts(Callback):
     def on_train_end(self, state):
         if state.diverged or not state.logs:
             return
-        self._record(state, state.stop_reason or "")
-        best = min(self.attempts, key=lambda a: a["score"])
+        # the last attempt is not added to self.attempts: a run resumed with more epochs
+        # (--resume --epochs) goes on with it
+        attempts = [*self.attempts, self._attempt(state, state.stop_reason or "")]
+        best = min(attempts, key=lambda a: a["score"])
         state.attempts = [{k: v for k, v in a.items() if k not in ("weights", "score")}
-                          for a in self.attempts]
+                          for a in attempts]
         state.best_attempt = best["attempt"]
-        if best["attempt"] != self.attempts[-1]["attempt"]:
+        if best["attempt"] != attempts[-1]["attempt"]:
             state.network.load_state_dict(best["weights"])
             which = "val_loss" if "val_loss" in best else "train_loss"
-            state.note(f"kept attempt {best['attempt']} of {len(self.attempts)} (its final {which} "
+            state.note(f"kept attempt {best['attempt']} of {len(attempts)} (its final {which} "
                        f"{best['score']:.4g} was the lowest)")
-        elif len(self.attempts) > 1:
-            state.note(f"kept the last attempt ({best['attempt']} of {len(self.attempts)}), the best")
+        elif len(attempts) > 1:
+            state.note(f"kept the last attempt ({best['attempt']} of {len(attempts)}), the best")

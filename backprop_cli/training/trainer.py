@@ -136,6 +136,7 @@ class Trainer:
             call("on_epoch_complete", state)
         if state.stop_reason is None:
             state.stop(f"epoch limit reached ({self.epochs})")
+            state.limit_reached = True
         call("on_train_end", state)
         return state
 
