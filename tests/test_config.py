@@ -274,6 +274,10 @@ def test_a_runs_config_yaml_trains_again_from_any_folder(tmp_path, monkeypatch):
     again = json.loads(r.stdout)
     assert again["data_sha256"] == first.summary["data_sha256"]
     assert again["final"]["train_loss"] == first.summary["final"]["train_loss"]
+    # --resume --epochs N rewrites config.yaml: its paths stay absolute
+    r = run("train", "--resume", str(first.run_dir), "--epochs", "5", "-q")
+    assert r.exit_code == 0, r.output
+    assert yaml.safe_load((first.run_dir / "config.yaml").read_text())["data"]["path"] == saved["data"]["path"]
 
 
 def test_absolute_files_covers_folders_and_leaves_the_config_alone(tmp_path):
