@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from . import __version__, checkpoint
+from . import __version__, checkpoint, yamlio
 from .config import Config, load_config
 from .data import Splits
 from .data import load as load_data
@@ -290,7 +289,7 @@ def train(config=None, overrides=(), *, runs_dir=None, name: str | None = None,
     (run_dir / "checkpoints").mkdir()
     header = "# resolved by backprop " + __version__ + (
         "; overrides: " + " ".join(f"--set {o}" for o in cfg.overrides) if cfg.overrides else "") + "\n"
-    (run_dir / "config.yaml").write_text(header + yaml.safe_dump(c, sort_keys=False))
+    (run_dir / "config.yaml").write_text(header + yamlio.dump(c, sort_keys=False))
     save_preprocessing(run_dir / "preprocessing.npz", s.splits.preprocessing, classes=s.splits.classes)
     return _fit(run_dir, s, callbacks, on_start, handle_signals, t_start)
 

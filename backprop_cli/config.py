@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from . import yamlio
 from .errors import ConfigError
 from .registry import Registry, did_you_mean
 from .schema import REQUIRED, Option, describe
@@ -448,8 +449,8 @@ def read_yaml(path: Path) -> tuple[Any, Locator]:
         raise ConfigError(f"{label}: cannot read: {e.strerror}") from None
     loc = Locator(label)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yamlio.compose(text)
+        data = yamlio.load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{label}:{mark.line + 1}:{mark.column + 1}" if mark else label
@@ -513,7 +514,7 @@ def parse_override(text: str) -> tuple[list, Any]:
     if not key or any(not part.strip() for part in key.split(".")):
         raise ConfigError(f"--set {text}: expected key.path=value, got an empty key")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = yamlio.load(raw) if raw.strip() else ""
     except yaml.YAMLError as e:
         raise ConfigError(f"--set {text}: invalid value: {getattr(e, 'problem', None) or e}") from None
     path = [int(p) if p.lstrip("-").isdigit() else p.strip() for p in key.split(".")]

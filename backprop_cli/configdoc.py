@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from . import yamlio
 from .config import REQUIRED, Component, Config, ListOf, Option, Section, schema
 
 JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string", list: "array",
@@ -23,7 +24,7 @@ SHORT_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string", 
 # small helpers
 def flow(value) -> str:
     """A value as one line of YAML: 0.5, 'full', [a, b], {name: sgd, lr: 0.5}, null."""
-    text = yaml.safe_dump(value, default_flow_style=True, width=math.inf, sort_keys=False).strip()
+    text = yamlio.dump(value, default_flow_style=True, width=math.inf, sort_keys=False).strip()
     return text[:-4].strip() if text.endswith("\n...") else text
 
 
@@ -240,7 +241,7 @@ def _yaml_example(path: tuple, value) -> list[str]:
     doc: Any = value
     for part in reversed([p for p in path if p != "N"]):
         doc = {part: doc}
-    text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=100)
+    text = yamlio.dump(doc, sort_keys=False, default_flow_style=None, width=100)
     return ["Example:\n", "```yaml", text.rstrip(), "```", ""]
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from .. import yamlio
 from ..errors import ConfigError
 from ..rundir import _jsonable, atomic_write, json_number
 
@@ -138,7 +139,7 @@ def best_config(row: dict, base: Path) -> dict:
     """The resolved config of a trial (its run folder's config.yaml), with file paths made
     absolute so it works from the sweep folder."""
     text = (Path(row["run_dir"]) / "config.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    data = yamlio.load(text)
     absolute_files(data, base.parent)
     return data
 
@@ -193,7 +194,7 @@ def write_outputs(folder: Path, info: dict, rows: dict[str, dict], write_jsonl: 
                       f"# from {info['base']} " + " ".join(f"--set {o}" for o in row["overrides"])
                       + "\n# backprop train best.yaml\n")
             best_yaml = folder / "best.yaml"
-            atomic_write(best_yaml, header + yaml.safe_dump(cfg, sort_keys=False))
+            atomic_write(best_yaml, header + yamlio.dump(cfg, sort_keys=False))
     return {"points": points, "best": best, "best_yaml": best_yaml}
 
 
@@ -270,7 +271,7 @@ def collect(directory) -> SweepResult:
 def read_info(folder: Path) -> dict:
     path = folder / "sweep.yaml"
     try:
-        info = yaml.safe_load(path.read_text(encoding="utf-8"))
+        info = yamlio.load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(f"{path}: cannot read: {e}") from None
     if not isinstance(info, dict) or "metric" not in info or "base" not in info:
