@@ -707,7 +707,8 @@ def file_options(cfg: dict) -> list[tuple[tuple, dict, Any]]:
 
 
 def check_files(cfg: dict, v: Validator, base_dir: Path) -> None:
-    """Every file option must name an existing file, relative to the config file."""
+    """Every file option must name an existing file, relative to the config file, and the
+    data source's other files must be there (MNIST's folder)."""
     for path, holder, key in file_options(cfg):
         p = Path(holder[key]).expanduser()
         p = p if p.is_absolute() else base_dir / p
@@ -715,6 +716,12 @@ def check_files(cfg: dict, v: Validator, base_dir: Path) -> None:
             v.error(path, f"file not found: {p}")
         elif p.is_dir():
             v.error(path, f"is a directory, expected a file: {p}")
+    from .data.sources import SOURCES
+    data = cfg.get("data")
+    data = {"source": data} if isinstance(data, str) else data
+    if isinstance(data, dict) and data.get("source") in SOURCES:
+        for key, problem in SOURCES.get(data["source"]).missing_files(data, base_dir):
+            v.error(("data", key), problem)
 
 
 def rebase_files(raw: dict, source_dir: Path, target_dir: Path) -> None:
