@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from . import __version__, checkpoint
+from . import __version__, checkpoint, yamlio
 from .config import Config, absolute_files, load_config
 from .data import Splits, columns
 from .data import load as load_data
@@ -313,7 +312,7 @@ def train(config=None, overrides=(), *, runs_dir=None, name: str | None = None,
         "; overrides: " + " ".join(f"--set {o}" for o in cfg.overrides) if cfg.overrides else "") + "\n"
     # file paths absolute: `backprop train RUN/config.yaml` trains again from any folder
     portable = absolute_files(c, cfg.base_dir)
-    atomic_write(run_dir / "config.yaml", header + yaml.safe_dump(portable, sort_keys=False))
+    atomic_write(run_dir / "config.yaml", header + yamlio.dump(portable, sort_keys=False))
     save_preprocessing(run_dir / "preprocessing.npz", s.splits.preprocessing, classes=s.splits.classes)
     columns.save(run_dir, s.splits)  # with preprocessing.npz, all predict and eval --data need
     return _fit(run_dir, s, callbacks, on_start, handle_signals, t_start)
@@ -499,7 +498,7 @@ def _record_new_total(path: Path, config: dict, extension: dict) -> None:
     header = "".join(itertools.takewhile(lambda ln: ln.startswith("#"), lines))
     header += (f"# --resume --epochs {extension['to']}: training.epochs {extension['from']} -> "
                f"{extension['to']} at epoch {extension['at_epoch']}\n")
-    atomic_write(path, header + yaml.safe_dump(config, sort_keys=False))
+    atomic_write(path, header + yamlio.dump(config, sort_keys=False))
 
 
 def test_metrics(network, test) -> dict:

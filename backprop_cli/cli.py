@@ -42,8 +42,10 @@ def debug_option(f):
                         callback=_set_debug, help="Show Python tracebacks for errors.")(f)
 
 
-set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                          help="Override a config value, e.g. --set optimizer.lr=0.1 (repeatable).")
+def set_option(example: str, what: str = "Override a config value"):
+    """--set KEY=VALUE, with an example of a key the command uses."""
+    return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                        help=f"{what}, e.g. --set {example} (repeatable).")
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,7 +63,7 @@ def main(debug):
 
 @main.command()
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
-@set_option
+@set_option("optimizer.lr=0.1")
 @click.option("--resume", type=click.Path(file_okay=False), default=None, metavar="RUN_DIR",
               help="Continue a stopped or killed run from its checkpoints/last.npz (no CONFIG).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, metavar="N",
@@ -114,7 +116,7 @@ def train(config, overrides, resume, epochs, runs_dir, name, as_json, quiet, log
 
 @main.command()
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
-@set_option
+@set_option("model.layers.0.units=8")
 @click.option("--eps", type=click.FloatRange(min=0, min_open=True), default=1e-6, show_default=True,
               help="Step of the central differences.")
 @click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=1e-6, show_default=True,
@@ -158,7 +160,7 @@ def data():
 
 @data.command("show")
 @click.argument("config", type=click.Path(dir_okay=False))
-@set_option
+@set_option("data.scale=standardize")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line on stdout.")
 @debug_option
 def data_show(config, overrides, as_json):
@@ -180,7 +182,7 @@ def config_group():
 
 @config_group.command("show")
 @click.argument("config", type=click.Path(dir_okay=False))
-@set_option
+@set_option("optimizer.lr=0.1")
 @click.option("--json", "as_json", is_flag=True,
               help="Print {config, files, overrides, origins} as one JSON line on stdout.")
 @debug_option
@@ -197,7 +199,7 @@ def config_show(config, overrides, as_json):
 
 
 @config_group.command("validate")
-@click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("configs", nargs=-1, required=True, metavar="CONFIG...", type=click.Path(dir_okay=False))
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @debug_option
 def config_validate(configs, quiet):
@@ -344,7 +346,7 @@ def sweep_collect(directory, as_json, quiet):
 @click.option("--height", type=click.IntRange(min=8), default=None, help="Terminal plot height in lines.")
 @debug_option
 def plot(runs, output, boundary, metric, width, height):
-    """Plot runs: loss, accuracy and learning rate per epoch, several runs overlaid.
+    """Plot each RUN_DIR (a run or a sweep): loss, accuracy and learning rate per epoch, overlaid.
 
     \b
     backprop plot runs/xor-*                      curves in the terminal
@@ -364,7 +366,7 @@ def plot(runs, output, boundary, metric, width, height):
 
 @main.command()
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
-@set_option
+@set_option("model.layers.0.activation=relu")
 @click.option("--run", "run_dir", type=click.Path(file_okay=False), default=None, metavar="RUN_DIR",
               help="Use the weights of RUN_DIR/checkpoints/last.npz (and its config when CONFIG is not given).")
 @click.option("--example", type=int, default=0, show_default=True, metavar="I",
@@ -434,7 +436,7 @@ def explain(config, overrides, run_dir, example, expr, at, dot, as_json):
               show_default=True, help="Which weights of each run (best falls back to last).")
 @click.option("--data", type=click.Path(dir_okay=False), default=None,
               help="Score on this CSV/NPZ file (read and scaled as in training) instead of the run's test split.")
-@set_option
+@set_option("data.path=/new/place/train.csv", "Change the run's config first, say when its data moved")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
               help="Write the report here (default: eval.json in each run folder).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
@@ -468,11 +470,12 @@ def eval_command(runs, which, data, overrides, output, as_json, quiet):
 @click.argument("run", type=click.Path(exists=True))
 @click.option("--data", type=click.Path(dir_okay=False), required=True,
               help="CSV or NPZ file of new examples (features only; a target column is ignored).")
-@click.option("--checkpoint", "which", type=click.Choice(["best", "last"]), default="best", show_default=True)
+@click.option("--checkpoint", "which", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="Which weights of the run (best falls back to last).")
 @click.option("--skip-bad-rows", is_flag=True,
               help="Rows with empty, NaN, inf or non-numeric features get empty output rows "
                    "(counted on stderr) instead of an error.")
-@set_option
+@set_option("dtype=float64", "Change the run's config first")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
               help="Write the CSV here instead of stdout.")
 @debug_option

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from . import yamlio
 from .errors import ConfigError
 from .registry import Registry, did_you_mean
 from .schema import REQUIRED, Option, describe
@@ -448,8 +449,8 @@ def read_yaml(path: Path) -> tuple[Any, Locator]:
         raise ConfigError(f"{label}: cannot read: {e.strerror}") from None
     loc = Locator(label)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yamlio.compose(text)
+        data = yamlio.load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{label}:{mark.line + 1}:{mark.column + 1}" if mark else label
@@ -513,7 +514,7 @@ def parse_override(text: str) -> tuple[list, Any]:
     if not key or any(not part.strip() for part in key.split(".")):
         raise ConfigError(f"--set {text}: expected key.path=value, got an empty key")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = yamlio.load(raw) if raw.strip() else ""
     except yaml.YAMLError as e:
         raise ConfigError(f"--set {text}: invalid value: {getattr(e, 'problem', None) or e}") from None
     path = [int(p) if p.lstrip("-").isdigit() else p.strip() for p in key.split(".")]
@@ -708,7 +709,8 @@ def file_options(cfg: dict, folders: bool = False) -> list[tuple[tuple, dict, An
 
 
 def check_files(cfg: dict, v: Validator, base_dir: Path) -> None:
-    """Every file option must name an existing file, relative to the config file."""
+    """Every file option must name an existing file, relative to the config file, and the
+    data source's other files must be there (MNIST's folder)."""
     for path, holder, key in file_options(cfg):
         p = Path(holder[key]).expanduser()
         p = p if p.is_absolute() else Path(os.path.normpath(base_dir / p))
@@ -716,6 +718,12 @@ def check_files(cfg: dict, v: Validator, base_dir: Path) -> None:
             v.error(path, f"file not found: {p}")
         elif p.is_dir():
             v.error(path, f"is a directory, expected a file: {p}")
+    from .data.sources import SOURCES
+    data = cfg.get("data")
+    data = {"source": data} if isinstance(data, str) else data
+    if isinstance(data, dict) and data.get("source") in SOURCES:
+        for key, problem in SOURCES.get(data["source"]).missing_files(data, base_dir):
+            v.error(("data", key), problem)
 
 
 def rebase_files(raw: dict, source_dir: Path, target_dir: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from . import yamlio
 from .config import REQUIRED, Component, Config, ListOf, Option, Section, schema
 
 JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string", list: "array",
@@ -23,7 +24,7 @@ SHORT_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string", 
 # small helpers
 def flow(value) -> str:
     """A value as one line of YAML: 0.5, 'full', [a, b], {name: sgd, lr: 0.5}, null."""
-    text = yaml.safe_dump(value, default_flow_style=True, width=math.inf, sort_keys=False).strip()
+    text = yamlio.dump(value, default_flow_style=True, width=math.inf, sort_keys=False).strip()
     return text[:-4].strip() if text.endswith("\n...") else text
 
 
@@ -240,7 +241,7 @@ def _yaml_example(path: tuple, value) -> list[str]:
     doc: Any = value
     for part in reversed([p for p in path if p != "N"]):
         doc = {part: doc}
-    text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=100)
+    text = yamlio.dump(doc, sort_keys=False, default_flow_style=None, width=100)
     return ["Example:\n", "```yaml", text.rstrip(), "```", ""]
 
 
@@ -278,36 +279,41 @@ def _options_table(options: dict[str, Option]) -> list[str]:
 # --------------------------------------------------------------------------------------------
 # JSON Schema
 def json_schema() -> dict:
-    """A JSON Schema (draft-07) of configs, for editors and the YAML language server."""
-    root = _js(schema())
-    root["properties"] = {"extends": {"type": "string", "description": "a config this one "
-                                      "starts from (relative to this file); mappings merge, "
-                                      "other values replace"}, **root["properties"]}
+    """A JSON Schema (draft-07) of configs, for editors and the YAML language server.
+
+    A config with ``extends`` may leave anything to its parent, so it is checked against
+    the schema without ``required`` keys (a component's mapping without its name may then be
+    any component's options); a config without it against the whole schema."""
+    extends = {"type": "string", "description": "a config this one starts from (relative to "
+               "this file); mappings merge, other values replace"}
+    partial = _js(schema(), partial=True)
+    partial["properties"] = {"extends": extends, **partial["properties"]}
     return {"$schema": "http://json-schema.org/draft-07/schema#",
             "$id": "https://backprop.invalid/config.schema.json",
-            "title": "backprop config", **root}
+            "title": "backprop config", "type": "object", "properties": {"extends": extends},
+            "if": {"required": ["extends"]}, "then": partial, "else": _js(schema())}
 
 
-def _js(node) -> dict:
+def _js(node, partial: bool = False) -> dict:
     if isinstance(node, Option):
         return _js_option(node)
     if isinstance(node, Section):
-        out: dict = {"type": "object", "properties": {k: _js(n) for k, n in node.fields.items()},
+        out: dict = {"type": "object", "properties": {k: _js(n, partial) for k, n in node.fields.items()},
                      "additionalProperties": False}
         if node.doc:
             out["description"] = node.doc
         required = [k for k, n in node.fields.items() if _required(n)]
-        if required:
+        if required and not partial:
             out["required"] = required
         if node.optional:
             out["type"] = ["object", "null"]
         return out
     if isinstance(node, ListOf):
-        out = {"type": "array", "items": _js(node.item), "description": node.doc}
+        out = {"type": "array", "items": _js(node.item, partial), "description": node.doc}
         if node.min_items:
             out["minItems"] = node.min_items
         return out
-    return _js_component(node)
+    return _js_component(node, partial)
 
 
 def _required(node) -> bool:
@@ -350,19 +356,21 @@ def _jsonable(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def _js_component(node: Component) -> dict:
+def _js_component(node: Component, partial: bool = False) -> dict:
     names = node.registry.names()
     branches: list[dict] = []
     if node.shorthand:
         branches.append({"type": "string", "enum": names})
     for name in names:
         props = {node.key: {"const": name, "description": summary_of(node.registry.get(name))}}
-        props.update({k: _js(o) for k, o in node.options_of(name).items()})
+        props.update({k: _js(o, partial) for k, o in node.options_of(name).items()})
         branch = {"type": "object", "properties": props, "additionalProperties": False}
-        if name != node.default:  # the default name may be left out: {lr: 0.1} is sgd's
+        if name != node.default and not partial:  # the default name may be left out: {lr: 0.1} is sgd's
             branch["required"] = [node.key]
         branches.append(branch)
-    out = {"description": f"{node.doc} ({node.registry.kind}: {', '.join(names)})", "oneOf": branches}
+    # partial: {lr: 0.1} under a parent's {name: adam} fits several branches
+    out = {"description": f"{node.doc} ({node.registry.kind}: {', '.join(names)})",
+           "anyOf" if partial else "oneOf": branches}
     if node.default is not REQUIRED:
         out["default"] = _jsonable(node.default)
     return out

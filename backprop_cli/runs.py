@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from . import yamlio
 from .errors import DataError
 
 
@@ -73,7 +74,7 @@ def read_run(path) -> Run:
     config = None
     if (path / "config.yaml").is_file():
         try:
-            config = yaml.safe_load((path / "config.yaml").read_text())
+            config = yamlio.load((path / "config.yaml").read_text())
         except yaml.YAMLError as e:
             raise DataError(f"{path / 'config.yaml'}: not valid YAML ({e})") from None
     return Run(path, path.resolve().name, metrics, summary, config)

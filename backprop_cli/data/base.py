@@ -40,3 +40,9 @@ class Source:
 
     def load(self, base_dir, rng: np.random.Generator) -> dict:  # pragma: no cover - protocol
         raise NotImplementedError(f"{type(self).__name__}.load")
+
+    @classmethod
+    def missing_files(cls, opts: dict, base_dir) -> list[tuple[str, str]]:
+        """(option, problem) for each file the source would read that is not there, beyond
+        its ``Option.file`` options (config.py checks those): checked with the config, exit 2."""
+        return []

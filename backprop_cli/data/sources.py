@@ -113,24 +113,41 @@ class Mnist(Source):
         "test": Option(bool, True, "use the 10,000 t10k images as the test split"),
     }
 
+    @staticmethod
+    def _folder(opts: dict, base_dir) -> Path:
+        folder = Path(opts["dir"]).expanduser()
+        return folder if folder.is_absolute() else Path(os.path.normpath(Path(base_dir) / folder))
+
+    @staticmethod
+    def _find(folder: Path, stem: str) -> Path | None:
+        for name in (stem + ".gz", stem, stem.replace("-idx", ".idx") + ".gz", stem.replace("-idx", ".idx")):
+            if (folder / name).is_file():
+                return folder / name
+        return None
+
+    @classmethod
+    def missing_files(cls, opts: dict, base_dir) -> list[tuple[str, str]]:
+        """The folder, and the training files (and test files with ``test: true``) in it."""
+        folder = cls._folder(opts, base_dir)
+        if not folder.is_dir():
+            return [("dir", f"folder not found: {folder}; put MNIST's four IDX files there "
+                            "(see datasets/mnist/README.md)")]
+        splits = ("train", "test") if opts.get("test", True) else ("train",)
+        missing = [s for split in splits for s in MNIST_FILES[split] if cls._find(folder, s) is None]
+        if missing:
+            return [("dir", f"no {', '.join(s + '.gz' for s in missing)} (gzipped or not) in {folder}; "
+                            "expected MNIST's IDX files (see datasets/mnist/README.md)")]
+        return []
+
     def load(self, base_dir, rng):
         from .idx import read_images_labels
-        folder = Path(self.opts["dir"])
-        folder = folder if folder.is_absolute() else Path(os.path.normpath(Path(base_dir) / folder))
-        if not folder.is_dir():
-            raise DataError(f"{folder}: data.dir: folder not found; put MNIST's four IDX files there "
-                            "(see datasets/mnist/README.md)")
-
-        def find(stem):
-            for name in (stem + ".gz", stem, stem.replace("-idx", ".idx") + ".gz", stem.replace("-idx", ".idx")):
-                if (folder / name).is_file():
-                    return folder / name
-            raise DataError(f"{folder}: data.dir: no {stem}.gz (or {stem}) there; expected MNIST's "
-                            "four IDX files (see datasets/mnist/README.md)")
-
-        raw = read_images_labels(*(find(s) for s in MNIST_FILES["train"]))
+        problems = self.missing_files(self.opts, base_dir)  # a config validated without base_dir
+        if problems:
+            raise DataError(f"data.{problems[0][0]}: {problems[0][1]}")
+        folder = self._folder(self.opts, base_dir)
+        raw = read_images_labels(*(self._find(folder, s) for s in MNIST_FILES["train"]))
         if self.opts.get("test", True):
-            raw["test"] = read_images_labels(*(find(s) for s in MNIST_FILES["test"]))
+            raw["test"] = read_images_labels(*(self._find(folder, s) for s in MNIST_FILES["test"]))
         raw["classes"] = [str(i) for i in range(10)]
         return raw
 

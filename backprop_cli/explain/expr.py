@@ -16,6 +16,10 @@ Grammar (a recursive-descent parser; nothing is ever passed to ``eval``)::
     power   := atom (('^' | '**') unary)?     -- right-associative; -x^2 = -(x^2)
     atom    := NUMBER | NAME | FUNCTION '(' sum ')' | '(' sum ')'
 
+Nesting is limited to MAX_DEPTH levels (each '(', function call, sign and exponent opens
+one), so the recursive descent stays far below Python's recursion limit; evaluation and
+differentiation walk the graph in loops, so a legal expression of any depth is safe there.
+
 A subexpression written identically twice is one node (x*z in note 000's example), so its
 adjoint shows the sum of contributions. Nodes are named a, b, c, ... by depth, then by where
 they are first written; ``a = x*z; ...`` steps keep the names given; the result is y.
@@ -56,6 +60,7 @@ FUNCTIONS = {
     "sqrt": (math.sqrt, lambda v, y: 1 / (2 * y), "1/(2*{n})"),
 }
 BINARY = {"*": "mul", "/": "div", "^": "pow"}
+MAX_DEPTH = 100  # nesting levels; the parser uses at most 5 Python frames per level
 
 _TOKEN = re.compile(r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_]\w*)"
                     r"|(?P<op>\*\*|[-+*/^(),;=]))")
@@ -158,6 +163,7 @@ class Parser:
         self.graph = Graph()
         self.bound: dict[str, tuple[int, int]] = {}  # step name -> (node id, column)
         self.used: set[str] = set()
+        self.depth = 0
 
     @property
     def tok(self) -> Token:
@@ -171,6 +177,14 @@ class Parser:
     def src(self, column: int) -> str:
         """The text from ``column`` to the end of the last token taken."""
         return self.text[column - 1:self.tokens[self.pos - 1].end].strip()
+
+    def enter(self, opener: Token) -> None:
+        """One level deeper (a '(', function call, sign or exponent at ``opener``)."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExprError(opener.column, f"nested more than {MAX_DEPTH} levels deep (each '(', "
+                            "function call, sign and exponent is a level); write inner parts as "
+                            "named steps first: a = ...; b = ...; then the expression of a and b")
 
     def at(self, *texts) -> bool:
         return self.tok.kind == "op" and self.tok.text in texts
@@ -225,21 +239,23 @@ class Parser:
         return left
 
     def unary(self) -> int:
-        if self.at("-"):
-            column = self.take().column
+        if self.at("-", "+"):
+            sign = self.take()
+            self.enter(sign)
             arg = self.unary()
-            return self.graph.intern("neg", (arg,), column=column, source=self.src(column))
-        if self.at("+"):
-            self.take()
-            return self.unary()
+            self.depth -= 1
+            if sign.text == "+":
+                return arg
+            return self.graph.intern("neg", (arg,), column=sign.column, source=self.src(sign.column))
         return self.power()
 
     def power(self) -> int:
         column = self.tok.column
         base = self.atom()
         if self.at("^"):
-            self.take()
+            self.enter(self.take())
             exponent = self.unary()
+            self.depth -= 1
             return self.graph.intern("pow", (base, exponent), column=column, source=self.src(column))
         return base
 
@@ -253,8 +269,10 @@ class Parser:
                     raise ExprError(t.column, f"unknown function {t.text!r}{did_you_mean(t.text, FUNCTIONS)} "
                                               f"(expected one of: {', '.join(FUNCTIONS)})")
                 open_ = self.take()
+                self.enter(t)
                 arg = self.sum()
                 self.close(open_)
+                self.depth -= 1
                 return self.graph.intern(t.text, (arg,), column=t.column, source=self.src(t.column))
             if t.text in FUNCTIONS:
                 raise ExprError(t.column, f"{t.text!r} is a function: write {t.text}(...)")
@@ -263,8 +281,10 @@ class Parser:
                 return self.bound[t.text][0]
             return self.graph.intern("var", column=t.column, label=t.text)
         if t.kind == "op" and t.text == "(":
+            self.enter(t)
             inner = self.sum()
             self.close(t)
+            self.depth -= 1
             return inner
         raise ExprError(t.column, f"unexpected {t}")
 
@@ -360,7 +380,7 @@ def local_partials(g: Graph, n: Node) -> list[tuple[str, float]]:
     if n.op == "mul":
         return [(p[1], v[1]), (p[0], v[0])]
     if n.op == "div":
-        return [(f"1/{p[1]}", 1 / v[1]), (f"-{p[0]}/{p[1]}^2", -v[0] / v[1] ** 2)]
+        return [(f"1/{p[1]}", 1 / v[1]), (f"-{p[0]}/{p[1]}^2", -n.value / v[1])]  # no v1² to underflow
     if n.op == "pow":
         a, b = v
         if a == 0 and 0 < b < 1 and g.nodes[n.inputs[0]].varying:
@@ -500,8 +520,14 @@ def _backward(g: Graph) -> None:
             n.adjoint = math.fsum(gc * local for _, _, local, gc in n.contributions)
         if not math.isfinite(n.adjoint):
             raise ExprError(n.column, f"the adjoint g{g.ref(i)} is not finite")
-        for pos, (j, (formula, local)) in enumerate(zip(n.inputs, local_partials(g, n))):
+        try:
+            partials = local_partials(g, n)
+        except OverflowError:
+            partials = [("", math.inf)] * len(n.inputs)
+        for pos, (j, (formula, local)) in enumerate(zip(n.inputs, partials)):
             if g.nodes[j].varying:
                 if not math.isfinite(local):
-                    raise ExprError(n.column, f"{n.source} is not differentiable here")
+                    at = ", ".join(f"{g.nodes[i].source} = {_fmt(g.nodes[i].value)}" for i in n.inputs
+                                   if g.nodes[i].varying)
+                    raise ExprError(n.column, f"the derivative of {n.source} overflows ({at})")
                 consumers[j].append((n, pos, formula, local))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from .. import yamlio
 from ..errors import ConfigError
 from ..rundir import _jsonable, atomic_write, json_number
 
@@ -139,7 +140,7 @@ def best_config(row: dict, base: Path) -> dict:
     absolute so it works from the sweep folder."""
     from ..config import absolute_files
     text = (Path(row["run_dir"]) / "config.yaml").read_text(encoding="utf-8")
-    return absolute_files(yaml.safe_load(text), base.parent)
+    return absolute_files(yamlio.load(text), base.parent)
 
 
 def write_outputs(folder: Path, info: dict, rows: dict[str, dict], write_jsonl: bool = False) -> dict:
@@ -166,7 +167,7 @@ def write_outputs(folder: Path, info: dict, rows: dict[str, dict], write_jsonl: 
                       f"# from {info['base']} " + " ".join(f"--set {o}" for o in row["overrides"])
                       + "\n# backprop train best.yaml\n")
             best_yaml = folder / "best.yaml"
-            atomic_write(best_yaml, header + yaml.safe_dump(cfg, sort_keys=False))
+            atomic_write(best_yaml, header + yamlio.dump(cfg, sort_keys=False))
     return {"points": points, "best": best, "best_yaml": best_yaml}
 
 
@@ -243,7 +244,7 @@ def collect(directory) -> SweepResult:
 def read_info(folder: Path) -> dict:
     path = folder / "sweep.yaml"
     try:
-        info = yaml.safe_load(path.read_text(encoding="utf-8"))
+        info = yamlio.load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(f"{path}: cannot read: {e}") from None
     if not isinstance(info, dict) or "metric" not in info or "base" not in info:

@@ -20,7 +20,7 @@ from typing import Callable
 
 import yaml
 
-from .. import __version__
+from .. import __version__, yamlio
 from ..errors import ConfigError
 from ..rundir import atomic_write, make_run_dir
 from .results import FINISHED, SweepResult, append_row, make_row, read_rows, write_outputs
@@ -55,7 +55,7 @@ def run_sweep(path, *, workers: int | None = None, executor: str = "local",
         folder = make_run_dir(runs, _folder_name(spec, shard)).resolve()
         (folder / "trials").mkdir()
         atomic_write(folder / "sweep.yaml", f"# resolved by backprop {__version__}; "
-                     f"backprop sweep {spec.path}\n" + yaml.safe_dump(info, sort_keys=False))
+                     f"backprop sweep {spec.path}\n" + yamlio.dump(info, sort_keys=False))
     rows = read_rows(folder / "results.jsonl")
     rows = {k: v for k, v in rows.items() if k in {t.id for t in trials}}
     todo = [t for t in trials if rows.get(t.id, {}).get("status") not in FINISHED]
@@ -153,7 +153,7 @@ def find_sweep_dir(runs: Path, name: str, fingerprint: str) -> Path | None:
         if not m or not (p / "sweep.yaml").is_file():
             continue
         try:
-            info = yaml.safe_load((p / "sweep.yaml").read_text(encoding="utf-8"))
+            info = yamlio.load((p / "sweep.yaml").read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError):
             continue
         if isinstance(info, dict) and info.get("fingerprint") == fingerprint:

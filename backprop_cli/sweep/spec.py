@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
+from .. import yamlio
 from ..config import Config, load_config, parse_override, read_yaml
 from ..errors import ConfigError
 from ..registry import did_you_mean
@@ -60,7 +60,7 @@ class Param:
 
 def yaml_value(value) -> str:
     """A value as --set writes it (a YAML scalar or flow collection)."""
-    text = yaml.safe_dump(value, default_flow_style=True, width=10**9)
+    text = yamlio.dump(value, default_flow_style=True, width=10**9)
     return text[:-5] if text.endswith("\n...\n") else text.strip()
 
 
