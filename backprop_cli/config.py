@@ -502,7 +502,25 @@ def read_config(path: Path, chain: tuple = ()) -> tuple[Any, Locator, list[str]]
         rebase_files(praw, parent.parent, path.parent)
     except (TypeError, ValueError):  # a malformed parent: validation reports it
         pass
+    _expand_short_forms(schema(), praw, raw)
     return deep_merge(praw, raw), ploc.under(loc), files + pfiles
+
+
+def _expand_short_forms(node, parent, child) -> None:
+    """Before a merge, a component's short form on one side (``data: xor``) becomes its
+    mapping (``{source: xor}``) where the other side is a mapping, so that a child's
+    ``data: {val_fraction: 0.2}`` adds to its parent's ``data: xor`` instead of replacing it."""
+    if not (isinstance(node, Section) and isinstance(parent, dict) and isinstance(child, dict)):
+        return
+    for k, sub in node.fields.items():
+        if k not in parent or k not in child:
+            continue
+        if isinstance(sub, Component) and sub.shorthand:
+            for side, other in ((parent, child), (child, parent)):
+                if isinstance(side[k], str) and isinstance(other[k], dict):
+                    side[k] = {sub.key: side[k]}
+        else:
+            _expand_short_forms(sub, parent[k], child[k])
 
 
 def parse_override(text: str) -> tuple[list, Any]:

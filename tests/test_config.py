@@ -98,6 +98,20 @@ def test_a_child_fixes_a_parents_error_and_a_parents_error_points_at_the_parent(
     assert e.value.errors == [f"{base}:8:28: optimizer.lr: must be > 0, got -0.5"]
 
 
+def test_extends_merges_a_short_form_with_a_mapping(tmp_path):
+    """data: xor in a parent and data: {val_fraction: ...} in a child (and the other way
+    round, with an optimizer) merge as the long forms do, layers' activations included."""
+    write(tmp_path / "root.yaml", XOR_YAML.replace("optimizer: {name: sgd, lr: 0.5}", "optimizer: adam"))
+    child = write(tmp_path / "child.yaml", "extends: root.yaml\ndata: {val_fraction: 0.25}\n"
+                  "optimizer: {lr: 0.02}\n")
+    c = load_config(child)
+    assert c["data"]["source"] == "xor" and c["data"]["val_fraction"] == 0.25
+    assert c["optimizer"]["name"] == "adam" and c["optimizer"]["lr"] == 0.02
+    back = write(tmp_path / "back.yaml", "extends: child.yaml\ndata: spirals\n")
+    c = load_config(back)
+    assert c["data"]["source"] == "spirals" and c["data"]["val_fraction"] == 0.25
+
+
 def test_extends_self_is_a_cycle(tmp_path):
     cfg = write(tmp_path / "me.yaml", "extends: me.yaml\n")
     with pytest.raises(ConfigError, match=r"me.yaml:1:10: extends: cycle: .*me.yaml -> .*me.yaml$"):
