@@ -51,6 +51,8 @@ def run_sweep(path, *, workers: int | None = None, executor: str = "local",
 
 def _sweep(path, workers, executor, scheduler, dry_run, shard, runs_dir, new, on_start,
            on_trial) -> SweepResult:
+    if not dry_run:
+        check_executor(executor, scheduler)  # before anything is read or made
     spec = load_sweep(path)
     every = spec.trials()
     configs = validate_trials(spec, every)
@@ -104,12 +106,20 @@ def _run(todo, configs, folder: Path, spec: SweepSpec, result: SweepResult, work
     return False
 
 
+def check_executor(kind: str, scheduler: str | None) -> None:
+    """The executor can run: dask needs its extra installed, --scheduler needs dask."""
+    if kind == "dask":
+        from .dask_executor import _distributed
+        _distributed()
+    elif scheduler:
+        raise ConfigError(f"--scheduler {scheduler}: needs --executor dask")
+
+
 def make_executor(kind: str, workers: int, scheduler: str | None):
+    check_executor(kind, scheduler)
     if kind == "dask":
         from .dask_executor import DaskExecutor
         return DaskExecutor(workers, scheduler)
-    if scheduler:
-        raise ConfigError(f"--scheduler {scheduler}: needs --executor dask")
     from .local import LocalExecutor
     return LocalExecutor(workers)
 
