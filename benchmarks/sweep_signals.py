@@ -7,6 +7,10 @@ seconds; it leaves an *orphan* when any process of its session is alive once the
 exited (a second later). Every results.jsonl line must be valid JSON. Prints one line per
 problem and a summary; exit 1 if any round hung, left a process or broke results.jsonl.
 
+Exit codes: 130 when stopped; 0 when every trial had finished before the signal; a signal in
+the first ~0.1 s, while Python itself starts, ends it Python's way (-2, -15, or 1 with a
+KeyboardInterrupt traceback from its start-up imports), printed with that traceback.
+
     python benchmarks/sweep_signals.py --rounds 200
 """
 from __future__ import annotations
@@ -99,7 +103,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     rng = random.Random(a.seed)
     root = Path(tempfile.mkdtemp(prefix="sweep-signals-"))
-    hangs = orphans = broken = 0
+    hangs = orphans = broken = unexpected = 0
     codes: dict = {}
     took = []
     try:
@@ -116,10 +120,15 @@ def main(argv=None) -> int:
             hangs += r["hung"]
             orphans += bool(r["left"])
             broken += r["bad_lines"] > 0
-            if r["hung"] or r["left"] or r["bad_lines"] or a.verbose:
+            odd = r["code"] not in (0, 130, -signal.SIGINT, -signal.SIGTERM)
+            if odd:
+                unexpected += 1
+            if r["hung"] or r["left"] or r["bad_lines"] or odd or a.verbose:
                 print(f"round {i}: {signal.Signals(how).name} after {delay:.2f} s: "
                       f"{'HUNG' if r['hung'] else 'exit ' + str(r['code'])}, "
                       f"left {r['left']}, bad lines {r['bad_lines']}", flush=True)
+                if odd:
+                    print("  stderr: ..." + r["stderr"].replace("\n", "\n  "), flush=True)
             shutil.rmtree(folder, ignore_errors=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -115,16 +115,22 @@ parameters:
 """
 
 
-def children(pid: int) -> list[int]:
+def processes(match) -> list[int]:
+    """The pids whose /proc/<pid>/stat fields after the command (state, ppid, pgrp, session,
+    ...) ``match``."""
     out = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == pid:
+        if match(fields):
             out.append(int(stat.parent.name))
     return out
+
+
+def children(pid: int) -> list[int]:
+    return processes(lambda f: int(f[1]) == pid)
 
 
 def alive(pid: int) -> bool:
@@ -217,7 +223,7 @@ def test_collect_refuses_shards_of_different_sweeps(tmp_path):
 STRESS = """
 base: xor.yaml
 method: random
-trials: 8
+trials: 12
 parameters:
   optimizer.lr: {min: 0.01, max: 2.0, distribution: log_uniform}
   training.epochs: {values: [300]}
@@ -227,15 +233,7 @@ parameters:
 
 def session(sid: int) -> list[int]:
     """Live processes of session ``sid`` (the driver started with start_new_session)."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            out.append(int(stat.parent.name))
-    return out
+    return processes(lambda f: int(f[3]) == sid and f[0] != "Z")
 
 
 def stop_at_random(folder: Path, how: int, after: str, delay: float) -> dict:
@@ -288,7 +286,6 @@ def test_random_time_ctrl_c_and_sigterm_always_stop_fast_and_leave_nothing(tmp_p
         outcomes = list(pool.map(lambda r: stop_at_random(*r), rounds))
     for (folder, how, after, delay), out in zip(rounds, outcomes):
         what = f"{signal.Signals(how).name} {delay:.2f} s after {after} appeared: {out}"
-        assert out["code"] in (130, 0), what  # 0: every trial had finished before the signal
         assert out["took"] < 5, what
         assert out["left"] == [], what
         (sweep_dir,) = folder.glob("runs/sweep-*")
@@ -297,6 +294,10 @@ def test_random_time_ctrl_c_and_sigterm_always_stop_fast_and_leave_nothing(tmp_p
         rows = [json.loads(line) for line in lines]  # every line whole
         for row in rows:  # and every recorded trial's folder with it
             assert row["status"] == "ok" and (Path(row["run_dir"]) / "summary.json").is_file(), what
+        # 130; or the sweep had finished: 0, or killed by the signal as Python exits (it resets
+        # its handlers then)
+        assert out["code"] == 130 or out["code"] in (0, -how) and len(rows) == 12 \
+            and (sweep_dir / "results.csv").exists(), what
     assert sum(out["code"] == 130 for out in outcomes) >= 7
     # the same command again completes the most interrupted of them
     folder = min((r[0] for r in rounds), key=lambda f: len(list(f.glob("runs/sweep-*/trials/*"))))
@@ -305,7 +306,7 @@ def test_random_time_ctrl_c_and_sigterm_always_stop_fast_and_leave_nothing(tmp_p
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["statuses"] == {"ok": 8} and out["skipped"] == before and out["ran"] == 8 - before
+    assert out["statuses"] == {"ok": 12} and out["skipped"] == before and out["ran"] == 12 - before
 
 
 HALF_WRITE_DRIVER = """
