@@ -340,8 +340,8 @@ def sweep_collect(directory, as_json, quiet):
               help="Write FILE (.png, .svg or .pdf) instead of plotting in the terminal.")
 @click.option("--boundary", is_flag=True,
               help="Decision regions (2-D classification) or the learned function (1-D regression).")
-@click.option("--metric", default=None, help="Sweeps: the metric to plot (default: the first present "
-              "of val_loss, train_loss, val_accuracy, ...).")
+@click.option("--metric", default=None, help="Sweeps: the metric to plot (default: the sweep's own, "
+              "else the first present of val_loss, train_loss, val_accuracy, ...).")
 @click.option("--width", type=click.IntRange(min=20), default=None, help="Terminal plot width in characters.")
 @click.option("--height", type=click.IntRange(min=8), default=None, help="Terminal plot height in lines.")
 @debug_option
@@ -352,12 +352,13 @@ def plot(runs, output, boundary, metric, width, height):
     backprop plot runs/xor-*                      curves in the terminal
     backprop plot runs/a runs/b -o curves.png     two runs overlaid, to a file
     backprop plot runs/moons-* --boundary -o b.svg  decision regions over the data
-    backprop plot sweeps/lr                       a sweep: the metric against each swept value
+    backprop plot runs/xor-lr-20260101-120000     a sweep: its metric against each swept value
 
     Needs the plot extra: pip install 'backprop[plot]'.
     """
     from .plot import plot as make_plot
-    text = make_plot(runs, output, boundary=boundary, metric=metric, width=width, height=height)
+    text = make_plot(runs, output, boundary=boundary, metric=metric, width=width, height=height,
+                     on_note=lambda line: click.echo(f"note: {line}", err=True))
     if text is not None:
         click.echo(text)
     else:

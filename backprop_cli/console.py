@@ -4,14 +4,42 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from .training.callbacks import Callback
 
-stderr = Console(stderr=True, highlight=False)
+WIDE = 10_000  # off a terminal: tables as wide as their content, lines never wrapped
+
+
+class _Console(Console):
+    """rich's Console, but off a terminal (a file, a pipe, CI) as wide as ``COLUMNS`` says or
+    without limit, where rich takes 80 columns (or the width of another stream's terminal):
+    run names cut short in tables, one-line messages wrapped mid-sentence. On a terminal,
+    its width (or ``COLUMNS``), as rich does."""
+
+    def _size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)
+        if self._width is None and not self.is_terminal:
+            columns = self._environ.get("COLUMNS", "")
+            width = int(columns) if columns.isdigit() and int(columns) > 0 else WIDE
+            return ConsoleDimensions(width, size.height)
+        return size
+
+    size = property(_size, Console.size.fset)
+
+
+stderr = _Console(stderr=True, highlight=False)
+
+
+def titled(title: str, caption: str | None = None, **kw) -> Table:
+    """A rich Table at least as wide as its title and caption (up to the console's width),
+    so that neither wraps above or below narrower columns."""
+    return Table(title=title, caption=caption, min_width=max(cell_len(title), cell_len(caption or "")), **kw)
 
 
 def fmt(x, digits: int = 4) -> str:
@@ -63,8 +91,9 @@ class Tracker:
             if k not in self.best or better(v, self.best[k][0]):
                 self.best[k] = (v, logs["epoch"])
 
-    def parts(self) -> list[str]:
-        """'loss 0.12 (best 0.11 @ 40)', 'acc 97.5% (best 98.0%)', 'lr 0.1', ... as plain text."""
+    def parts(self, best: bool = True) -> list[str]:
+        """'loss 0.12 (best 0.11 @ 40)', 'acc 97.5% (best 98.0%)', 'lr 0.1', ... as plain text
+        (without the best values when ``best`` is False)."""
         out = []
         for k, label in (("train_loss", "loss"), ("train_accuracy", "acc"), ("val_loss", "val_loss"),
                          ("val_accuracy", "val_acc")):
@@ -74,7 +103,7 @@ class Tracker:
             show = (lambda v: f"{v:.1%}") if pct else fmt
             v = self.logs[k]
             text = f"{label} {show(v)}"
-            if k in self.best:
+            if best and k in self.best:
                 bv, be = self.best[k]
                 text += f" (best {show(bv)} @ {be})"
             out.append(text)
@@ -95,7 +124,7 @@ class _LiveProgress(Progress):
 
 
 def health_table(report, epoch) -> Table:
-    t = Table(title=f"layer health at epoch {epoch}", title_justify="left", header_style="bold",
+    t = titled(f"layer health at epoch {epoch}", title_justify="left", header_style="bold",
               box=None, padding=(0, 1))
     for col in ("layer", "‖dE/dW‖", "update/weight", "dead ReLU", "saturated", "status"):
         t.add_column(col, justify="left" if col in ("layer", "status") else "right")
@@ -193,13 +222,7 @@ class ProgressBar(Callback):
 
     def panel(self):
         from rich.console import Group
-        from rich.text import Text
-        line = Text("  " + "  │  ".join(self.tracker.parts()))
-        spark = sparkline(self.tracker.losses)
-        if spark:
-            line.append("  │  loss ")
-            line.append(spark, style="cyan")
-        parts = [line]
+        parts = [status_line(self.tracker, self.console.width)]
         h = self.health
         if h is not None and h.report:
             parts.append(health_table(h.report, h.report_epoch))
@@ -212,8 +235,28 @@ class ProgressBar(Callback):
             self.progress.stop()
 
 
+def status_line(tracker: Tracker, width: int) -> Text:
+    """The live view's line of metrics and loss sparkline, fitted to ``width`` columns so it
+    never wraps: the sparkline narrows from 24 to 8 characters, then the best values go, then
+    the sparkline; what still does not fit is cut with an ellipsis."""
+    spark_label = "  │  loss "
+    for best in (True, False):
+        head = "  " + "  │  ".join(tracker.parts(best=best))
+        room = min(24, width - cell_len(head) - cell_len(spark_label))
+        spark = sparkline(tracker.losses, room) if room >= 8 else ""
+        if spark:
+            line = Text(head, no_wrap=True, overflow="ellipsis")
+            line.append(spark_label)
+            line.append(spark, style="cyan")
+            return line
+    for best in (True, False):
+        head = "  " + "  │  ".join(tracker.parts(best=best))
+        if cell_len(head) <= width or not best:
+            return Text(head, no_wrap=True, overflow="ellipsis")
+
+
 def run_table(summary: dict) -> Table:
-    t = Table(title=f"run {summary['name']}", show_header=True, header_style="bold")
+    t = titled(f"run {summary['name']}", show_header=True, header_style="bold")
     t.add_column("metric")
     t.add_column("final", justify="right")
     t.add_column(f"best (epoch {summary['best'].get('epoch', '-')})", justify="right")
@@ -238,7 +281,7 @@ def print_run(summary: dict, console: Console = stderr) -> None:
 
 
 def gradcheck_table(report, tol: float) -> Table:
-    t = Table(title="gradient check (central differences, float64)", header_style="bold")
+    t = titled("gradient check (central differences, float64)", header_style="bold")
     for col, justify in (("check", "left"), ("parameter", "left"), ("max rel. error", "right"),
                          ("worst index", "left"), ("checked", "right"), ("skipped (kinks)", "right"),
                          ("result", "left")):
@@ -274,7 +317,7 @@ def print_data_summary(summary: dict, console: Console = stderr, max_features: i
     console.print(f"[bold]source[/] {escape(summary['source'])}" + (f" ({escape(paths)})" if paths else "")
                   + f"  [bold]task[/] {summary['task']}  [bold]features[/] {summary['n_features']}"
                   + f"  [bold]scale[/] {summary['scale']}", soft_wrap=True)
-    t = Table(title="splits", header_style="bold")
+    t = titled("splits", header_style="bold")
     for col in ("split", "examples", "X", "Y", "from", "feature range", *(
             () if summary["classes"] else ("target range",))):
         t.add_column(col)
@@ -285,7 +328,7 @@ def print_data_summary(summary: dict, console: Console = stderr, max_features: i
                                                      f"{sp['target_range'][1]:.4g}",)))
     console.print(t)
     if summary["classes"]:
-        b = Table(title="class balance", header_style="bold")
+        b = titled("class balance", header_style="bold")
         b.add_column("class")
         for name in summary["splits"]:
             b.add_column(name, justify="right")
@@ -294,7 +337,7 @@ def print_data_summary(summary: dict, console: Console = stderr, max_features: i
                                    for sp in summary["splits"].values()))
         console.print(b)
     feats = summary["features"]
-    f = Table(title="features of the training split after preprocessing"
+    f = titled("features of the training split after preprocessing"
               + (f" (first {max_features} of {len(feats)})" if len(feats) > max_features else ""),
               header_style="bold")
     for col in ("feature", "min", "max", "mean", "std"):
@@ -326,7 +369,7 @@ def sweep_table(result, metric: str, goal: str) -> Table:
     """Points best first: parameters, the metric's mean ± std over seeds, runs, statuses."""
     keys = list(dict.fromkeys(k for p in result.points for k in p.params))
     params = [k for k in keys if len({repr(p.params.get(k)) for p in result.points}) > 1] or keys[:1]
-    t = Table(title=f"sweep {result.info['name']}: {metric} ({goal}), best first", header_style="bold")
+    t = titled(f"sweep {result.info['name']}: {metric} ({goal}), best first", header_style="bold")
     for col in ("#", *params, metric, "runs", "status"):
         t.add_column(escape(col), justify="right" if col not in params and col != "status" else "left")
     for i, p in enumerate(result.points, 1):
@@ -360,7 +403,7 @@ def print_eval(report: dict, console: Console = stderr) -> None:
     """Runs (and their ensemble) side by side; per-class scores and the confusion matrix."""
     rows = report["runs"] + ([report["ensemble"]] if "ensemble" in report else [])
     classification = report["task"] == "classification"
-    t = Table(title=f"evaluation ({report['task']})", header_style="bold")
+    t = titled(f"evaluation ({report['task']})", header_style="bold")
     t.add_column("run")
     t.add_column("data")
     t.add_column("n", justify="right")
@@ -381,7 +424,7 @@ def print_eval(report: dict, console: Console = stderr) -> None:
     if not classification:
         return
     last = rows[-1]
-    pc = Table(title=f"per class: {last['name']}", header_style="bold")
+    pc = titled(f"per class: {last['name']}", header_style="bold")
     for col in ("class", "precision", "recall", "F1", "support"):
         pc.add_column(col, justify="left" if col == "class" else "right")
     for c in last["per_class"]:
@@ -392,7 +435,7 @@ def print_eval(report: dict, console: Console = stderr) -> None:
         pc.add_row(f"[i]{avg} avg[/]", f"{a['precision']:.4f}", f"{a['recall']:.4f}", f"{a['f1']:.4f}",
                    str(a["support"]))
     console.print(pc)
-    cm = Table(title="confusion matrix", caption="rows: true class, columns: predicted",
+    cm = titled("confusion matrix", caption="rows: true class, columns: predicted",
                header_style="bold")
     cm.add_column("")
     for c in last["classes"]:
@@ -409,7 +452,7 @@ def print_expr(result, console: Console = stderr) -> None:
     g = result.graph
     console.print(f"[bold]expression[/] {escape(result.expression)}   at "
                   + ", ".join(f"{k} = {v:g}" for k, v in result.at.items()))
-    fwd = Table(title="forward computation", title_justify="left", header_style="bold", box=None)
+    fwd = titled("forward computation", title_justify="left", header_style="bold", box=None)
     for col in ("node", "definition", "as written", "value"):
         fwd.add_column(col, justify="right" if col == "value" else "left")
     for n in result.forward_nodes():
@@ -417,7 +460,7 @@ def print_expr(result, console: Console = stderr) -> None:
         fwd.add_row(name, "given" if n.op == "var" else escape(g.text(n)),
                     "" if n.op == "var" else escape(n.source), _fmt(n.value))
     console.print(fwd)
-    bwd = Table(title="backward computation (reverse mode: each adjoint sums what its consumers "
+    bwd = titled("backward computation (reverse mode: each adjoint sums what its consumers "
                       "send back, g_u = Σ_v g_v·∂v/∂u)", title_justify="left", header_style="bold", box=None)
     for col in ("adjoint", "chain rule", "with numbers", "value"):
         bwd.add_column(col, justify="right" if col == "value" else "left")
@@ -455,7 +498,7 @@ def print_trace(t, console: Console = stderr) -> None:
                   f"target {show_array(t.target)}; weights: {escape(t.weights)}")
 
     def table(title, steps):
-        tab = Table(title=title, title_justify="left", header_style="bold", box=None, padding=(0, 1))
+        tab = titled(title, title_justify="left", header_style="bold", box=None, padding=(0, 1))
         for col in ("", "formula", "shape", "value"):
             tab.add_column(col, overflow="fold")
         for s in steps:

@@ -6,9 +6,11 @@
 - Boundary: for a 2-D classification run, the decision regions of its last weights over the
   data points; for a 1-D regression run, the learned function over the data. Both are drawn
   in the network's input space (after the run's feature scaling).
-- Sweeps: a folder with results.jsonl (or results.csv), one row per trial, its overrides as
-  dotted keys (``optimizer.lr``) and its metrics as columns: the metric against each swept
-  value, every trial a point and the mean over repeats (seeds) a line.
+- Sweeps: a folder ``backprop sweep`` or ``sweep collect`` wrote (results.jsonl: each trial's
+  params and final metrics; the sweep's metric from sweep.yaml is the default), or one with a
+  results.jsonl or results.csv of flat rows (overrides as dotted keys such as ``optimizer.lr``,
+  metrics as columns): the metric against each swept value, every trial a point and the mean
+  over repeats (seeds) a line. Given with run folders, sweep folders are left out, with a note.
 
 Both libraries are the optional extra ``plot``; without it the error says what to install.
 """
@@ -18,11 +20,14 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
+import yaml
 
 from .errors import UsageError
 from .runs import Run, read_jsonl, read_run
+from .sweep.results import ordered, read_rows
 
 INSTALL = "pip install 'backprop[plot]'"
 METRICS = ("val_loss", "train_loss", "val_accuracy", "train_accuracy", "test_loss", "test_accuracy")
@@ -55,8 +60,9 @@ class Sweep:
     path: Path
     name: str
     rows: list[dict]
-    swept: list[str]      # dotted override keys that take more than one value
+    swept: list[str]      # parameters that take more than one value
     metrics: list[str]    # metric columns present
+    metric: str | None = None  # the sweep's own metric (sweep.yaml), the default to plot
 
 
 def is_sweep(path: Path) -> bool:
@@ -70,23 +76,51 @@ def _number(text: str):
         return text
 
 
+def _sweep_metric(path: Path) -> str | None:
+    """The metric of the sweep.yaml in ``path``, or of its shards' (a ``sweep collect`` folder)."""
+    for f in [path / "sweep.yaml", *sorted(path.glob("*/sweep.yaml"))]:
+        try:
+            info = yaml.safe_load(f.read_text(encoding="utf-8"))
+            return info["metric"]["name"]
+        except (OSError, yaml.YAMLError, TypeError, KeyError):
+            continue
+    return None
+
+
+def _flat(row: dict, metric: str | None) -> dict:
+    """A row of backprop's results.jsonl (params and final metrics nested) as one flat row."""
+    flat = {"trial": row["trial"], "status": row.get("status"), "seed": row.get("seed"),
+            **(row.get("final") or {}), **row["params"]}
+    if metric:
+        flat[metric] = row.get("metric")
+    return flat
+
+
 def read_sweep(path) -> Sweep:
+    """The finished trials of a sweep folder: backprop's results.jsonl (the last row of each
+    trial), else a results.jsonl or results.csv of flat rows (dotted keys, metric columns)."""
     path = Path(path)
-    if (path / "results.jsonl").is_file():
-        rows = read_jsonl(path / "results.jsonl")
+    metric = _sweep_metric(path)
+    nested = read_rows(path / "results.jsonl")
+    if nested and all(isinstance(r.get("params"), dict) for r in nested.values()):
+        rows = [_flat(r, metric) for r in ordered(nested)]
+        params = list(dict.fromkeys(k for r in nested.values() for k in r["params"]))
+    elif (path / "results.jsonl").is_file():
+        rows, params = read_jsonl(path / "results.jsonl"), None
     else:
         with open(path / "results.csv", newline="") as f:
             rows = [{k: _number(v) for k, v in r.items()} for r in csv.DictReader(f)]
+        rows, params = [{**{k[6:]: v for k, v in r.items() if k.startswith("final_")}, **r} for r in rows], None
     rows = [r for r in rows if r.get("status", "ok") == "ok"]
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    swept = [k for k in keys if "." in k and len({repr(r.get(k)) for r in rows}) > 1]
+    keys = params if params is not None else [k for k in dict.fromkeys(k for r in rows for k in r) if "." in k]
+    swept = [k for k in keys if len({repr(r.get(k)) for r in rows}) > 1]
     metrics = [m for m in METRICS if any(isinstance(r.get(m), (int, float)) for r in rows)]
     if not rows:
         raise UsageError(f"{path}: the sweep has no finished trials to plot")
     if not swept or not metrics:
-        raise UsageError(f"{path}: results need dotted override columns (e.g. optimizer.lr) with "
-                         f"several values and a metric column ({', '.join(METRICS)})")
-    return Sweep(path, path.resolve().name, rows, swept, metrics)
+        raise UsageError(f"{path}: nothing to plot: expected parameters (e.g. optimizer.lr) that take "
+                         f"several values among the finished trials, and a metric ({', '.join(METRICS)})")
+    return Sweep(path, path.resolve().name, rows, swept, metrics, metric if metric in metrics else None)
 
 
 def sweep_points(sweep: Sweep, key: str, metric: str):
@@ -103,7 +137,7 @@ def sweep_points(sweep: Sweep, key: str, metric: str):
 
 def _pick_metric(sweeps: list[Sweep], metric: str | None) -> str:
     if metric is None:
-        return sweeps[0].metrics[0]
+        return sweeps[0].metric or sweeps[0].metrics[0]
     for s in sweeps:
         if metric not in s.metrics:
             raise UsageError(f"--metric {metric}: {s.path} has no column {metric!r} "
@@ -112,14 +146,26 @@ def _pick_metric(sweeps: list[Sweep], metric: str | None) -> str:
 
 
 # -- reading the arguments ------------------------------------------------------------------
-def load(paths, curves: bool = True) -> tuple[list[Run], list[Sweep]]:
-    """Run and sweep folders; ``curves``: the runs must have metrics (not so for --boundary,
-    which draws the weights of checkpoints/last.npz, there from epoch 0 on)."""
-    runs, sweeps = [], []
-    for p in map(Path, paths):
-        (sweeps.append(read_sweep(p)) if p.is_dir() and is_sweep(p) else runs.append(read_run(p)))
-    if runs and sweeps:
-        raise UsageError("give run folders or sweep folders, not both")
+def load(paths, on_note: Callable[[str], None] | None = None,
+         curves: bool = True) -> tuple[list[Run], list[Sweep]]:
+    """The run folders and sweep folders among ``paths``. Given both (a glob such as
+    runs/xor-* that matches a sweep folder too), the run folders are plotted and each sweep
+    folder is left out, with a note. ``curves``: the runs must have metrics (not so for
+    --boundary, which draws the weights of checkpoints/last.npz, there from epoch 0 on)."""
+    paths = [Path(p) for p in paths]
+    sweep_dirs = [p for p in paths if p.is_dir() and is_sweep(p)]
+    run_dirs = [p for p in paths if p not in sweep_dirs]
+    for p in run_dirs:
+        if p.is_dir() and not (p / "metrics.jsonl").exists() and next(p.glob("*/sweep.yaml"), None):
+            raise UsageError(f"{p}: a folder of sweep shards without merged results; merge them "
+                             f"first: backprop sweep collect {p}")
+    if run_dirs and sweep_dirs:
+        for p in sweep_dirs:
+            if on_note is not None:
+                on_note(f"{p}: a sweep folder, left out of the run curves; plot it on its own: "
+                        f"backprop plot {p}")
+        sweep_dirs = []
+    runs, sweeps = [read_run(p) for p in run_dirs], [read_sweep(p) for p in sweep_dirs]
     for r in runs if curves else ():
         if not r.metrics:
             raise UsageError(f"{r.path}: metrics.jsonl has no epochs yet")
@@ -127,12 +173,14 @@ def load(paths, curves: bool = True) -> tuple[list[Run], list[Sweep]]:
 
 
 def plot(paths, output=None, *, boundary: bool = False, metric: str | None = None,
-         width: int | None = None, height: int | None = None) -> str | None:
+         width: int | None = None, height: int | None = None,
+         on_note: Callable[[str], None] | None = None) -> str | None:
     """Plot run or sweep folders into ``output`` (.png, .svg or .pdf), or return a terminal
-    plot's text when ``output`` is None."""
+    plot's text when ``output`` is None. ``on_note`` gets a line per sweep folder left out
+    (see ``load``)."""
     if output is not None and Path(output).suffix.lower() not in SUFFIXES:
         raise UsageError(f"-o {output}: expected a file ending in {', '.join(SUFFIXES)}")
-    runs, sweeps = load(paths, curves=not boundary)
+    runs, sweeps = load(paths, on_note, curves=not boundary)
     if boundary and sweeps:
         raise UsageError("--boundary needs run folders, not sweep folders")
     if metric is not None and runs:

@@ -25,6 +25,25 @@ def crash_on(task):
     return {"status": "ok", "id": task["id"], "pid": os.getpid()}
 
 
+def half_write(task):
+    """Leaves a result half-written in the pipe to the driver, as a worker killed while it
+    sends its result does, then waits: writes the header of a 1 MB message and 10 bytes of
+    it to the worker's result pipe (the duplex pipe of local.py's workers; a
+    ProcessPoolExecutor's result queue in older versions), then the marker file."""
+    import gc
+    import multiprocessing.connection
+    import multiprocessing.queues
+    import struct
+    objs = gc.get_objects()
+    pipes = [o._writer for o in objs if isinstance(o, multiprocessing.queues.SimpleQueue)] or [
+        o for o in objs if isinstance(o, multiprocessing.connection.Connection) and o.readable
+        and o.writable and not o.closed]
+    os.write(pipes[0].fileno(), struct.pack("!i", 1_000_000) + b"x" * 10)
+    Path(task["marker"]).write_text("half written")
+    time.sleep(60)
+    return {"status": "ok"}
+
+
 def sleep_long(task):
     time.sleep(60)
     return {"status": "ok"}

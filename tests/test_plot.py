@@ -126,3 +126,104 @@ def test_without_the_extra_the_command_says_what_to_install(runs, monkeypatch):
                                 "install the plot extra: pip install 'backprop[plot]'")
     r = CliRunner().invoke(main, ["plot", str(runs["xor"])])
     assert r.exit_code == 2 and "pip install 'backprop[plot]'" in r.stderr
+
+
+SWEEP_YAML = """
+base: xor.yaml
+seeds: [0, 1]
+metric: {name: train_accuracy, goal: maximize}
+parameters:
+  optimizer.lr: {values: [0.1, 1.0, 3.0]}
+  model.layers.0.units: {values: [2, 4]}
+  training.epochs: {values: [30]}
+  stopping.target_loss: {values: [null]}
+"""
+
+
+@pytest.fixture(scope="module")
+def sweeps(tmp_path_factory, runs):
+    """A sweep folder as `backprop sweep` writes it, and a `sweep collect` folder of it."""
+    import shutil
+
+    from backprop_cli.sweep.results import collect
+    from backprop_cli.sweep.runner import run_sweep
+    d = tmp_path_factory.mktemp("sweeps")
+    write(d / "xor.yaml", XOR_YAML)
+    folder = run_sweep(write(d / "sweep.yaml", SWEEP_YAML), workers=2, runs_dir=d / "runs").sweep_dir
+    merged = d / "merged"
+    shutil.copytree(folder, merged / "shard0")  # as if the only shard of `--runs-dir merged`
+    collect(merged)
+    return {"sweep": folder, "collect": merged, "run": runs["xor"]}
+
+
+def csv_points(folder, key, metric="train_accuracy"):
+    """(x, metric) per trial, and the mean per x, from results.csv (what the plot must show)."""
+    import csv
+    rows = list(csv.DictReader((folder / "results.csv").open()))
+    pts = sorted((float(r[key]), float(r[metric])) for r in rows)
+    xs = sorted({x for x, _ in pts})
+    return pts, [(x, sum(y for u, y in pts if u == x) / sum(u == x for u, _ in pts)) for x in xs]
+
+
+@pytest.mark.parametrize("which", ["sweep", "collect"])
+def test_plot_of_a_sweep_folder_shows_its_results(sweeps, which, tmp_path, monkeypatch):
+    """Issue 13.8: `backprop plot SWEEP_DIR` failed on the folders backprop itself writes."""
+    mpl = pytest.importorskip("matplotlib")
+    from backprop_cli.plot import _file_sweeps, _pyplot, read_sweep
+    folder = sweeps[which]
+    monkeypatch.setitem(mpl.rcParams, "svg.fonttype", "none")  # titles as text in the SVG
+    r = CliRunner().invoke(main, ["plot", str(folder), "-o", "s.svg"])
+    assert r.exit_code == 0, r.output
+    svg = (tmp_path / "s.svg").read_text()
+    # the sweep's own metric (train_accuracy, from sweep.yaml) against each swept parameter
+    assert "train_accuracy against optimizer.lr" in svg and "train_accuracy against model.layers.0.units" in svg
+    s = read_sweep(folder)
+    assert s.swept == ["optimizer.lr", "model.layers.0.units"] and s.metric == "train_accuracy"
+    fig = _file_sweeps(_pyplot(), [s], "train_accuracy")
+    for ax, key in zip(fig.axes, s.swept):  # every trial a point, the mean over the rest a line
+        pts, means = csv_points(folder, key)
+        assert len(pts) == 12
+        flat = lambda pairs: [v for pair in pairs for v in pair]  # noqa: E731
+        assert flat(sorted(map(tuple, ax.collections[0].get_offsets().tolist()))) == pytest.approx(flat(pts))
+        assert flat(ax.lines[0].get_xydata().tolist()) == pytest.approx(flat(means))
+    r = CliRunner().invoke(main, ["plot", str(folder), "--metric", "train_loss", "--width", "100"])
+    assert r.exit_code == 0, r.output
+    assert "train_loss against optimizer.lr" in r.stdout
+
+
+def test_a_rerun_trial_counts_once_with_its_last_result(sweeps, tmp_path):
+    import shutil
+
+    from backprop_cli.plot import read_sweep
+    folder = tmp_path / "sweep"
+    shutil.copytree(sweeps["sweep"], folder)
+    lines = (folder / "results.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    earlier = dict(first, status="crashed", metric=None, final={})
+    (folder / "results.jsonl").write_text("\n".join([json.dumps(earlier), *lines, '{"cut sh']) + "\n")
+    rows = read_sweep(folder).rows
+    assert len(rows) == 12 and [r["train_accuracy"] for r in rows if r["trial"] == first["trial"]] == \
+        [first["metric"]]
+
+
+def test_run_folders_with_a_sweep_folder_plot_the_runs_and_say_so(sweeps, tmp_path):
+    """A glob such as runs/xor-* that also matches a sweep folder: the runs are plotted."""
+    pytest.importorskip("matplotlib")
+    from backprop_cli.plot import load
+    notes = []
+    runs, found = load([sweeps["run"], sweeps["sweep"]], notes.append)
+    assert [r.path for r in runs] == [sweeps["run"]] and found == []
+    r = CliRunner().invoke(main, ["plot", str(sweeps["run"]), str(sweeps["sweep"]), "-o", "m.png"])
+    assert r.exit_code == 0, r.output
+    png_size(tmp_path / "m.png")
+    assert r.stderr.splitlines()[0] == (f"note: {sweeps['sweep']}: a sweep folder, left out of the run "
+                                        f"curves; plot it on its own: backprop plot {sweeps['sweep']}")
+
+
+def test_a_folder_of_shards_not_yet_collected_says_to_collect(sweeps, tmp_path):
+    import shutil
+    shutil.copytree(sweeps["sweep"], tmp_path / "lr" / "shard0")
+    r = CliRunner().invoke(main, ["plot", str(tmp_path / "lr")])
+    assert r.exit_code == 2
+    assert r.stderr == (f"Error: {tmp_path / 'lr'}: a folder of sweep shards without merged results; "
+                        f"merge them first: backprop sweep collect {tmp_path / 'lr'}\n")

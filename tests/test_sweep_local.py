@@ -115,16 +115,22 @@ parameters:
 """
 
 
-def children(pid: int) -> list[int]:
+def processes(match) -> list[int]:
+    """The pids whose /proc/<pid>/stat fields after the command (state, ppid, pgrp, session,
+    ...) ``match``."""
     out = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == pid:
+        if match(fields):
             out.append(int(stat.parent.name))
     return out
+
+
+def children(pid: int) -> list[int]:
+    return processes(lambda f: int(f[1]) == pid)
 
 
 def alive(pid: int) -> bool:
@@ -212,3 +218,140 @@ def test_collect_refuses_shards_of_different_sweeps(tmp_path):
                        text=True)
     assert r.returncode == 2
     assert "fingerprint: not the sweep of" in r.stderr and r.stderr.count("\n") == 1
+
+
+STRESS = """
+base: xor.yaml
+method: random
+trials: 12
+parameters:
+  optimizer.lr: {min: 0.01, max: 2.0, distribution: log_uniform}
+  training.epochs: {values: [300]}
+  stopping.target_loss: {values: [null]}
+"""
+
+
+def session(sid: int) -> list[int]:
+    """Live processes of session ``sid`` (the driver started with start_new_session)."""
+    return processes(lambda f: int(f[3]) == sid and f[0] != "Z")
+
+
+def stop_at_random(folder: Path, how: int, after: str, delay: float) -> dict:
+    """Start a sweep; once ``after`` (a glob) exists in its folder, wait ``delay`` s, then
+    Ctrl-C its process group or SIGTERM the driver. Returns the exit code, the seconds it
+    took to exit and the processes of its session left after that."""
+    proc = subprocess.Popen([backprop_exe(), "sweep", "sweep.yaml", "--workers", "2", "--quiet"],
+                            cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not list(folder.glob(after)) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(delay)
+        os.killpg(proc.pid, how) if how == signal.SIGINT else proc.send_signal(how)
+        t0 = time.monotonic()
+        try:
+            code = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            code = "hung"
+        took = time.monotonic() - t0
+        deadline = time.monotonic() + 1  # the resource tracker exits on the driver's EOF
+        while session(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return {"code": code, "took": took, "left": session(proc.pid),
+                "stderr": proc.stderr.read().decode()[-500:] if code != "hung" else ""}
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_random_time_ctrl_c_and_sigterm_always_stop_fast_and_leave_nothing(tmp_path):
+    """Issue 13.7: 1 in 40 random-time signals used to hang the driver for ever at exit
+    (benchmarks/sweep_signals.py runs hundreds of these rounds)."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+    rng = random.Random(7)
+    rounds = []
+    for i in range(14):  # mostly while trials finish, some while workers start
+        folder = tmp_path / f"r{i}"
+        folder.mkdir()
+        make_sweep(folder, STRESS)
+        after = "runs/sweep-*/results.jsonl" if i % 3 else "runs/sweep-*/trials"
+        rounds.append((folder, rng.choice([signal.SIGINT, signal.SIGTERM]), after, rng.uniform(0, 0.8)))
+    with ThreadPoolExecutor(2) as pool:  # two sweeps at a time
+        outcomes = list(pool.map(lambda r: stop_at_random(*r), rounds))
+    for (folder, how, after, delay), out in zip(rounds, outcomes):
+        what = f"{signal.Signals(how).name} {delay:.2f} s after {after} appeared: {out}"
+        assert out["took"] < 5, what
+        assert out["left"] == [], what
+        (sweep_dir,) = folder.glob("runs/sweep-*")
+        lines = (sweep_dir / "results.jsonl").read_text().splitlines() \
+            if (sweep_dir / "results.jsonl").exists() else []
+        rows = [json.loads(line) for line in lines]  # every line whole
+        for row in rows:  # and every recorded trial's folder with it
+            assert row["status"] == "ok" and (Path(row["run_dir"]) / "summary.json").is_file(), what
+        # 130; or the sweep had finished: 0, or killed by the signal as Python exits (it resets
+        # its handlers then)
+        assert out["code"] == 130 or out["code"] in (0, -how) and len(rows) == 12 \
+            and (sweep_dir / "results.csv").exists(), what
+    assert sum(out["code"] == 130 for out in outcomes) >= 7
+    # the same command again completes the most interrupted of them
+    folder = min((r[0] for r in rounds), key=lambda f: len(list(f.glob("runs/sweep-*/trials/*"))))
+    before = len(list(folder.glob("runs/sweep-*/trials/*/summary.json")))
+    r = subprocess.run([backprop_exe(), "sweep", "sweep.yaml", "--workers", "2", "--json"], cwd=folder,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["statuses"] == {"ok": 12} and out["skipped"] == before and out["ran"] == 12 - before
+
+
+HALF_WRITE_DRIVER = """
+import sys
+sys.path.insert(0, {tests!r})
+from backprop_cli.sweep.local import LocalExecutor
+from backprop_cli.sweep.runner import sigterm_as_interrupt
+from sweep_probes import half_write
+if __name__ == "__main__":
+    try:
+        with sigterm_as_interrupt(), LocalExecutor(1) as ex:
+            for _ in ex.run(half_write, [{{"id": 0, "marker": {marker!r}}}]):
+                pass
+    except KeyboardInterrupt:
+        sys.exit(130)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
+def test_a_result_cut_short_in_the_pipe_does_not_hang_the_stop(tmp_path, how):
+    """The hang of issue 13.7, made certain: the driver holds half a result when it is
+    stopped (a ProcessPoolExecutor's thread then waited for the rest for ever at exit)."""
+    marker = tmp_path / "marker"
+    script = write(tmp_path / "driver.py", HALF_WRITE_DRIVER.format(
+        tests=str(Path(__file__).parent), marker=str(marker)))
+    import sys
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert marker.exists(), proc.stderr.read().decode() if proc.poll() is not None else "no marker"
+        time.sleep(0.2)  # the driver is reading the message
+        os.killpg(proc.pid, how) if how == signal.SIGINT else proc.send_signal(how)
+        code = proc.wait(timeout=10)
+        assert code == 130, proc.stderr.read().decode()
+        deadline = time.monotonic() + 2
+        while session(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert session(proc.pid) == []
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()

@@ -133,5 +133,22 @@ def test_dask_executor_without_the_extra_is_a_usage_error(tmp_path, monkeypatch)
     from backprop_cli.errors import UsageError
     path = sweep_file(tmp_path, "base: xor.yaml\nparameters:\n  training.epochs: [5]\n")
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
-    with pytest.raises(UsageError, match=r"needs dask.distributed.*pip install 'backprop\[dask\]'"):
+    with pytest.raises(UsageError, match=r"needs dask.distributed.*pip install 'backprop-cli\[dask\]'"):
         run_sweep(path, executor="dask", runs_dir=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()  # checked before the sweep folder is made (13.13)
+
+
+@pytest.mark.parametrize("missing", ["dask", "distributed"])
+def test_the_sweep_command_without_the_dask_extra_makes_no_folder(tmp_path, missing):
+    """Issue 13.13: the real command, with the module made unimportable in its process."""
+    import subprocess
+    import sys
+    sweep_file(tmp_path, "base: xor.yaml\nparameters:\n  training.epochs: [5]\n")
+    code = (f"import sys; sys.modules[{missing!r}] = None; sys.argv = ['backprop', 'sweep', "
+            "'sweep.yaml', '--executor', 'dask']; from backprop_cli.cli import main; main()")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2
+    assert r.stderr == ("Error: --executor dask needs dask.distributed, which is not installed; "
+                        "install it with: pip install 'backprop-cli[dask]'\n")
+    assert not (tmp_path / "runs").exists()

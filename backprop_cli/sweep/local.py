@@ -1,19 +1,26 @@
-"""Trials in parallel processes on this machine: a ProcessPoolExecutor, hardened.
+"""Trials in parallel processes on this machine: a small process pool the driver owns.
 
-Measured with a plain pool: one worker killed mid-trial broke the pool and lost 12 of 16
-trials, and after SIGTERM of the driver orphaned workers kept running for minutes. So:
+Measured with a plain ``ProcessPoolExecutor``: one worker killed mid-trial broke the pool
+and lost 12 of 16 trials; after SIGTERM of the driver orphaned workers kept running for
+minutes; and 1 of 40 random-time Ctrl-C/SIGTERM left the driver hanging for ever at exit
+(terminating a worker while it wrote its result left the executor's management thread in
+``recv()`` of a half-written message, and ``concurrent.futures`` joins that thread at exit).
+So the driver owns its workers and their pipes, with no thread of its own:
 
-- workers are *spawned* (no forked copies of the driver's threads and locks) and set their
-  BLAS/OpenMP threads to 1 before NumPy is imported;
-- at most ``workers`` trials are in flight, the rest wait in the driver, so a broken pool
-  loses nothing that has not started;
-- after a broken pool, each trial that was in flight is rerun alone in a fresh one-worker
-  pool: the others finish, and only the culprit, dying a second time, is marked crashed;
-- workers ignore SIGINT (Ctrl-C reaches the whole process group; the driver decides) and exit
-  on their own when the driver dies, even by SIGKILL;
-- closing the executor after an interrupt terminates the workers: no process is left behind.
+- each worker is a *spawned* process (no forked copies of the driver's threads and locks)
+  with a pipe of its own; it sets its BLAS/OpenMP threads to 1 before NumPy is imported;
+- the driver sends a worker one trial at a time and waits on the pipes and on the
+  processes: a worker that dies costs only its own trial, which runs again once in a fresh
+  worker, and is marked crashed if that one dies too (the driver holds no copy of a
+  worker's end of its pipe, so a result cut short reads as EOF, never blocks);
+- workers ignore SIGINT (Ctrl-C reaches the whole process group; the driver decides), stop
+  on SIGTERM with their temporary folders removed, and exit on their own when the driver
+  dies, even by SIGKILL;
+- stopping (Ctrl-C, SIGTERM, an error) sends SIGTERM to busy workers, waits
+  ``STOP_GRACE`` seconds, then SIGKILLs what is left and reaps every process; a second
+  Ctrl-C cannot cut that short. No process is left behind.
 
-Imports nothing heavy: spawned workers import this module to run ``worker_init``.
+Imports nothing heavy: spawned workers import this module to run ``worker_main``.
 """
 from __future__ import annotations
 
@@ -24,22 +31,49 @@ import sys
 import threading
 import time
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from multiprocessing.connection import wait
 from typing import Callable, Iterator
 
 from .trial import single_thread_env
 
+STOP_GRACE = 3.0  # seconds a SIGTERMed worker has to exit before SIGKILL
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+_DIED = object()
 numpy_preloaded = None  # in a worker: was NumPy imported before worker_init? (for tests)
 
 
+@contextmanager
+def signals_held():
+    """Hold Ctrl-C and SIGTERM back (they stay pending) while a step must not be cut short:
+    a result being recorded, workers being started or reaped. Held signals are delivered,
+    and their handlers run, at the end of the block. No-op outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def worker_init(driver_pid: int) -> None:
-    """First thing a worker runs: threads to 1, ignore Ctrl-C, watch the driver."""
+    """First thing a worker runs: threads to 1, ignore Ctrl-C, stop cleanly on SIGTERM,
+    watch the driver. Signals held by the driver while it started the worker (the mask is
+    inherited) are taken from here on."""
     global numpy_preloaded
     numpy_preloaded = "numpy" in sys.modules
     single_thread_env()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop_worker)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     threading.Thread(target=_watch_driver, args=(driver_pid,), daemon=True, name="watch-driver").start()
+
+
+def _stop_worker(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds the trial: its temporary folder is removed
 
 
 def _watch_driver(driver_pid: int, interval: float = 0.25) -> None:
@@ -49,8 +83,48 @@ def _watch_driver(driver_pid: int, interval: float = 0.25) -> None:
     os._exit(1)
 
 
+def worker_main(conn, driver_pid: int) -> None:
+    """A worker's loop: receive ``(fn, task)``, send back ``fn(task)``; stop on None or
+    when the driver's end of the pipe closes."""
+    worker_init(driver_pid)
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        fn, task = msg
+        try:
+            result = fn(task)
+        except Exception as e:  # noqa: BLE001 - the trial's bug, reported as its result
+            result = crashed(f"{type(e).__name__}: {e}")
+        try:
+            conn.send(result)
+        except OSError:  # the driver is gone
+            return
+        except Exception as e:  # noqa: BLE001 - e.g. a result that cannot be pickled
+            try:
+                conn.send(crashed(f"{type(e).__name__}: {e}"))
+            except OSError:
+                return
+
+
 def crashed(message: str) -> dict:
     return {"status": "crashed", "error": message, "summary": None, "files": {}, "wall_time": None}
+
+
+class _Worker:
+    """A worker process, the driver's end of its pipe, and the trial it is running."""
+
+    def __init__(self, ctx):
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(target=worker_main, args=(child, os.getpid()), daemon=True,
+                                   name="backprop-sweep-worker")
+        self.process.start()
+        child.close()  # only the worker holds its end: its death reads as EOF here
+        self.task = None
+        self.attempt = 0
 
 
 class LocalExecutor:
@@ -58,80 +132,98 @@ class LocalExecutor:
 
     def __init__(self, workers: int):
         self.workers = max(1, int(workers))
-        self._pools: list[ProcessPoolExecutor] = []
+        self._ctx = multiprocessing.get_context("spawn")
+        self._all: list[_Worker] = []
 
     def __enter__(self):
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        self.close(terminate=exc_type is not None)
+        self.close()
         return False
 
-    def _pool(self, n: int) -> ProcessPoolExecutor:
-        pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=worker_init, initargs=(os.getpid(),))
-        self._pools.append(pool)
-        return pool
+    def _start(self) -> _Worker:
+        with signals_held():  # a Ctrl-C now cannot leave a started process unrecorded
+            w = _Worker(self._ctx)
+            self._all.append(w)
+        return w
 
-    def _discard(self, pool: ProcessPoolExecutor, terminate: bool = False) -> None:
-        procs = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        if terminate:
-            for p in procs:
-                if p.is_alive():
-                    p.terminate()
-        for p in procs:
-            p.join(timeout=5)
-            if p.is_alive():
-                p.kill()
-                p.join(timeout=5)
-        if pool in self._pools:
-            self._pools.remove(pool)
+    def _reap(self, w: _Worker) -> None:
+        w.process.join(1)
+        if w.process.is_alive():
+            w.process.kill()
+            w.process.join()
+        w.conn.close()
+        self._all.remove(w)
 
-    def close(self, terminate: bool = False) -> None:
-        """Shut every pool down; ``terminate`` kills trials still running (after Ctrl-C)."""
-        for pool in list(self._pools):
-            self._discard(pool, terminate=terminate)
+    def close(self) -> None:
+        """Stop every worker: idle ones are told to exit, busy ones get SIGTERM, any still
+        alive after ``STOP_GRACE`` seconds SIGKILL; all are reaped. Bounded in time."""
+        with signals_held():
+            for w in self._all:
+                if w.task is None:
+                    try:
+                        w.conn.send(None)
+                    except OSError:
+                        pass
+                elif w.process.is_alive():
+                    w.process.terminate()
+            deadline = time.monotonic() + STOP_GRACE
+            for w in self._all:
+                w.process.join(max(0.0, deadline - time.monotonic()))
+            for w in list(self._all):
+                if w.process.is_alive():
+                    w.process.kill()
+                w.process.join()
+                w.conn.close()
+            self._all.clear()
 
     def run(self, fn: Callable[[dict], dict], tasks: list[dict]) -> Iterator[tuple[dict, dict]]:
         """Yield (task, result) as trials finish; a trial whose worker died twice yields a
         ``crashed`` result. ``fn`` must be importable by name (a module-level function)."""
-        pending = deque(tasks)
-        while pending:
-            pool = self._pool(self.workers)
-            inflight: dict = {}
-            lost: list[dict] = []
-            while (pending or inflight) and not lost:
-                while pending and len(inflight) < self.workers:
-                    task = pending.popleft()
-                    inflight[pool.submit(fn, task)] = task
-                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
-                for future in done:
-                    task = inflight.pop(future)
-                    try:
-                        result = future.result()
-                    except BrokenProcessPool:
-                        lost.append(task)
+        pending = deque((task, 1) for task in tasks)
+        while pending or any(w.task is not None for w in self._all):
+            while pending and sum(w.task is not None for w in self._all) < self.workers:
+                task, attempt = pending.popleft()
+                idle = next((w for w in self._all if w.task is None), None)
+                w = idle or self._start()
+                w.task, w.attempt = task, attempt
+                try:
+                    w.conn.send((fn, task))
+                except OSError:  # the worker is dead: an idle one costs no attempt
+                    if idle is not None:
+                        self._reap(w)
+                        pending.appendleft((task, attempt))
                         continue
-                    except Exception as e:  # noqa: BLE001 - e.g. a result that cannot be pickled
-                        result = crashed(f"{type(e).__name__}: {e}")
-                    yield task, result
-            if lost:  # every trial in flight died with the pool: find the culprit
-                lost += inflight.values()
-                self._discard(pool, terminate=True)
-                for task in lost:
-                    yield task, self._alone(fn, task)
-            else:
-                self._discard(pool)
-
-    def _alone(self, fn, task: dict) -> dict:
-        pool = self._pool(1)
-        try:
-            return pool.submit(fn, task).result()
-        except BrokenProcessPool:
-            return crashed("the worker process died in both attempts (killed by a signal, or "
-                           "out of memory?)")
-        except Exception as e:  # noqa: BLE001
-            return crashed(f"{type(e).__name__}: {e}")
-        finally:
-            self._discard(pool, terminate=True)
+            busy = [w for w in self._all if w.task is not None]
+            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+            for w in busy:
+                if w.conn not in ready and w.process.sentinel not in ready:
+                    continue
+                task, attempt = w.task, w.attempt
+                try:
+                    result = w.conn.recv() if w.conn.poll() else _DIED
+                except (EOFError, OSError):  # died while sending: the message is cut short
+                    result = _DIED
+                except Exception as e:  # noqa: BLE001 - a result that cannot be unpickled
+                    result = crashed(f"{type(e).__name__}: {e}")
+                if result is _DIED:  # its trial runs once more, in a new worker
+                    self._reap(w)
+                    if attempt == 1:
+                        pending.appendleft((task, 2))
+                        continue
+                    code = w.process.exitcode
+                    how = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0
+                           else f"exit code {code}")
+                    result = crashed(f"the worker process died in both attempts ({how}; out of "
+                                     "memory?)")
+                else:
+                    w.task = None
+                yield task, result
+            if not pending:  # nothing left to start: let idle workers go
+                for w in [w for w in self._all if w.task is None]:
+                    try:
+                        w.conn.send(None)
+                    except OSError:
+                        pass
+                    self._reap(w)

@@ -23,6 +23,7 @@ import yaml
 from .. import __version__, yamlio
 from ..errors import ConfigError
 from ..rundir import atomic_write, make_run_dir
+from .local import signals_held
 from .results import FINISHED, SweepResult, append_row, make_row, read_rows, write_outputs
 from .spec import SweepSpec, Trial, load_sweep, validate_trials
 
@@ -40,7 +41,18 @@ def run_sweep(path, *, workers: int | None = None, executor: str = "local",
               runs_dir=None, new: bool = False, on_start: Callable | None = None,
               on_trial: Callable | None = None) -> SweepResult:
     """Run the sweep a sweep file declares; see ``backprop sweep``. ``on_start(result,
-    todo)`` is called once the folder is ready, ``on_trial(row, done, total)`` per trial."""
+    todo)`` is called once the folder is ready, ``on_trial(row, done, total)`` per trial.
+    SIGTERM stops it as Ctrl-C does, from the start (KeyboardInterrupt before the folder is
+    made, an interrupted result once trials run)."""
+    with sigterm_as_interrupt():
+        return _sweep(path, workers, executor, scheduler, dry_run, shard, runs_dir, new, on_start,
+                      on_trial)
+
+
+def _sweep(path, workers, executor, scheduler, dry_run, shard, runs_dir, new, on_start,
+           on_trial) -> SweepResult:
+    if not dry_run:
+        check_executor(executor, scheduler)  # before anything is read or made
     spec = load_sweep(path)
     every = spec.trials()
     configs = validate_trials(spec, every)
@@ -80,12 +92,13 @@ def _run(todo, configs, folder: Path, spec: SweepSpec, result: SweepResult, work
         tasks.append({"id": t.id, "config": configs[t.id]})
     workers = workers or os.cpu_count() or 1
     try:
-        with sigterm_as_interrupt(), make_executor(executor, min(workers, len(tasks)), scheduler) as ex:
+        with make_executor(executor, min(workers, len(tasks)), scheduler) as ex:
             for task, outcome in ex.run(run_trial, tasks):
                 t = by_id[task["id"]]
-                row = record(folder, t, outcome, spec.metric, configs[t.id]["seed"])
-                result.rows[t.id] = row
-                result.ran += 1
+                with signals_held():  # a result that arrived is recorded whole: folder and row
+                    row = record(folder, t, outcome, spec.metric, configs[t.id]["seed"])
+                    result.rows[t.id] = row
+                    result.ran += 1
                 if on_trial:
                     on_trial(row, result.ran, len(todo))
     except KeyboardInterrupt:
@@ -93,12 +106,20 @@ def _run(todo, configs, folder: Path, spec: SweepSpec, result: SweepResult, work
     return False
 
 
+def check_executor(kind: str, scheduler: str | None) -> None:
+    """The executor can run: dask needs its extra installed, --scheduler needs dask."""
+    if kind == "dask":
+        from .dask_executor import _distributed
+        _distributed()
+    elif scheduler:
+        raise ConfigError(f"--scheduler {scheduler}: needs --executor dask")
+
+
 def make_executor(kind: str, workers: int, scheduler: str | None):
+    check_executor(kind, scheduler)
     if kind == "dask":
         from .dask_executor import DaskExecutor
         return DaskExecutor(workers, scheduler)
-    if scheduler:
-        raise ConfigError(f"--scheduler {scheduler}: needs --executor dask")
     from .local import LocalExecutor
     return LocalExecutor(workers)
 
