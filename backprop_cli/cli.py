@@ -346,7 +346,7 @@ def plot(runs, output, boundary, metric, width, height):
     backprop plot runs/moons-* --boundary -o b.svg  decision regions over the data
     backprop plot sweeps/lr                       a sweep: the metric against each swept value
 
-    Needs the plot extra: pip install 'backprop[plot]'.
+    Needs the plot extra: pip install 'backprop-cli[plot]'.
     """
     from .plot import plot as make_plot
     text = make_plot(runs, output, boundary=boundary, metric=metric, width=width, height=height)

@@ -24,7 +24,7 @@ import numpy as np
 from .errors import UsageError
 from .runs import Run, read_jsonl, read_run
 
-INSTALL = "pip install 'backprop[plot]'"
+INSTALL = "pip install 'backprop-cli[plot]'"
 METRICS = ("val_loss", "train_loss", "val_accuracy", "train_accuracy", "test_loss", "test_accuracy")
 SUFFIXES = (".png", ".svg", ".pdf")
 

@@ -133,5 +133,5 @@ def test_dask_executor_without_the_extra_is_a_usage_error(tmp_path, monkeypatch)
     from backprop_cli.errors import UsageError
     path = sweep_file(tmp_path, "base: xor.yaml\nparameters:\n  training.epochs: [5]\n")
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
-    with pytest.raises(UsageError, match=r"needs dask.distributed.*pip install 'backprop\[dask\]'"):
+    with pytest.raises(UsageError, match=r"needs dask.distributed.*pip install 'backprop-cli\[dask\]'"):
         run_sweep(path, executor="dask", runs_dir=tmp_path / "runs")

@@ -27,7 +27,7 @@ def _distributed():
         import distributed
     except ImportError:
         raise UsageError("--executor dask needs dask.distributed, which is not installed; "
-                         "install it with: pip install 'backprop[dask]'") from None
+                         "install it with: pip install 'backprop-cli[dask]'") from None
     return dask, distributed
 
 
