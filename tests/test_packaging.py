@@ -1,7 +1,11 @@
 """The distribution as a user installs it: its name, the install hints that name it, extras."""
+import importlib.metadata
 import re
+import subprocess
+import sys
 import tomllib
 
+import backprop_cli
 from helpers import ROOT
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -35,3 +39,20 @@ def test_every_install_hint_names_this_distribution_and_an_extra_it_has():
     for where, name, wanted in hints:
         assert name in (".", PROJECT["name"]), (where, name)
         assert set(wanted.split(",")) <= extras, (where, wanted)
+
+
+def test_the_version_is_written_once_in_the_package():
+    assert "version" not in PROJECT and "version" in PROJECT["dynamic"]
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "backprop_cli.__version__"}
+    # the installed metadata is built from it (a stale install needs `pip install -e .` again)
+    assert importlib.metadata.version(PROJECT["name"]) == backprop_cli.__version__
+
+
+def test_python_dash_m_is_the_command():
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "backprop_cli", *args], capture_output=True,
+                              text=True, timeout=60)
+    r = run("--version")
+    assert (r.returncode, r.stdout) == (0, f"backprop, version {backprop_cli.__version__}\n")
+    r = run("config", "validate", "missing.yaml")  # exit codes come through
+    assert r.returncode == 2 and "missing.yaml" in r.stderr
