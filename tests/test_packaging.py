@@ -1,4 +1,5 @@
 """The distribution as a user installs it: its name, the install hints that name it, extras."""
+import ast
 import importlib.metadata
 import re
 import subprocess
@@ -11,6 +12,8 @@ from helpers import ROOT
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PROJECT = PYPROJECT["project"]
 # `pip install 'NAME[EXTRA,...]'` as the README, the docs and error messages write it
+# the README's test command: a fresh venv, the extras every test needs, pytest
+TEST_COMMAND = re.compile(r"^python3 -m venv \.venv && .*pip install '\.\[([a-z0-9_,-]+)\]'.* && pytest$", re.M)
 HINT = re.compile(r"pip install (?:-[-\w]+ )*'?([A-Za-z0-9_.-]+)\[([a-z0-9_,-]+)\]'?")
 
 
@@ -56,3 +59,64 @@ def test_python_dash_m_is_the_command():
     assert (r.returncode, r.stdout) == (0, f"backprop, version {backprop_cli.__version__}\n")
     r = run("config", "validate", "missing.yaml")  # exit codes come through
     assert r.returncode == 2 and "missing.yaml" in r.stderr
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def installed_by(requirements: list[str]) -> set[str]:
+    """The distributions pip installs for ``requirements``: their names and, through the
+    installed metadata, everything they require (with the extras asked for)."""
+    from packaging.requirements import Requirement
+    names, todo = set(), [(r, ("",)) for r in requirements]
+    while todo:
+        text, extras = todo.pop()
+        req = Requirement(text)
+        if req.marker and not any(req.marker.evaluate({"extra": e}) for e in extras):
+            continue
+        if (canonical(req.name), *sorted(req.extras)) in names:
+            continue
+        names.add((canonical(req.name), *sorted(req.extras)))
+        try:
+            todo += [(r, ("", *req.extras)) for r in importlib.metadata.requires(req.name) or []]
+        except importlib.metadata.PackageNotFoundError:
+            pass  # not installed here: its own name is all we know
+    return {n[0] for n in names}
+
+
+def imported_by_tests() -> dict[str, str]:
+    """Top-level modules the tests import (statements and pytest.importorskip), each with a
+    file that imports it; standard library, the tests' own modules and backprop_cli left out."""
+    tests = ROOT / "tests"
+    local = {p.stem for p in tests.glob("*.py")} | {"backprop_cli"}
+    found = {}
+    for path in sorted(tests.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                mods = [node.module]
+            elif (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "importorskip"
+                  and node.args and isinstance(node.args[0], ast.Constant)):
+                mods = [node.args[0].value]
+            else:
+                continue
+            for mod in mods:
+                top = mod.split(".")[0]
+                if top not in sys.stdlib_module_names and top not in local:
+                    found.setdefault(top, path.name)
+    return found
+
+
+def test_the_readme_test_command_installs_every_module_the_tests_import():
+    m = TEST_COMMAND.search((ROOT / "README.md").read_text())
+    assert m, "README.md: no test command `python3 -m venv .venv && ... pip install '.[...]' ... && pytest`"
+    extras = m.group(1).split(",")
+    optional = PROJECT["optional-dependencies"]
+    assert set(extras) <= set(optional)
+    installed = installed_by(PROJECT["dependencies"] + [r for e in extras for r in optional[e]])
+    dists = importlib.metadata.packages_distributions()
+    missing = {mod: where for mod, where in imported_by_tests().items()
+               if not {canonical(d) for d in dists.get(mod, [mod])} & installed}
+    assert missing.keys() <= {"torch"}, missing  # torch: the oracle extra comes with item 22
