@@ -1,5 +1,6 @@
 """The distribution as a user installs it: its name, the install hints that name it, extras."""
 import ast
+import functools
 import importlib.metadata
 import re
 import subprocess
@@ -65,7 +66,8 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def installed_by(requirements: list[str]) -> set[str]:
+@functools.cache
+def installed_by(requirements: tuple[str, ...]) -> set[str]:
     """The distributions pip installs for ``requirements``: their names and, through the
     installed metadata, everything they require (with the extras asked for)."""
     from packaging.requirements import Requirement
@@ -85,28 +87,45 @@ def installed_by(requirements: list[str]) -> set[str]:
     return {n[0] for n in names}
 
 
+def imports_of(path) -> set[str]:
+    """Top-level modules a file imports (statements anywhere, and pytest.importorskip), the
+    standard library and relative imports left out."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            mods = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            mods = [node.module]
+        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "importorskip"
+              and node.args and isinstance(node.args[0], ast.Constant)):
+            mods = [node.args[0].value]
+        else:
+            continue
+        found |= {mod.split(".")[0] for mod in mods} - set(sys.stdlib_module_names)
+    return found
+
+
 def imported_by_tests() -> dict[str, str]:
-    """Top-level modules the tests import (statements and pytest.importorskip), each with a
-    file that imports it; standard library, the tests' own modules and backprop_cli left out."""
+    """Modules the tests import, each with a file that imports it (the tests' own modules and
+    backprop_cli left out)."""
     tests = ROOT / "tests"
     local = {p.stem for p in tests.glob("*.py")} | {"backprop_cli"}
     found = {}
     for path in sorted(tests.glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                mods = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                mods = [node.module]
-            elif (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "importorskip"
-                  and node.args and isinstance(node.args[0], ast.Constant)):
-                mods = [node.args[0].value]
-            else:
-                continue
-            for mod in mods:
-                top = mod.split(".")[0]
-                if top not in sys.stdlib_module_names and top not in local:
-                    found.setdefault(top, path.name)
+        for mod in imports_of(path) - local:
+            found.setdefault(mod, path.name)
     return found
+
+
+@functools.cache
+def distributions_of() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
+def not_installed_by(requirements: list[str], modules) -> set[str]:
+    installed = installed_by(tuple(requirements))
+    dists = distributions_of()
+    return {mod for mod in modules if not {canonical(d) for d in dists.get(mod, [mod])} & installed}
 
 
 def test_the_readme_test_command_installs_every_module_the_tests_import():
@@ -115,8 +134,24 @@ def test_the_readme_test_command_installs_every_module_the_tests_import():
     extras = m.group(1).split(",")
     optional = PROJECT["optional-dependencies"]
     assert set(extras) <= set(optional)
-    installed = installed_by(PROJECT["dependencies"] + [r for e in extras for r in optional[e]])
-    dists = importlib.metadata.packages_distributions()
-    missing = {mod: where for mod, where in imported_by_tests().items()
-               if not {canonical(d) for d in dists.get(mod, [mod])} & installed}
-    assert missing.keys() <= {"torch"}, missing  # torch: the oracle extra comes with item 22
+    imported = imported_by_tests()
+    missing = not_installed_by(PROJECT["dependencies"] + [r for e in extras for r in optional[e]],
+                               imported)
+    assert missing <= {"torch"}, {m: imported[m] for m in missing}  # torch: the oracle extra (13.22)
+
+
+# the files an extra is for; every other module imports only the dependencies
+EXTRA_OF = {"backprop_cli/plot.py": "plot", "backprop_cli/sweep/": "dask"}
+
+
+def test_each_optional_import_is_declared_by_the_extra_of_the_feature_that_imports_it():
+    optional = PROJECT["optional-dependencies"]
+    wrong = {}
+    for path in sorted((ROOT / "backprop_cli").rglob("*.py")):
+        where = path.relative_to(ROOT).as_posix()
+        extra = next((e for prefix, e in EXTRA_OF.items() if where.startswith(prefix)), None)
+        wanted = PROJECT["dependencies"] + (optional[extra] if extra else [])
+        for mod in not_installed_by(wanted, imports_of(path) - {"backprop_cli"}):
+            wrong[f"{where}: {mod}"] = extra
+    # threadpoolctl: sweep/trial.py limits the BLAS threads of Dask workers with it
+    assert not wrong
