@@ -10,6 +10,7 @@ import json
 import sys
 
 import click
+import click.shell_completion
 
 from . import __version__
 from .errors import EXIT_INTERRUPTED, BackpropError
@@ -42,9 +43,36 @@ def debug_option(f):
                         callback=_set_debug, help="Show Python tracebacks for errors.")(f)
 
 
+def _complete_set(ctx, param, incomplete):
+    """--set: config keys (optimizer.lr=), then a key's names (optimizer.name=adam)."""
+    from click.shell_completion import CompletionItem
+
+    from .completion import set_overrides
+    return [CompletionItem(value, help=doc or None) for value, doc in set_overrides(incomplete)]
+
+
+def _complete_runs(ctx, param, incomplete):
+    """RUN_DIR: run folders (plot: and sweep folders), else the shell's own folder completion."""
+    from click.shell_completion import CompletionItem
+
+    from .completion import run_folders
+    found = run_folders(incomplete, sweeps=ctx.command.name == "plot")
+    return [CompletionItem(path) for path in found] or [CompletionItem(incomplete, type="dir")]
+
+
+class _BashComplete(click.shell_completion.BashComplete):
+    """click's bash completion, but no space after a --set key's '=' (optimizer.lr=)."""
+
+    source_template = click.shell_completion.BashComplete.source_template.replace(
+        "COMPREPLY+=($value)", "COMPREPLY+=($value)\n            [[ $value == *= ]] && compopt -o nospace")
+
+
+click.shell_completion.add_completion_class(_BashComplete)
+
 def set_option(example: str, what: str = "Override a config value"):
-    """--set KEY=VALUE, with an example of a key the command uses."""
+    """--set KEY=VALUE, with an example of a key the command uses (completes config keys)."""
     return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                        shell_complete=_complete_set,
                         help=f"{what}, e.g. --set {example} (repeatable).")
 
 
@@ -65,6 +93,7 @@ def main(debug):
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
 @set_option("optimizer.lr=0.1")
 @click.option("--resume", type=click.Path(file_okay=False), default=None, metavar="RUN_DIR",
+              shell_complete=_complete_runs,
               help="Continue a stopped or killed run from its checkpoints/last.npz (no CONFIG).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, metavar="N",
               help="With --resume: a new total of epochs, above those done (trains a run that "
@@ -335,7 +364,8 @@ def sweep_collect(directory, as_json, quiet):
 
 
 @main.command()
-@click.argument("runs", nargs=-1, required=True, metavar="RUN_DIR...", type=click.Path())
+@click.argument("runs", nargs=-1, required=True, metavar="RUN_DIR...", type=click.Path(),
+                shell_complete=_complete_runs)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Write FILE (.png, .svg or .pdf) instead of plotting in the terminal.")
 @click.option("--boundary", is_flag=True,
@@ -354,7 +384,7 @@ def plot(runs, output, boundary, metric, width, height):
     backprop plot runs/moons-* --boundary -o b.svg  decision regions over the data
     backprop plot runs/xor-lr-20260101-120000     a sweep: its metric against each swept value
 
-    Needs the plot extra: pip install 'backprop[plot]'.
+    Needs the plot extra: pip install 'backprop-cli[plot]'.
     """
     from .plot import plot as make_plot
     text = make_plot(runs, output, boundary=boundary, metric=metric, width=width, height=height,
@@ -369,6 +399,7 @@ def plot(runs, output, boundary, metric, width, height):
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
 @set_option("model.layers.0.activation=relu")
 @click.option("--run", "run_dir", type=click.Path(file_okay=False), default=None, metavar="RUN_DIR",
+              shell_complete=_complete_runs,
               help="Use the weights of RUN_DIR/checkpoints/last.npz (and its config when CONFIG is not given).")
 @click.option("--example", type=int, default=0, show_default=True, metavar="I",
               help="Which training example to pass through the network.")
@@ -432,7 +463,8 @@ def explain(config, overrides, run_dir, example, expr, at, dot, as_json):
 
 
 @main.command("eval")
-@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True),
+                shell_complete=_complete_runs)
 @click.option("--checkpoint", "which", type=click.Choice(["best", "last"]), default="best",
               show_default=True, help="Which weights of each run (best falls back to last).")
 @click.option("--data", type=click.Path(dir_okay=False), default=None,
@@ -468,7 +500,7 @@ def eval_command(runs, which, data, overrides, output, as_json, quiet):
 
 
 @main.command()
-@click.argument("run", type=click.Path(exists=True))
+@click.argument("run", type=click.Path(exists=True), shell_complete=_complete_runs)
 @click.option("--data", type=click.Path(dir_okay=False), required=True,
               help="CSV or NPZ file of new examples (features only; a target column is ignored).")
 @click.option("--checkpoint", "which", type=click.Choice(["best", "last"]), default="best", show_default=True,

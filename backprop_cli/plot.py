@@ -29,7 +29,7 @@ from .errors import UsageError
 from .runs import Run, read_jsonl, read_run
 from .sweep.results import ordered, read_rows
 
-INSTALL = "pip install 'backprop[plot]'"
+INSTALL = "pip install 'backprop-cli[plot]'"
 METRICS = ("val_loss", "train_loss", "val_accuracy", "train_accuracy", "test_loss", "test_accuracy")
 SUFFIXES = (".png", ".svg", ".pdf")
 

@@ -617,7 +617,7 @@ def profile(names: list[str], steps: int, folder: Path, top: int = 25) -> None:
 def versions() -> dict:
     import importlib.metadata as md
     out = {"python": platform.python_version()}
-    for dist in ("numpy", "backprop", "torch", "scikit-learn", "threadpoolctl"):
+    for dist in ("numpy", "backprop-cli", "torch", "scikit-learn", "threadpoolctl"):
         try:
             out[dist] = md.version(dist)
         except md.PackageNotFoundError:

@@ -1,5 +1,11 @@
+import os
+
 import numpy as np
 import pytest
+
+# The one reason a test may skip in CI: its data cannot ship with the repository (MNIST).
+DATA_NOT_SHIPPED = "data not shipped: "
+
 
 @pytest.fixture
 def rng():
@@ -12,3 +18,33 @@ def _no_runs_in_repo(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
 
 
+def strict_skips() -> bool:
+    """In CI (CI set, as CI services do) or with BACKPROP_STRICT_SKIPS=1, a skip is a failure
+    unless its data cannot ship; BACKPROP_STRICT_SKIPS=0 turns this off."""
+    flag = os.environ.get("BACKPROP_STRICT_SKIPS") or os.environ.get("CI") or ""
+    return flag.strip().lower() not in ("", "0", "false", "no")
+
+
+def _fail_a_skip_that_hides_a_test(report) -> None:
+    if not (report.skipped and strict_skips()) or hasattr(report, "wasxfail"):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    reason = reason.removeprefix("Skipped: ")
+    if not reason.startswith(DATA_NOT_SHIPPED):
+        report.outcome = "failed"
+        report.longrepr = (f"skipped in CI: {reason}; every test must run where the README's test "
+                           f"command installed its extras (only a test whose data cannot ship may "
+                           f"skip, with a reason starting {DATA_NOT_SHIPPED.strip()!r})")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _fail_a_skip_that_hides_a_test(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """A module that skips as a whole (pytest.importorskip at its top) is a collection error."""
+    outcome = yield
+    _fail_a_skip_that_hides_a_test(outcome.get_result())

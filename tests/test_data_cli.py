@@ -111,7 +111,7 @@ def test_shipped_datasets_load(name):
 
 
 @pytest.mark.skipif(not (MNIST / "train-images-idx3-ubyte.gz").is_file(),
-                    reason=f"MNIST not found in {MNIST} (set BACKPROP_MNIST_DIR)")
+                    reason=f"data not shipped: MNIST not found in {MNIST} (set BACKPROP_MNIST_DIR)")
 def test_mnist_parses_fast_with_the_known_label_counts(tmp_path):
     from backprop_cli.data.sources import Mnist
     t = time.perf_counter()

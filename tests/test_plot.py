@@ -123,9 +123,9 @@ def test_without_the_extra_the_command_says_what_to_install(runs, monkeypatch):
     r = CliRunner().invoke(main, ["plot", str(runs["xor"]), "-o", "x.png"])
     assert r.exit_code == 2
     assert r.stderr.strip() == ("Error: writing plot files needs matplotlib, which is not installed; "
-                                "install the plot extra: pip install 'backprop[plot]'")
+                                "install the plot extra: pip install 'backprop-cli[plot]'")
     r = CliRunner().invoke(main, ["plot", str(runs["xor"])])
-    assert r.exit_code == 2 and "pip install 'backprop[plot]'" in r.stderr
+    assert r.exit_code == 2 and "pip install 'backprop-cli[plot]'" in r.stderr
 
 
 SWEEP_YAML = """

@@ -1,0 +1,5 @@
+"""``python -m backprop_cli ...`` is the ``backprop`` command (where its script is not on PATH)."""
+from .cli import main
+
+if __name__ == "__main__":
+    main()
