@@ -59,3 +59,34 @@ def test_the_script_exits_1_on_a_figure_that_disagrees(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"DIFFERS  and-perceptron: epochs: README {int(m.group(1)) + 1}, measured {m.group(1)}" in out
     assert out.rstrip().endswith("1 figure(s) disagree")
+
+
+def test_the_readmes_predict_session_is_what_the_commands_print(tmp_path):
+    """The README's predict session (train iris, predict a file with a NaN row, skip it, a
+    renamed column) is replayed: every line it shows is what the commands print."""
+    import shutil
+    import subprocess
+
+    from helpers import backprop_exe
+    block = README.split("replays this session, `tests/test_readme_figures.py`):\n\n```\n", 1)[1].split("\n```", 1)[0]
+    steps = re.split(r"^\$ ", block, flags=re.M)[1:]
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    shutil.copytree(ROOT / "datasets", tmp_path / "datasets", ignore=shutil.ignore_patterns("mnist"))
+    run_name = None
+    for step in steps:
+        command, *shown = step.rstrip("\n").split("\n")
+        if command.startswith("cat "):  # the input files, as the README shows them
+            (tmp_path / command.split()[-1]).write_text("\n".join(shown) + "\n")
+            continue
+        args = command.split(" && ")[0].split()
+        assert args[0] == "backprop"
+        if run_name:
+            args = [a.replace(run_name, f"runs/{actual}") for a in args]
+        r = subprocess.run([backprop_exe(), *args[1:]], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=120)
+        if args[1] == "train":
+            assert r.returncode == 0, r.stderr
+            (actual,) = [p.name for p in (tmp_path / "runs").iterdir()]
+            run_name = "runs/" + shown[0]
+            continue
+        assert (r.stdout + r.stderr).splitlines() == shown, command
