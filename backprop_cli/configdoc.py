@@ -9,7 +9,6 @@ import json
 import math
 from typing import Any
 
-import yaml
 
 from . import yamlio
 from .config import REQUIRED, Component, Config, ListOf, Option, Section, schema

@@ -63,6 +63,7 @@ Dumper.yaml_implicit_resolvers = {  # YAML 1.2 numbers first, then SafeDumper's 
     + yaml.SafeDumper.yaml_implicit_resolvers.get(first, [])
     for first in {**yaml.SafeDumper.yaml_implicit_resolvers, **Loader.yaml_implicit_resolvers}}
 
+
 def load(text: str) -> Any:
     """``yaml.safe_load`` with YAML 1.2 numbers."""
     return yaml.load(text, Loader=Loader)

@@ -72,7 +72,7 @@ def test_the_readmes_predict_session_is_what_the_commands_print(tmp_path):
     steps = re.split(r"^\$ ", block, flags=re.M)[1:]
     shutil.copytree(ROOT / "configs", tmp_path / "configs")
     shutil.copytree(ROOT / "datasets", tmp_path / "datasets", ignore=shutil.ignore_patterns("mnist"))
-    run_name = None
+    run_name = actual = None
     for step in steps:
         command, *shown = step.rstrip("\n").split("\n")
         if command.startswith("cat "):  # the input files, as the README shows them

@@ -394,7 +394,7 @@ def test_a_new_total_for_a_stopped_run_and_its_refusals(tmp_path):
     assert_same_run(ref.run_dir, cut)
     r = CliRunner().invoke(main, ["train", "--resume", str(cut)])
     assert r.exit_code == 3 and "already finished (epoch limit reached (50))" in r.stderr
-    assert f"--epochs N (N > 50)" in r.stderr
+    assert "--epochs N (N > 50)" in r.stderr
     r = CliRunner().invoke(main, ["train", str(CONFIGS / "xor.yaml"), "--epochs", "5"])
     assert r.exit_code == 2 and "--epochs goes with --resume" in r.stderr
 
