@@ -61,6 +61,13 @@ def test_grelu_and_prelu_use_their_slope():
     p.forward(np.array([[-4.0, 4.0], [-2.0, -1.0]]))
     p.backward(np.array([[1.0, 1.0], [3.0, 2.0]]))
     np.testing.assert_allclose(p.alpha.grad, [-4.0 - 6.0, -2.0])
+    # shared: one slope from init for the layer, dE/da summed over the batch and the units
+    s = ACTIVATIONS.get("prelu")(shared=True, init=0.4)
+    s.init_parameters(2, np.float64, "1.")
+    np.testing.assert_array_equal(s.alpha.value, [0.4])
+    np.testing.assert_allclose(s.forward(np.array([[-4.0, 4.0], [-2.0, -1.0]])), [[-1.6, 4.0], [-0.8, -0.4]])
+    s.backward(np.array([[1.0, 1.0], [3.0, 2.0]]))
+    np.testing.assert_allclose(s.alpha.grad, [-4.0 - 6.0 - 2.0])
 
 
 def test_softmax_values_and_jacobian():
