@@ -14,60 +14,105 @@ def scalar(value=1.0, grad=0.5):
     return p
 
 
+# By hand, from θ = 1.5 with the gradients 0.4, -0.2, 0.3: values where every option changes
+# the result (no 0.5 dampening where d = 1 - d, no θ = 1 where λθ = λ, state that does not
+# start at zero, gradients that change sign so accumulated state matters).
+THETA, GRADS = 1.5, (0.4, -0.2, 0.3)
+
+
 def steps(name, n, **opts):
-    """θ after n steps from θ = 1 with a constant gradient 0.5."""
-    p = scalar()
+    """θ after each of n steps from θ = 1.5 with the gradients 0.4, -0.2, 0.3."""
+    p = scalar(THETA)
     opt = OPTIMIZERS.get(name)([p], **opts)
     out = []
-    for _ in range(n):
-        p.grad[...] = 0.5
+    for g in GRADS[:n]:
+        p.grad[...] = g
         opt.step()
         out.append(float(p.value[0]))
     return out
 
 
 def test_sgd_by_hand():
-    # θ = 1 - 0.1·0.5
-    assert steps("sgd", 1, lr=0.1) == pytest.approx([0.95], abs=1e-15)
-    # momentum 0.9: b = 0.5 → θ = 0.95; b = 0.9·0.5 + 0.5 = 0.95 → θ = 0.95 - 0.095 = 0.855
-    assert steps("sgd", 2, lr=0.1, momentum=0.9) == pytest.approx([0.95, 0.855], abs=1e-15)
-    # dampening 0.5: first b = g = 0.5 (no dampening on the first step); then b = 0.45 + 0.25 = 0.7
-    assert steps("sgd", 2, lr=0.1, momentum=0.9, dampening=0.5) == pytest.approx([0.95, 0.88], abs=1e-15)
-    # nesterov: b = 0.5, g' = 0.5 + 0.45 = 0.95 → 0.905; b = 0.95, g' = 0.5 + 0.855 → 0.905 - 0.1355
-    assert steps("sgd", 2, lr=0.1, momentum=0.9, nesterov=True) == pytest.approx([0.905, 0.7695], abs=1e-15)
-    # weight decay: g = 0.5 + 0.1·1 = 0.6 → θ = 0.94
-    assert steps("sgd", 1, lr=0.1, weight_decay=0.1) == pytest.approx([0.94], abs=1e-15)
+    # θ = 1.5 - 0.1·0.4
+    assert steps("sgd", 2, lr=0.1) == pytest.approx([1.46, 1.48], abs=1e-15)
+    # momentum 0.9: b = 0.4 → 1.46; b = 0.9·0.4 - 0.2 = 0.16 → 1.46 - 0.016
+    assert steps("sgd", 2, lr=0.1, momentum=0.9) == pytest.approx([1.46, 1.444], abs=1e-15)
+    # dampening 0.3: first b = g = 0.4 (no dampening on the first step); then
+    # b = 0.9·0.4 + (1 - 0.3)·(-0.2) = 0.36 - 0.14 = 0.22 → 1.46 - 0.022 = 1.438
+    # (dampening written the wrong way round, b = 0.36 - 0.3·0.2 = 0.30, gives 1.43)
+    assert steps("sgd", 2, lr=0.1, momentum=0.9, dampening=0.3) == pytest.approx([1.46, 1.438], abs=1e-15)
+    # nesterov: b = 0.4, g' = 0.4 + 0.9·0.4 = 0.76 → 1.424; b = 0.36 - 0.2 = 0.16,
+    # g' = -0.2 + 0.9·0.16 = -0.056 → 1.424 + 0.0056
+    assert steps("sgd", 2, lr=0.1, momentum=0.9, nesterov=True) == pytest.approx([1.424, 1.4296], abs=1e-15)
+    # weight decay 0.1: g = 0.4 + 0.1·1.5 = 0.55 → 1.445; g = -0.2 + 0.1445 = -0.0555 → 1.45055
+    assert steps("sgd", 2, lr=0.1, weight_decay=0.1) == pytest.approx([1.445, 1.45055], abs=1e-15)
+    # momentum with weight decay: b = 0.55 → 1.445; b = 0.9·0.55 - 0.0555 = 0.4395 → 1.40105
+    assert steps("sgd", 2, lr=0.1, momentum=0.9, weight_decay=0.1) == pytest.approx(
+        [1.445, 1.40105], abs=1e-15)
 
 
 def test_adagrad_by_hand():
-    # s = 0.25 → θ = 1 - 0.1·0.5/0.5 = 0.9; s = 0.5 → θ = 0.9 - 0.1·0.5/√0.5
-    assert steps("adagrad", 2, lr=0.1, eps=0.0) == pytest.approx([0.9, 0.9 - 0.05 / math.sqrt(0.5)], abs=1e-15)
-    # lr_decay 1: the second step's lr is 0.1 / (1 + 1) = 0.05
-    assert steps("adagrad", 2, lr=0.1, eps=0.0, lr_decay=1.0)[1] == pytest.approx(
-        0.9 - 0.025 / math.sqrt(0.5), abs=1e-15)
+    # s = 0.16 → θ = 1.5 - 0.1·0.4/0.4 = 1.4; s = 0.2 → θ = 1.4 + 0.1·0.2/√0.2
+    assert steps("adagrad", 2, lr=0.1, eps=0.0) == pytest.approx([1.4, 1.4 + 0.02 / math.sqrt(0.2)], abs=1e-15)
+    # initial_accumulator_value 0.2: s = 0.2 + 0.16 = 0.36 → 1.5 - 0.04/0.6; s = 0.4
+    first = 1.5 - 0.04 / 0.6
+    assert steps("adagrad", 2, lr=0.1, eps=0.0, initial_accumulator_value=0.2) == pytest.approx(
+        [first, first + 0.02 / math.sqrt(0.4)], abs=1e-15)
+    # lr_decay 0.5: the second step's lr is 0.1 / (1 + 0.5), the third's 0.1 / (1 + 1)
+    s3 = 0.16 + 0.04 + 0.09
+    assert steps("adagrad", 3, lr=0.1, eps=0.0, lr_decay=0.5)[1:] == pytest.approx(
+        [1.4 + (0.1 / 1.5) * 0.2 / math.sqrt(0.2),
+         1.4 + (0.1 / 1.5) * 0.2 / math.sqrt(0.2) - 0.05 * 0.3 / math.sqrt(s3)], abs=1e-15)
+    # eps 0.1 is added to √s: 1.5 - 0.04/(0.4 + 0.1)
+    assert steps("adagrad", 1, lr=0.1, eps=0.1) == pytest.approx([1.42], abs=1e-15)
+    # weight decay 0.2: g = 0.4 + 0.3 = 0.7, s = 0.49 → 1.5 - 0.1·0.7/0.7
+    assert steps("adagrad", 1, lr=0.1, eps=0.0, weight_decay=0.2) == pytest.approx([1.4], abs=1e-15)
+    assert steps("adagrad", 2, lr=0.1, eps=0.0, weight_decay=0.2)[1] == pytest.approx(
+        1.4 - 0.1 * 0.08 / math.sqrt(0.49 + 0.08 ** 2), abs=1e-15)  # g = -0.2 + 0.2·1.4 = 0.08
 
 
 def test_rmsprop_by_hand():
-    # v = 0.01·0.25 = 0.0025, √v = 0.05 → θ = 1 - 0.01·0.5/0.05 = 0.9
-    assert steps("rmsprop", 1, lr=0.01, eps=0.0) == pytest.approx([0.9], abs=1e-14)
-    # centered: ḡ = 0.005, v - ḡ² = 0.0025 - 0.000025 → θ = 1 - 0.005/√0.002475
-    assert steps("rmsprop", 1, lr=0.01, eps=0.0, centered=True) == pytest.approx(
-        [1 - 0.005 / math.sqrt(0.002475)], abs=1e-14)
-    # momentum 0.5: b = 10 → 0.9; v = 0.99·0.0025 + 0.0025, b = 5 + 0.5/√v
-    v2 = 0.99 * 0.0025 + 0.0025
-    assert steps("rmsprop", 2, lr=0.01, eps=0.0, momentum=0.5) == pytest.approx(
-        [0.9, 0.9 - 0.01 * (5 + 0.5 / math.sqrt(v2))], abs=1e-14)
+    # alpha 0.9: v = 0.1·0.16 = 0.016 → θ = 1.5 - 0.01·0.4/√0.016;
+    # v = 0.9·0.016 + 0.1·0.04 = 0.0184 → θ += 0.01·0.2/√0.0184
+    t1 = 1.5 - 0.004 / math.sqrt(0.016)
+    assert steps("rmsprop", 2, lr=0.01, alpha=0.9, eps=0.0) == pytest.approx(
+        [t1, t1 + 0.002 / math.sqrt(0.0184)], abs=1e-14)
+    # eps 0.01 is added to √v: 1.5 - 0.004/(√0.016 + 0.01)
+    assert steps("rmsprop", 1, lr=0.01, alpha=0.9, eps=0.01) == pytest.approx(
+        [1.5 - 0.004 / (math.sqrt(0.016) + 0.01)], abs=1e-14)
+    # centered: ḡ = 0.1·0.4 = 0.04, v - ḡ² = 0.016 - 0.0016; then ḡ = 0.036 - 0.02 = 0.016
+    c1 = 1.5 - 0.004 / math.sqrt(0.0144)
+    assert steps("rmsprop", 2, lr=0.01, alpha=0.9, eps=0.0, centered=True) == pytest.approx(
+        [c1, c1 + 0.002 / math.sqrt(0.0184 - 0.016 ** 2)], abs=1e-14)
+    # momentum 0.5: b = 0.4/√0.016 → θ = t1; b = 0.5 b - 0.2/√0.0184 → θ - 0.01 b
+    b1 = 0.4 / math.sqrt(0.016)
+    b2 = 0.5 * b1 - 0.2 / math.sqrt(0.0184)
+    assert steps("rmsprop", 2, lr=0.01, alpha=0.9, eps=0.0, momentum=0.5) == pytest.approx(
+        [t1, t1 - 0.01 * b2], abs=1e-14)
+    # weight decay 0.2: g = 0.4 + 0.3 = 0.7, v = 0.1·0.49 → 1.5 - 0.007/√0.049
+    assert steps("rmsprop", 1, lr=0.01, alpha=0.9, eps=0.0, weight_decay=0.2) == pytest.approx(
+        [1.5 - 0.007 / math.sqrt(0.049)], abs=1e-14)
 
 
 def test_adam_by_hand():
-    # a constant gradient: m̂ = 0.5 and v̂ = 0.25 at every step, so each step is lr·0.5/0.5
-    assert steps("adam", 3, lr=0.1, eps=0.0) == pytest.approx([0.9, 0.8, 0.7], abs=1e-12)
-    # eps outside the bias-corrected root: 0.1·0.5/(0.5 + 0.5)
-    assert steps("adam", 1, lr=0.1, eps=0.5) == pytest.approx([0.95], abs=1e-12)
-    # AdamW: θ ← θ(1 - 0.1·0.1) = 0.99, then the Adam step 0.1 → 0.89
-    assert steps("adamw", 1, lr=0.1, eps=0.0, weight_decay=0.1) == pytest.approx([0.89], abs=1e-12)
-    # Adam with (coupled) weight decay: g = 0.6, still m̂/√v̂ = 1 → 0.9
-    assert steps("adam", 1, lr=0.1, eps=0.0, weight_decay=0.1) == pytest.approx([0.9], abs=1e-12)
+    # beta1 0.8, beta2 0.95: m = 0.2·0.4 = 0.08, v = 0.05·0.16 = 0.008;
+    # m̂ = 0.08/0.2 = 0.4, v̂ = 0.008/0.05 = 0.16 → θ = 1.5 - 0.1·0.4/(0.4 + eps)
+    assert steps("adam", 1, lr=0.1, beta1=0.8, beta2=0.95, eps=0.0) == pytest.approx([1.4], abs=1e-12)
+    # eps outside the bias-corrected root: 0.1·0.4/(0.4 + 0.1)
+    assert steps("adam", 1, lr=0.1, beta1=0.8, beta2=0.95, eps=0.1) == pytest.approx([1.42], abs=1e-12)
+    # step 2: m = 0.064 - 0.04 = 0.024, v = 0.0076 + 0.002 = 0.0096;
+    # θ = 1.4 - (0.1/(1 - 0.64))·0.024/(√0.0096/√(1 - 0.9025))
+    m2, v2 = 0.8 * 0.08 + 0.2 * -0.2, 0.95 * 0.008 + 0.05 * 0.04
+    second = 1.4 - (0.1 / 0.36) * m2 / (math.sqrt(v2) / math.sqrt(1 - 0.95 ** 2))
+    assert steps("adam", 2, lr=0.1, beta1=0.8, beta2=0.95, eps=0.0) == pytest.approx([1.4, second], abs=1e-12)
+    # AdamW: θ ← 1.5·(1 - 0.1·0.2) = 1.47, then the Adam step 0.1 → 1.37
+    assert steps("adamw", 1, lr=0.1, beta1=0.8, beta2=0.95, eps=0.0, weight_decay=0.2) == pytest.approx(
+        [1.37], abs=1e-12)
+    # Adam with (coupled) weight decay 0.2: g = 0.7 enters m and v: step 2 uses g = -0.2 + 0.2·1.4
+    m2, v2 = 0.8 * 0.14 + 0.2 * 0.08, 0.95 * 0.05 * 0.49 + 0.05 * 0.08 ** 2
+    second = 1.4 - (0.1 / 0.36) * m2 / (math.sqrt(v2) / math.sqrt(1 - 0.95 ** 2))
+    assert steps("adam", 2, lr=0.1, beta1=0.8, beta2=0.95, eps=0.0, weight_decay=0.2) == pytest.approx(
+        [1.4, second], abs=1e-12)
 
 
 def test_amsgrad_divides_by_the_largest_second_moment():

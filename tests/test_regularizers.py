@@ -12,9 +12,15 @@ from backprop_cli.training.trainer import Trainer
 
 
 def net(seed=0):
+    """A small network whose biases are not 0 (as built), so a penalty wrongly applied to them
+    changes the gradient."""
     rng = np.random.default_rng(seed)
-    return build_network([{"units": 4, "activation": "tanh"}, {"units": 1, "activation": "sigmoid"}],
-                         3, "bce", np.float64, rng, rng)
+    n = build_network([{"units": 4, "activation": "tanh"}, {"units": 1, "activation": "sigmoid"}],
+                      3, "bce", np.float64, rng, rng)
+    for p in n.parameters():
+        if not p.decay:
+            p.value[...] = rng.normal(size=p.value.shape)
+    return n
 
 
 def problem(n=10):
