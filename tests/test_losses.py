@@ -149,3 +149,14 @@ def test_probability_losses_at_exactly_0_and_1_are_finite_and_silent():
         ce = LOSSES.get("cross_entropy")()
         assert ce.forward(np.array([[0.0, 1.0, 0.0]]), np.array([[0.0, 1.0, 0.0]])) == 0.0
         np.testing.assert_array_equal(ce.backward(), [[0.0, -1.0, 0.0]])
+        # a probability of exactly 0 on the true class: an infinite loss, not an error
+        assert ce.forward(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])) == math.inf
+        np.testing.assert_array_equal(ce.backward(), [[0.0, -math.inf]])
+
+
+def test_fused_cross_entropy_value_for_any_nonnegative_targets(rng):
+    """E = sum_k y_k (logsumexp(z) - z_k) = -sum_k y_k log softmax(z)_k, also for rows of y
+    that do not sum to 1 (its gradient o - y needs rows that do)."""
+    z, y = rng.normal(size=(4, 3)), rng.uniform(0.1, 2.0, size=(4, 3))
+    fused = SoftmaxCrossEntropy().forward(z, y)
+    assert fused == pytest.approx(LOSSES.get("cross_entropy")().forward(Softmax().forward(z), y), rel=1e-12)

@@ -162,15 +162,18 @@ def test_biases_start_at_zero_and_init_auto():
     assert not b0.any() and not b1.any()
     assert W0.var() == pytest.approx(2 / 1000, rel=0.05)          # he_uniform before relu
     assert W1.var() == pytest.approx(2 / 100, rel=0.1)            # xavier_uniform before tanh
+    for act in ("relu", "leaky_relu", "grelu", "prelu"):          # fan_out ≫ fan_in: he ≠ xavier
+        net = build_network([{"units": 400, "activation": act}], 100, "mse", np.float64, rng, rng)
+        assert net.parameters()[0].value.var() == pytest.approx(2 / 100, rel=0.05), act
 
 
 def test_summary_and_reprs_name_each_layer_with_its_shape():
     rng = np.random.default_rng(0)
     net = build_network([{"units": 4, "activation": "tanh", "dropout": 0.5},
-                         {"units": 3, "type": "gated", "gate": "sigmoid", "activation": "relu"},
+                         {"units": 3, "type": "gated", "gate": "tanh", "activation": "relu"},
                          {"units": 1, "activation": "sigmoid"}], 2, "bce", np.float64, rng, rng)
     assert net.summary() == ["Dense(2→4) → Tanh → Dropout(0.5)",
-                             "GatedDense(4→3, gate=Sigmoid) → ReLU", "Dense(3→1) → Sigmoid"]
+                             "GatedDense(4→3, gate=Tanh) → ReLU", "Dense(3→1) → Sigmoid"]
     assert repr(net.loss) == "BCEWithLogits"
 
 
@@ -218,7 +221,7 @@ def test_load_state_dict_names_what_does_not_match():
     good = net.state_dict()
     expected = " (expected 0.W, 0.b, 1.W, 1.b)"
     cases = [({k: v for k, v in good.items() if k != "1.b"}, "missing 1.b" + expected),
-             ({**good, "9.W": good["0.W"]}, "unexpected 9.W" + expected),
+             ({**good, "9.W": good["0.W"], "9.b": good["0.b"]}, "unexpected 9.W, 9.b" + expected),
              ({**{k: v for k, v in good.items() if k != "1.b"}, "9.W": good["0.W"]},
               "missing 1.b; unexpected 9.W" + expected)]
     for arrays, problem in cases:
@@ -228,3 +231,38 @@ def test_load_state_dict_names_what_does_not_match():
     with pytest.raises(CheckpointError) as e:
         net.load_state_dict({**good, "0.b": np.zeros(3)}, source="w.npz")
     assert str(e.value) == "w.npz: 0.b: shape (3,) does not match the model's (4,)"
+
+
+def test_parameters_are_views_of_one_array_and_the_first_layer_skips_dx():
+    """A built network lays its parameters out in one flat array (what optimizers update in
+    one call); training passes skip the first layer's dE/dx, a plain backward computes it."""
+    from backprop_cli.engine.parameter import flat_view
+    rng = np.random.default_rng(0)
+    net = build_network([{"units": 4, "activation": "tanh"}, {"units": 2}], 3, "mse", np.float64, rng, rng)
+    assert flat_view([p.value for p in net.parameters()]) is not None
+    assert flat_view([p.grad for p in net.parameters()]) is not None
+    seen, first = [], net.layers[0]
+    backward = first.backward
+    first.backward = lambda d: (seen.append(first.input_grad), backward(d))[1]
+    x, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    net.train_step_gradients(x, y)
+    assert seen == [False]
+    dx = net.backward(net.loss.backward())
+    assert seen == [False, True] and dx.shape == x.shape
+    assert net.backward(net.loss.backward(), input_grad=False) is None
+    assert net.backward(net.loss.backward()).shape == x.shape       # reset after each call
+
+
+def test_flat_view_accepts_only_consecutive_pieces_covering_one_1d_array():
+    from backprop_cli.engine.parameter import flat_view
+    base = np.arange(8.0)
+    assert flat_view([base[0:3], base[3:8]]) is base
+    assert flat_view([base[0:3].reshape(3, 1), base[3:8]]) is base   # any shape, same memory
+    assert flat_view([base[0:3]]) is None                             # does not cover it all
+    assert flat_view([base[3:8], base[0:3]]) is None                  # out of order
+    assert flat_view([base[0:3], base[4:8]]) is None                  # a gap
+    assert flat_view([base[0:8:2], base[1:8:2]]) is None              # not contiguous
+    assert flat_view([base[0:3].copy(), base[3:8]]) is None           # another array
+    square = np.zeros((2, 4))
+    assert flat_view([square[0], square[1]]) is None                  # the base is not 1-D
+    assert flat_view([]) is None
