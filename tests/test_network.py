@@ -266,3 +266,23 @@ def test_flat_view_accepts_only_consecutive_pieces_covering_one_1d_array():
     square = np.zeros((2, 4))
     assert flat_view([square[0], square[1]]) is None                  # the base is not 1-D
     assert flat_view([]) is None
+
+
+def test_flatten_one_dtype_only_and_a_single_parameter():
+    from backprop_cli.engine.parameter import flatten
+    one = [Parameter("0.W", np.ones((2, 2)))]
+    value, grad = flatten(one)
+    assert value.shape == (4,) and np.shares_memory(one[0].value, value)
+    mixed = [Parameter("0.W", np.ones(2, np.float32)), Parameter("0.b", np.ones(2))]
+    assert flatten(mixed) is None and mixed[0].value.dtype == np.float32
+    assert flatten([]) is None
+
+
+def test_a_gate_with_parameters_in_float32():
+    rng = np.random.default_rng(0)
+    net = build_network([{"units": 3, "type": "gated", "gate": {"name": "prelu", "init": 0.5}},
+                         {"units": 1}], 2, "mse", np.float32, rng, rng)
+    assert [p.name for p in net.parameters()] == ["0.W", "0.b", "0.W_gate", "0.b_gate", "0.gate_alpha",
+                                                   "1.W", "1.b"]
+    assert all(p.value.dtype == np.float32 for p in net.parameters())
+    np.testing.assert_array_equal(net.parameters()[4].value, [0.5, 0.5, 0.5])
