@@ -127,3 +127,30 @@ def test_monitor_auto_and_a_missing_metric():
 
 def test_every_rule_is_registered_under_its_key():
     assert set(STOPPING_RULES.names()) == {"target_loss", "max_time", "tol", "patience", "max_loss"}
+
+
+def test_max_time_stops_only_once_the_limit_is_exceeded():
+    now = iter([0.0, 2.0, 2.5])
+    s = drive(MaxTime(2.0, clock=lambda: next(now)), losses(1, 1, 1))
+    assert s.epoch == 2 and s.stop_reason.startswith("wall time limit reached: 2.5 s")
+
+
+def test_convergence_boundaries_and_default():
+    # each epoch improves by exactly tol (0.25, exact in binary): an improvement, never counted
+    s = drive(Convergence(tol=0.25, n_iter_no_change=1), losses(1.0, 0.75, 0.5, 0.25, 0.0))
+    assert s.stop_reason is None
+    # scikit-learn's default n_iter_no_change: 10 epochs without improvement
+    s = drive(Convergence(tol=0.1), losses(*[1.0] * 12))
+    assert s.epoch == 11 and s.stop_reason.endswith("for 10 epochs (best 1)")
+
+
+def test_early_stopping_patience_starts_again_after_a_restart():
+    es, state = EarlyStopping(patience=2), TrainState(network=FakeNet(), optimizer=None, epochs=10)
+    es.on_train_begin(state)
+    for e, (loss, restart) in enumerate([(1.0, False), (1.1, True), (1.2, False), (1.3, False)], 1):
+        state.epoch, state.logs = e, {"train_loss": loss}
+        es.on_epoch_end(state)
+        if restart:
+            es.on_restart(state)
+        assert state.stop_reason is None or e == 4
+    assert state.stop_reason.startswith("early stopping: train_loss did not improve for 2 epochs (best 1")
