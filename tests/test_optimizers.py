@@ -274,3 +274,37 @@ def test_a_step_allocates_no_arrays(name, opts):
     finally:
         tracemalloc.stop()
     assert peak < 40_000, peak
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS.names())
+def test_every_optimizer_clips(name):
+    """clip_value and clip_norm reach every optimizer: a clipped gradient steps exactly as
+    the gradient it is clipped to."""
+    def run(grads, **clip):
+        ps = [Parameter("a", np.array([1.5, -0.5])), Parameter("b", np.array([0.25]))]
+        opt = OPTIMIZERS.get(name)(ps, lr=0.1, **clip)
+        for ga, gb in grads:
+            ps[0].grad[...], ps[1].grad[...] = ga, gb
+            opt.step()
+        return np.concatenate([p.value for p in ps])
+
+    big = [([5.0, -0.05], [-3.0]), ([-4.0, 2.0], [0.01])]
+    clipped = [([0.2, -0.05], [-0.2]), ([-0.2, 0.2], [0.01])]
+    np.testing.assert_array_equal(run(big, clip_value=0.2), run(clipped))
+    norm = math.sqrt(4.0 ** 2 + 3.0 ** 2)  # one step, global norm 5 scaled to 0.5
+    np.testing.assert_allclose(run([([4.0, 0.0], [3.0])], clip_norm=0.5),
+                               run([([4.0 * 0.5 / (norm + 1e-6), 0.0], [3.0 * 0.5 / (norm + 1e-6)])]),
+                               rtol=1e-15, atol=1e-15)
+
+
+@pytest.mark.parametrize("name,opts,buffers", [
+    ("sgd", {}, set()), ("sgd", {"momentum": 0.9}, {"momentum_buffer"}),
+    ("adagrad", {}, {"sum"}),
+    ("rmsprop", {}, {"square_avg"}), ("rmsprop", {"momentum": 0.5}, {"square_avg", "momentum_buffer"}),
+    ("rmsprop", {"centered": True}, {"square_avg", "grad_avg"}),
+    ("adam", {}, {"exp_avg", "exp_avg_sq"}), ("adam", {"amsgrad": True}, {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}),
+    ("adamw", {}, {"exp_avg", "exp_avg_sq"}),
+])
+def test_state_holds_the_buffers_the_options_need(name, opts, buffers):
+    opt = OPTIMIZERS.get(name)([scalar()], **opts)
+    assert set(opt.state_dict()) == {"t"} | {f"0.W.{b}" for b in buffers}

@@ -116,3 +116,37 @@ def test_every_schedule_is_tested():
     tested = {"constant", "step", "multistep", "exponential", "inverse_scaling", "cosine",
               "reduce_on_plateau"}
     assert set(SCHEDULES.names()) == tested
+
+
+def test_multistep_problems_name_the_bad_milestone():
+    from backprop_cli.training.schedules import MultiStep
+    assert MultiStep.problems({"milestones": [3, 7]}) == []
+    assert MultiStep.problems({"milestones": [1]}) == []
+    for bad, shown in (([3, 0], "0"), ([2, True], "True"), ([4, 2.5, -1], "2.5")):
+        assert MultiStep.problems({"milestones": bad}) == [("milestones", f"must be integers >= 1, got {shown}")]
+    for empty in ({"milestones": []}, {}):
+        assert MultiStep.problems(empty) == [("milestones", "must list at least one epoch, got an empty list")]
+
+
+def test_cosine_descends_to_0_by_default():
+    assert lrs("cosine", 4, T_max=2) == pytest.approx([1.0, 0.5, 0.0, 0.0])
+
+
+def test_reduce_on_plateau_restart_forgets_the_plateau():
+    sched = SCHEDULES.get("reduce_on_plateau")(patience=0, factor=0.5)
+    state = TrainState(network=None, optimizer=Opt(1.0), epochs=9)
+    sched.on_train_begin(state)
+    for loss in (1.0, 1.0, 1.0):
+        sched.on_epoch_begin(state)
+        state.logs = {"train_loss": loss}
+        sched.on_epoch_end(state)
+    assert sched.lr == 0.25
+    sched.on_restart(state)
+    assert state.optimizer.lr == 1.0 and sched.t == 0
+    for loss, lr in ((5.0, 1.0), (5.0, 1.0)):   # a new best at 5.0: the old one is forgotten
+        sched.on_epoch_begin(state)
+        assert state.optimizer.lr == lr
+        state.logs = {"train_loss": loss}
+        sched.on_epoch_end(state)
+    sched.on_epoch_begin(state)
+    assert state.optimizer.lr == 0.5
