@@ -150,3 +150,18 @@ def test_reduce_on_plateau_restart_forgets_the_plateau():
         sched.on_epoch_end(state)
     sched.on_epoch_begin(state)
     assert state.optimizer.lr == 0.5
+
+
+def test_reduce_on_plateau_defaults_and_boundaries():
+    # PyTorch's defaults: factor 0.1 after more than patience 10 epochs without improvement
+    got = lrs("reduce_on_plateau", 13, metrics=[1.0] * 13)
+    assert got[:12] == [1.0] * 12 and got[12] == pytest.approx(0.1)
+    # improving by exactly min_delta (0.25, exact in binary) is not an improvement
+    assert lrs("reduce_on_plateau", 3, metrics=[1.0, 0.75, 0.5], patience=0, factor=0.5,
+               min_delta=0.25) == [1.0, 1.0, 0.5]
+    # after a reduction the count starts from 0: with patience 1, every 2 bad epochs
+    assert lrs("reduce_on_plateau", 7, metrics=[1.0] * 7, patience=1, factor=0.5) == pytest.approx(
+        [1, 1, 1, .5, .5, .25, .25])
+    # cooldown 2 holds two epochs' counts at 0
+    assert lrs("reduce_on_plateau", 7, metrics=[1.0] * 7, patience=0, factor=0.5, cooldown=2) == pytest.approx(
+        [1, 1, .5, .5, .5, .25, .25])

@@ -154,3 +154,21 @@ def test_early_stopping_patience_starts_again_after_a_restart():
             es.on_restart(state)
         assert state.stop_reason is None or e == 4
     assert state.stop_reason.startswith("early stopping: train_loss did not improve for 2 epochs (best 1")
+
+
+def test_only_a_missing_validation_metric_gets_the_val_fraction_hint():
+    with pytest.raises(ConfigError) as e:
+        monitored("train_accuracy", "auto", {"epoch": 1, "train_loss": 1.0})
+    assert str(e.value) == "monitor: metric 'train_accuracy' is not logged (logged: train_loss)"
+
+
+def test_early_stopping_restores_nothing_after_a_divergence():
+    es, state = EarlyStopping(patience=5), TrainState(network=FakeNet(), optimizer=None, epochs=10)
+    es.on_train_begin(state)
+    state.epoch, state.network.w, state.logs = 1, 1, {"train_loss": 1.0}
+    es.on_epoch_end(state)
+    state.epoch, state.network.w, state.logs = 2, 2, {"train_loss": math.nan}
+    state.diverged = True
+    es.on_epoch_end(state)
+    es.on_train_end(state)
+    assert state.network.w == 2 and state.restored_epoch is None
