@@ -308,3 +308,30 @@ def test_every_optimizer_clips(name):
 def test_state_holds_the_buffers_the_options_need(name, opts, buffers):
     opt = OPTIMIZERS.get(name)([scalar()], **opts)
     assert set(opt.state_dict()) == {"t"} | {f"0.W.{b}" for b in buffers}
+
+
+def test_lerp_by_hand_and_from_the_end_side_from_a_half():
+    """start + w·(end - start), computed from the end's side when w ≥ 0.5 (as torch.lerp_
+    does): w = 1 then gives exactly the end, and w = 0.5 the same bits as torch."""
+    from backprop_cli.training.optimizers import lerp_
+    for w, expected in ((0.25, 1.5), (0.5, 2.0), (0.75, 2.5), (1.0, 3.0)):
+        start, tmp = np.array([1.0]), np.empty(1)
+        lerp_(start, np.array([3.0]), w, tmp)
+        assert start[0] == expected
+    rng = np.random.default_rng(0)
+    start, end = rng.normal(size=1000), rng.normal(size=1000)
+    lerp_(start, end, 1.0, np.empty(1000))
+    np.testing.assert_array_equal(start, end)
+    torch = pytest.importorskip("torch")
+    start, end = rng.normal(size=1000), rng.normal(size=1000)
+    theirs = torch.from_numpy(start.copy()).lerp_(torch.from_numpy(end), 0.5).numpy()
+    lerp_(start, end, 0.5, np.empty(1000))
+    np.testing.assert_array_equal(start, theirs)
+
+
+def test_adam_with_a_small_beta1_by_hand():
+    # beta1 0.3: m = 0.7·0.4 = 0.28 (lerp from the gradient's side), m̂ = 0.4, v̂ = 0.16 → 1.4;
+    # step 2: m = 0.3·0.28 + 0.7·(-0.2) = -0.056, v = 0.95·0.008 + 0.05·0.04 = 0.0096
+    m2, v2 = 0.3 * 0.28 - 0.7 * 0.2, 0.0096
+    second = 1.4 - (0.1 / (1 - 0.09)) * m2 / (math.sqrt(v2) / math.sqrt(1 - 0.95 ** 2))
+    assert steps("adam", 2, lr=0.1, beta1=0.3, beta2=0.95, eps=0.0) == pytest.approx([1.4, second], abs=1e-12)
