@@ -52,7 +52,21 @@ def test_target_loss():
 def test_divergence(value, why):
     s = drive(Divergence(max_loss=10.0), losses(1.0, 2.0, value, 1.0))
     assert s.epoch == 3 and s.diverged
-    assert s.stop_reason.startswith(f"diverged: {why} at epoch 3; the last good checkpoint is kept")
+    assert s.stop_reason == (f"diverged: {why} at epoch 3; the last good checkpoint is kept; "
+                             "try a smaller learning rate")
+
+
+def test_boundaries_of_target_loss_and_max_loss():
+    # exactly at the bound is not past it (0.25 is exact in binary)
+    assert drive(TargetLoss(0.25), losses(0.5, 0.25)).stop_reason is None
+    assert drive(Divergence(max_loss=10.0), losses(1.0, 10.0)).stop_reason is None
+    with pytest.raises(ValueError, match=r"^target_loss must be > 0, got 0$"):
+        TargetLoss(0)
+
+
+def test_divergence_checks_whichever_losses_are_logged():
+    s = drive(Divergence(), [{"val_loss": 1.0}, {"val_loss": math.inf}])
+    assert s.epoch == 2 and s.stop_reason.startswith("diverged: val_loss is inf at epoch 2")
 
 
 def test_divergence_watches_val_loss_and_ignores_a_bound_it_was_not_given():
@@ -158,8 +172,8 @@ def test_early_stopping_patience_starts_again_after_a_restart():
 
 def test_only_a_missing_validation_metric_gets_the_val_fraction_hint():
     with pytest.raises(ConfigError) as e:
-        monitored("train_accuracy", "auto", {"epoch": 1, "train_loss": 1.0})
-    assert str(e.value) == "monitor: metric 'train_accuracy' is not logged (logged: train_loss)"
+        monitored("train_accuracy", "auto", {"epoch": 1, "attempt": 1, "train_loss": 1.0, "lr": 0.1})
+    assert str(e.value) == "monitor: metric 'train_accuracy' is not logged (logged: train_loss, lr)"
 
 
 def test_early_stopping_restores_nothing_after_a_divergence():
