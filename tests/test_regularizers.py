@@ -112,3 +112,15 @@ def test_input_noise_has_the_right_scale_and_leaves_the_data_alone(rng):
     noisy = InputNoise(0.3, rng)(x)
     assert noisy.all() and np.all(x == 0)
     assert noisy.std() == pytest.approx(0.3, rel=0.03) and abs(noisy.mean()) < 0.02
+
+
+def test_penalty_and_max_norm_arguments_are_checked():
+    W = Parameter("0.W", np.ones((2, 2)))
+    assert L2(0.0, 1).value([W]) == 0.0 and L1(0.5, 1).value([W]) == 2.0   # λ = 0 and m = 1 are fine
+    for lam, m in ((-0.1, 5), (0.1, 0), (float("nan"), 5)):
+        with pytest.raises(ValueError, match=rf"^need λ >= 0 and m >= 1, got λ={lam}, m={m}$"):
+            L2(lam, m)
+    MaxNorm(W, 0.5).apply()                                   # any c > 0, even below 1
+    np.testing.assert_allclose(np.linalg.norm(W.value, axis=0), [0.5, 0.5])
+    with pytest.raises(ValueError, match=r"^max_norm must be > 0, got 0$"):
+        MaxNorm(W, 0)

@@ -186,3 +186,10 @@ def test_early_stopping_restores_nothing_after_a_divergence():
     es.on_epoch_end(state)
     es.on_train_end(state)
     assert state.network.w == 2 and state.restored_epoch is None
+
+
+def test_stopping_rules_are_still_importable_from_callbacks():
+    from backprop_cli.training import callbacks, stopping
+    assert callbacks.TargetLoss is stopping.TargetLoss and callbacks.Divergence is stopping.Divergence
+    with pytest.raises(AttributeError, match=r"^module 'backprop_cli.training.callbacks' has no attribute 'Nope'$"):
+        callbacks.Nope
