@@ -129,3 +129,22 @@ def test_correct_counter_agrees_with_decide(outputs, loss, rng):
     labels = rng.integers(0, max(outputs, 2), 200)
     count = correct_counter(net)(z, labels)
     assert count == int((decide(z, net) == labels).sum()) and 0 < count < 200
+
+
+@pytest.mark.parametrize("outputs,loss,cut", [(1, "bce", 0.0), (1, "mse", 0.5), (2, "cross_entropy", None)])
+def test_decisions_at_the_threshold_and_with_two_outputs(outputs, loss, cut, rng):
+    """One output: class 1 only strictly above the threshold (0 for logits, 0.5 for
+    probabilities), as integer classes; two outputs: the argmax, whatever the threshold."""
+    from backprop_cli.engine.network import build_network
+    from backprop_cli.training.metrics import correct_counter, decide
+    out = {"bce": "sigmoid", "cross_entropy": "softmax"}.get(loss, "identity")
+    net = build_network([{"units": outputs, "activation": out}], 2, loss, np.float64, rng, rng)
+    if outputs == 1:
+        z = np.array([[cut], [cut + 0.01], [cut - 0.01]])
+        expected = [0, 1, 0]
+    else:
+        z = np.array([[0.2, 0.9], [0.7, 0.1], [-0.3, -0.2]])   # z[:, 0] vs 0.5 would say 0, 1, 0
+        expected = [1, 0, 1]
+    classes = decide(z, net)
+    assert classes.dtype == np.int64 and classes.tolist() == expected
+    assert correct_counter(net)(z, np.array(expected)) == 3
