@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from backprop_cli.engine.parameter import Parameter
-from backprop_cli.training.optimizers import OPTIMIZERS, SGD
+from backprop_cli.training.optimizers import OPTIMIZERS, SGD, Optimizer
 
 
 def scalar(value=1.0, grad=0.5):
@@ -46,6 +46,10 @@ def test_sgd_by_hand():
     assert steps("sgd", 2, lr=0.1, momentum=0.9, nesterov=True) == pytest.approx([1.424, 1.4296], abs=1e-15)
     # weight decay 0.1: g = 0.4 + 0.1·1.5 = 0.55 → 1.445; g = -0.2 + 0.1445 = -0.0555 → 1.45055
     assert steps("sgd", 2, lr=0.1, weight_decay=0.1) == pytest.approx([1.445, 1.45055], abs=1e-15)
+    # nesterov with weight decay: g = 0.55, b = 0.55, g' = 0.55 + 0.495 → 1.3955;
+    # g = -0.2 + 0.13955 = -0.06045, b = 0.495 - 0.06045 = 0.43455, g' = -0.06045 + 0.391095
+    assert steps("sgd", 2, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1) == pytest.approx(
+        [1.3955, 1.3955 - 0.1 * (-0.06045 + 0.9 * 0.43455)], abs=1e-15)
     # momentum with weight decay: b = 0.55 → 1.445; b = 0.9·0.55 - 0.0555 = 0.4395 → 1.40105
     assert steps("sgd", 2, lr=0.1, momentum=0.9, weight_decay=0.1) == pytest.approx(
         [1.445, 1.40105], abs=1e-15)
@@ -143,8 +147,13 @@ def test_clipping_by_norm_and_by_value():
 
 
 def test_nesterov_needs_momentum_and_no_dampening():
-    with pytest.raises(ValueError, match="nesterov"):
+    with pytest.raises(ValueError, match=r"^nesterov: Nesterov momentum needs momentum > 0 and "
+                       r"dampening 0, got momentum 0, dampening 0$"):
         SGD([scalar()], nesterov=True)
+    with pytest.raises(ValueError, match=r"got momentum 0.9, dampening 0.1$"):
+        SGD([scalar()], momentum=0.9, dampening=0.1, nesterov=True)
+    assert SGD.problems({"nesterov": True, "dampening": 0.2}) == [(
+        "nesterov", "Nesterov momentum needs momentum > 0 and dampening 0, got momentum 0, dampening 0.2")]
     assert SGD.problems({"nesterov": True, "momentum": 0.9, "dampening": 0.1})
     assert not SGD.problems({"nesterov": True, "momentum": 0.9, "dampening": 0.0})
 
@@ -335,3 +344,25 @@ def test_adam_with_a_small_beta1_by_hand():
     m2, v2 = 0.3 * 0.28 - 0.7 * 0.2, 0.0096
     second = 1.4 - (0.1 / (1 - 0.09)) * m2 / (math.sqrt(v2) / math.sqrt(1 - 0.95 ** 2))
     assert steps("adam", 2, lr=0.1, beta1=0.3, beta2=0.95, eps=0.0) == pytest.approx([1.4, second], abs=1e-12)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS.names())
+def test_constructor_defaults_are_the_declared_options(name):
+    import inspect
+    cls = OPTIMIZERS.get(name)
+    signature = inspect.signature(cls.__init__).parameters
+    for key, option in cls.options.items():
+        default = signature[key].default if key in signature else inspect.signature(
+            Optimizer.__init__).parameters[key].default
+        assert default == option.default, f"{name}.{key}"
+
+
+def test_values_in_one_array_with_separate_gradients_update_one_by_one():
+    base = np.array([1.5, -0.5, 0.25])
+    ps = [Parameter("0.W", base[:2]), Parameter("0.b", base[2:])]   # grads: separate arrays
+    for p in ps:
+        p.grad[...] = 0.4
+    opt = OPTIMIZERS.get("adam")(ps, lr=0.1)
+    opt.step()
+    assert len(opt._slots) == 2
+    np.testing.assert_allclose(base, [1.4, -0.6, 0.15])

@@ -165,3 +165,13 @@ def test_reduce_on_plateau_defaults_and_boundaries():
     # cooldown 2 holds two epochs' counts at 0
     assert lrs("reduce_on_plateau", 7, metrics=[1.0] * 7, patience=0, factor=0.5, cooldown=2) == pytest.approx(
         [1, 1, .5, .5, .5, .25, .25])
+
+
+@pytest.mark.parametrize("name", SCHEDULES.names())
+def test_schedule_constructor_defaults_are_the_declared_options(name):
+    import inspect
+    cls = SCHEDULES.get(name)
+    signature = inspect.signature(cls.__init__).parameters
+    for key, option in getattr(cls, "options", {}).items():
+        if not option.required:
+            assert signature[key].default == option.default, f"{name}.{key}"

@@ -172,6 +172,10 @@ def test_early_stopping_patience_starts_again_after_a_restart():
 
 def test_only_a_missing_validation_metric_gets_the_val_fraction_hint():
     with pytest.raises(ConfigError) as e:
+        monitored("val_loss", "auto", {"epoch": 1, "train_loss": 1.0})
+    assert str(e.value) == ("monitor: metric 'val_loss' is not logged (logged: train_loss); "
+                            "set data.val_fraction to hold out validation data")
+    with pytest.raises(ConfigError) as e:
         monitored("train_accuracy", "auto", {"epoch": 1, "attempt": 1, "train_loss": 1.0, "lr": 0.1})
     assert str(e.value) == "monitor: metric 'train_accuracy' is not logged (logged: train_loss, lr)"
 
