@@ -203,3 +203,21 @@ def test_misclassified_epochs_log_every_example_before_their_steps():
     with pytest.raises(ValueError, match=r"^examples: misclassified needs class labels \(a classification task\)$"):
         Trainer(net, SGD(net.parameters()), epochs=1, batch_size=None,
                 examples="misclassified").fit(Dataset(X, data.Y))
+
+
+def test_trainer_defaults_state_and_arguments():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(6, 2))
+    labels = (X[:, 0] > 0).astype(int)
+    data = Dataset(X, labels[:, None].astype(float), labels)
+    net = _classifier(2)
+    seen = []
+    step = net.train_step_gradients
+    net.train_step_gradients = lambda xb, yb: (seen.append(xb[0].copy()), step(xb, yb))[1]
+    opt = SGD(net.parameters(), lr=0.1)
+    state = Trainer(net, opt, epochs=1, batch_size=1).fit(data)   # shuffled, no rng given
+    assert state.network is net and state.optimizer is opt
+    order = np.random.default_rng(0).permutation(6)               # the default stream: seed 0
+    np.testing.assert_array_equal(np.array(seen), X[order])
+    with pytest.raises(ValueError, match=r"^examples must be 'all' or 'misclassified', got 'some'$"):
+        Trainer(net, opt, epochs=1, batch_size=1, examples="some")
