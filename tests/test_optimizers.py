@@ -152,6 +152,8 @@ def test_nesterov_needs_momentum_and_no_dampening():
         SGD([scalar()], nesterov=True)
     with pytest.raises(ValueError, match=r"got momentum 0.9, dampening 0.1$"):
         SGD([scalar()], momentum=0.9, dampening=0.1, nesterov=True)
+    assert SGD.problems({"nesterov": True}) == [(
+        "nesterov", "Nesterov momentum needs momentum > 0 and dampening 0, got momentum 0, dampening 0")]
     assert SGD.problems({"nesterov": True, "dampening": 0.2}) == [(
         "nesterov", "Nesterov momentum needs momentum > 0 and dampening 0, got momentum 0, dampening 0.2")]
     assert SGD.problems({"nesterov": True, "momentum": 0.9, "dampening": 0.1})
@@ -355,6 +357,9 @@ def test_constructor_defaults_are_the_declared_options(name):
         default = signature[key].default if key in signature else inspect.signature(
             Optimizer.__init__).parameters[key].default
         assert default == option.default, f"{name}.{key}"
+    opt = cls([scalar()])                      # built with every default
+    for key, option in cls.options.items():
+        assert getattr(opt, key) == option.default, f"{name}.{key}"
 
 
 def test_values_in_one_array_with_separate_gradients_update_one_by_one():

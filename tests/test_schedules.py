@@ -34,6 +34,7 @@ def test_constant():
 
 def test_step():
     assert lrs("step", 7, step_size=3, gamma=0.5) == pytest.approx([1, 1, 1, .5, .5, .5, .25])
+    assert lrs("step", 3, step_size=1) == pytest.approx([1, .1, .01])      # PyTorch's gamma 0.1
 
 
 def test_multistep():

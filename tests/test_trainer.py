@@ -216,7 +216,7 @@ def test_trainer_defaults_state_and_arguments():
     net.train_step_gradients = lambda xb, yb: (seen.append(xb[0].copy()), step(xb, yb))[1]
     opt = SGD(net.parameters(), lr=0.1)
     state = Trainer(net, opt, epochs=1, batch_size=1).fit(data)   # shuffled, no rng given
-    assert state.network is net and state.optimizer is opt
+    assert state.network is net and state.optimizer is opt and state.epochs == 1
     order = np.random.default_rng(0).permutation(6)               # the default stream: seed 0
     np.testing.assert_array_equal(np.array(seen), X[order])
     with pytest.raises(ValueError, match=r"^examples must be 'all' or 'misclassified', got 'some'$"):
