@@ -41,7 +41,7 @@ def test_backward_matches_central_differences(name, rng):
     ("sigmoid", [0.0, math.log(3.0)], [0.5, 0.75]),                # 1/(1+1/3) = 3/4
     ("tanh", [0.0, math.log(2.0)], [0.0, 0.6]),                    # (4-1)/(4+1)
     ("relu", [-3.0, 0.0, 2.5], [0.0, 0.0, 2.5]),
-    ("leaky_relu", [-3.0, 2.0], [-0.03, 2.0]),                     # slope 0.01
+    ("leaky_relu", [-3.0, 0.5, 2.0], [-0.03, 0.5, 2.0]),           # slope 0.01
     ("softplus", [0.0, math.log(3.0)], [math.log(2.0), math.log(4.0)]),
 ])
 def test_forward_values(name, z, expected):
@@ -61,6 +61,25 @@ def test_grelu_and_prelu_use_their_slope():
     p.forward(np.array([[-4.0, 4.0], [-2.0, -1.0]]))
     p.backward(np.array([[1.0, 1.0], [3.0, 2.0]]))
     np.testing.assert_allclose(p.alpha.grad, [-4.0 - 6.0, -2.0])
+    # shared: one slope from init for the layer, dE/da summed over the batch and the units
+    s = ACTIVATIONS.get("prelu")(shared=True, init=0.4)
+    s.init_parameters(2, np.float64, "1.")
+    np.testing.assert_array_equal(s.alpha.value, [0.4])
+    np.testing.assert_allclose(s.forward(np.array([[-4.0, 4.0], [-2.0, -1.0]])), [[-1.6, 4.0], [-0.8, -0.4]])
+    s.backward(np.array([[1.0, 1.0], [3.0, 2.0]]))
+    np.testing.assert_allclose(s.alpha.grad, [-4.0 - 6.0 - 2.0])
+
+
+@pytest.mark.parametrize("name,slope", [("relu", 0.0), ("leaky_relu", 0.01), ("grelu", 0.01),
+                                        ("prelu", 0.25)])
+def test_relu_family_at_and_just_above_the_kink(name, slope):
+    """f'(0) is the left slope (PyTorch's convention: relu'(0) = 0), and 0 < z < 1 is on the
+    identity side."""
+    layer = ACTIVATIONS.get(name)()
+    layer.init_parameters(3, np.float64, "")
+    z = np.array([[0.0, 0.5, -0.5]])
+    np.testing.assert_allclose(layer.forward(z), [[0.0, 0.5, -0.5 * slope]])
+    np.testing.assert_allclose(layer.backward(np.array([[2.0, 2.0, 2.0]])), [[2.0 * slope, 2.0, 2.0 * slope]])
 
 
 def test_softmax_values_and_jacobian():
@@ -81,12 +100,15 @@ def test_sigmoid_and_softmax_are_stable_for_large_inputs():
     assert y[0, 1] == pytest.approx(math.exp(-40.0), rel=1e-12)   # no loss of relative precision
     assert np.isfinite(s).all() and s.sum() == pytest.approx(1.0)
     assert np.isfinite(ACTIVATIONS.get("softplus")().forward(z)).all()
+    # each row is shifted by its own maximum: rows far apart stay exact
+    s = Softmax().forward(np.array([[1000.0, 1000.0 + math.log(3.0)], [-1000.0, -1000.0 + math.log(3.0)]]))
+    np.testing.assert_allclose(s, [[0.25, 0.75], [0.25, 0.75]], rtol=1e-9)
 
 
 def test_threshold_is_not_differentiable():
     t = ACTIVATIONS.get("threshold")()
     assert t.differentiable is False
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="^threshold units have no gradient; train them with the perceptron rule$"):
         t.backward(np.ones((1, 1)))
 
 

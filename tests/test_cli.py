@@ -1,5 +1,6 @@
 """`backprop train` end to end: through click's runner and as the installed command."""
 import json
+import os
 import subprocess
 
 import numpy as np
@@ -57,10 +58,39 @@ def test_same_config_and_seed_give_the_same_numbers(tmp_path):
     a = api.train(cfg, runs_dir=tmp_path / "a")
     b = api.train(cfg, runs_dir=tmp_path / "b")
     assert a.summary["final"]["train_loss"] == b.summary["final"]["train_loss"]
-    assert a.history == [dict(h, epoch_time=h["epoch_time"]) for h in a.history]
-    assert [h["train_loss"] for h in a.history] == [h["train_loss"] for h in b.history]
+    assert len(a.history) > 10
+
+    def timeless(history):  # every logged number but the wall-clock epoch_time
+        return [{k: v for k, v in h.items() if k != "epoch_time"} for h in history]
+
+    assert timeless(a.history) == timeless(b.history)
     c = api.train(cfg, ["seed=1"], runs_dir=tmp_path / "c")
     assert c.summary["final"]["train_loss"] != a.summary["final"]["train_loss"]
+
+
+def test_the_seed_alone_changes_the_order_of_examples(tmp_path):
+    """With the initial weights fixed (init_from) and the data fixed (xor), the seed reaches
+    the run only through the shuffle stream: another seed must give another run (a shuffle
+    that ignored the seed would not), the same seed the same run."""
+    cfg = write(tmp_path / "xor.yaml", XOR_YAML.replace("batch_size: full", "batch_size: 1")
+                .replace("epochs: 2000", "epochs: 3") + "dtype: float64\n")
+    np.savez(tmp_path / "w.npz", **api.setup(cfg).network.state_dict())
+    cfg.write_text(cfg.read_text().replace("model:\n", "model:\n  init_from: w.npz\n"))
+    losses = {}
+    for run, seed in (("a", 0), ("b", 0), ("c", 1)):
+        r = api.train(cfg, [f"seed={seed}"], runs_dir=tmp_path / run)
+        losses[run] = [h["train_loss"] for h in r.history]
+    assert len(losses["a"]) == 3 and losses["a"] == losses["b"]
+    # the first epoch's mean loss is over the same 4 examples; its steps' order differs
+    assert all(x != y for x, y in zip(losses["a"], losses["c"]))
+
+
+def test_each_random_stream_follows_the_seed():
+    a, b, a2 = (api.Streams.from_seed(s) for s in (0, 1, 0))
+    for name in vars(a):
+        first = getattr(a, name).random(4)
+        assert np.array_equal(first, getattr(a2, name).random(4)), name
+        assert not np.array_equal(first, getattr(b, name).random(4)), name
 
 
 def test_run_folders_never_collide(tmp_path):
@@ -139,15 +169,18 @@ loss: mse
 optimizer: {name: sgd, lr: 0.01}
 training: {epochs: 200, batch_size: full}
 """)
-    r = train([str(cfg), "--quiet", "--json", "--set", "optimizer.lr=5"])
+    r = train([str(cfg), "--quiet", "--json", "--set", "optimizer.lr=5",
+               "--set", "output.checkpoint_every=1"])
     assert r.exit_code == 4
     s = json.loads(r.stdout)
     assert s["diverged"] and s["stop_reason"].startswith("diverged: train_loss is")
     run = tmp_path / "runs" / s["name"]
-    ckpt = run / "checkpoints" / "last.npz"
-    if ckpt.exists():
-        with np.load(ckpt, allow_pickle=False) as z:
-            assert all(np.isfinite(z[k]).all() for k in z.files if k.startswith("param/"))
+    # with a checkpoint every epoch, last.npz is the last epoch before the divergence
+    assert s["epochs"] > 1
+    for name in ("last.npz", "best.npz"):
+        with np.load(run / "checkpoints" / name, allow_pickle=False) as z:
+            params = [z[k] for k in z.files if k.startswith("param/")]
+            assert params and all(np.isfinite(p).all() for p in params)
 
 
 def test_init_from_starts_from_given_weights(tmp_path):
@@ -254,6 +287,8 @@ def test_installed_command_trains_the_shipped_xor_config(tmp_path):
 
 
 def test_xor_config_learns_for_at_least_95_of_100_seeds(tmp_path):
+    if os.environ.get("MUTANT_UNDER_TEST"):  # mutmut: 100 trainings per mutant; the xor tests above suffice
+        pytest.skip("statistical and slow: left out of mutation runs (docs/MUTATION.md)")
     from backprop_cli.config import load_config
     solved = 0
     for seed in range(100):

@@ -20,9 +20,53 @@ def test_builtin_suite_passes_and_covers_every_registered_component():
     for name in ("quadratic", "mse", "mae", "bce", "cross_entropy", "hinge"):
         assert f"loss {name}" in names
     assert {"fused sigmoid+bce", "fused softmax+cross_entropy", "layer dense",
-            "layer dropout (fixed mask)"} <= names
-    threshold = [c for c in report.checks if c.check == "activation threshold"]
-    assert threshold and threshold[0].status == "not differentiable"
+            "layer dropout (rate=0.5, fixed mask)", "layer dropout (rate=0)"} <= names
+    for check in ("activation threshold", "layer gated (threshold gate)"):
+        threshold = [c for c in report.checks if c.check == check]
+        assert len(threshold) == 1 and threshold[0].status == "not differentiable"
+
+
+def test_every_option_of_every_component_is_checked():
+    """Each option an activation or loss declares is checked set away from its default, and
+    every activation (with each of its options) is checked as a gate: a new option cannot be
+    added without the built-in checks exercising it."""
+    from backprop_cli.engine.activations import ACTIVATIONS
+    from backprop_cli.engine.gradcheck import option_variants
+    from backprop_cli.engine.losses import FUSED, LOSSES
+    names = {c.check for c in builtin_checks().checks}
+    components = [("activation", ACTIVATIONS.items()), ("loss", LOSSES.items()),
+                  ("fused", [(f"{act.lower()}+{loss}", cls) for (loss, act), cls in FUSED.items()])]
+    for kind, entries in components:
+        canonical = {}
+        for name, cls in entries:
+            canonical.setdefault(cls, name)  # aliases (linear, l1, ...) are checked once
+        for cls, name in canonical.items():
+            variants = option_variants(cls)
+            assert [label.split("=")[0] for label, _ in variants[1:]] == list(getattr(cls, "options", {}))
+            for label, opts in variants:
+                assert f"{kind} {name}" + (f" ({label})" if label else "") in names
+                if kind == "activation":
+                    assert f"layer gated ({name}{f' {label}' if label else ''} gate)" in names
+                for key, value in opts.items():
+                    assert value != cls.options[key].default
+
+
+def test_planted_bug_in_an_option_fails(monkeypatch):
+    """Bugs that only show with an option away from its default: PReLU's shared slope taking
+    the mean instead of the sum over units, and a slope hard-coded to its default."""
+    def shared_mean(self, dy):
+        neg = np.where(self._mask, 0, self._z) * dy
+        self.alpha.grad[...] = neg.sum(axis=0).mean() if self.shared else neg.sum(axis=0)
+        return np.where(self._mask, dy, self.alpha.value * dy)
+
+    monkeypatch.setattr(activations.PReLU, "backward", shared_mean)
+    failed = {c.name for c in builtin_checks().checks if not c.passed}
+    assert "activation prelu (shared=true): alpha" in failed
+    assert "activation prelu: alpha" not in failed and "activation prelu (init=0.7): alpha" not in failed
+    monkeypatch.undo()
+    monkeypatch.setattr(activations.GReLU, "backward", lambda self, dy: np.where(self._mask, dy, 0.01 * dy))
+    failed = {c.check for c in builtin_checks().checks if not c.passed}
+    assert "activation leaky_relu (slope=0.7)" in failed and "activation leaky_relu" not in failed
 
 
 def test_planted_bug_in_a_derivative_fails(monkeypatch):

@@ -90,6 +90,8 @@ def test_quadratic_mse_mae_values():
     assert LOSSES.get("mse")().forward(o, y) == pytest.approx(3.5)
     # mae: mean |d| = (1 + 2 + 0 + 3) / 4 = 1.5
     assert LOSSES.get("mae")().forward(o, y) == pytest.approx(1.5)
+    # mae of o = (1, -2), y = (0.5, 1): (0.5 + 3) / 2 (|o + y| would give 1.25)
+    assert LOSSES.get("mae")().forward(np.array([[1.0, -2.0]]), np.array([[0.5, 1.0]])) == pytest.approx(1.75)
 
 
 def test_bce_and_cross_entropy_values():
@@ -111,3 +113,50 @@ def test_hinge_values():
     np.testing.assert_allclose(h.backward(), [[-0.5], [0.0]])
     # targets given as -1/+1 mean the same
     assert h.forward(np.array([[0.25], [-2.0]]), np.array([[1.0], [-1.0]])) == pytest.approx(0.75 / 2)
+    # t = -1 with a score on the wrong side: max(0, 1 + 0.5) = 1.5, gradient +1 / n
+    assert h.forward(np.array([[0.5]]), np.array([[0.0]])) == pytest.approx(1.5)
+    np.testing.assert_allclose(h.backward(), [[1.0]])
+
+
+def test_mae_kink_is_skipped_by_gradcheck():
+    """MAE's kink is at o = y: an entry within eps of it is skipped, one at o - y = 1 is not."""
+    from backprop_cli.engine.gradcheck import check_loss
+    y = np.array([[0.0, 0.0]])
+    check = check_loss(LOSSES.get("mae")(), np.array([[1e-9, 1.0 + 1e-9]]), y, "mae", eps=1e-6)[0]
+    assert check.skipped == 1 and check.checked == 1 and check.passed
+
+
+@pytest.mark.parametrize("name", ["quadratic", "mse", "mae", "bce", "cross_entropy", "hinge"])
+@pytest.mark.parametrize("units", [1, 3])
+def test_gradients_keep_the_dtype(name, units, rng):
+    o = rng.uniform(0.1, 0.9, size=(4, units)).astype(np.float32)
+    y = np.eye(units, dtype=np.float32)[rng.integers(0, units, 4)] if units > 1 else \
+        rng.integers(0, 2, (4, 1)).astype(np.float32)
+    loss = LOSSES.get(name)()
+    loss.forward(o, y)
+    assert loss.backward().dtype == np.float32
+
+
+def test_probability_losses_at_exactly_0_and_1_are_finite_and_silent():
+    """As PyTorch's BCELoss: log is clamped at -100, so a sure right answer costs 0 and a sure
+    wrong one 100, and (o - y) / (o (1 - o)) has its denominator clamped at 1e-12. Cross
+    entropy skips classes whose target is 0. No floating-point warning either way."""
+    o, y = np.array([[1.0, 0.0, 1.0, 0.0]]), np.array([[1.0, 0.0, 0.0, 1.0]])
+    with np.errstate(all="raise"):
+        bce = LOSSES.get("bce")()
+        assert bce.forward(o, y) == pytest.approx((0 + 0 + 100 + 100) / 4)
+        np.testing.assert_allclose(bce.backward(), [[0.0, 0.0, 1e12 / 4, -1e12 / 4]])
+        ce = LOSSES.get("cross_entropy")()
+        assert ce.forward(np.array([[0.0, 1.0, 0.0]]), np.array([[0.0, 1.0, 0.0]])) == 0.0
+        np.testing.assert_array_equal(ce.backward(), [[0.0, -1.0, 0.0]])
+        # a probability of exactly 0 on the true class: an infinite loss, not an error
+        assert ce.forward(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])) == math.inf
+        np.testing.assert_array_equal(ce.backward(), [[0.0, -math.inf]])
+
+
+def test_fused_cross_entropy_value_for_any_nonnegative_targets(rng):
+    """E = sum_k y_k (logsumexp(z) - z_k) = -sum_k y_k log softmax(z)_k, also for rows of y
+    that do not sum to 1 (its gradient o - y needs rows that do)."""
+    z, y = rng.normal(size=(4, 3)), rng.uniform(0.1, 2.0, size=(4, 3))
+    fused = SoftmaxCrossEntropy().forward(z, y)
+    assert fused == pytest.approx(LOSSES.get("cross_entropy")().forward(Softmax().forward(z), y), rel=1e-12)

@@ -5,7 +5,7 @@ import pytest
 from backprop_cli.engine.gradcheck import check_network
 from backprop_cli.engine.initializers import INITIALIZERS
 from backprop_cli.engine.layers import Dense, Dropout, GatedDense
-from backprop_cli.engine.activations import Sigmoid
+from backprop_cli.engine.activations import Sigmoid, Softmax
 from backprop_cli.engine.losses import BCEWithLogits, Quadratic, SoftmaxCrossEntropy
 from backprop_cli.engine.network import build_network
 from backprop_cli.engine.parameter import Parameter
@@ -114,6 +114,7 @@ def test_dropout_is_inverted_and_off_at_evaluation():
     assert abs(kept.mean() - 0.75) < 0.01                          # about 1-p kept
     np.testing.assert_array_equal(d.backward(np.ones_like(x)) != 0, kept)  # same mask backward
     assert d.forward(x, training=False) is x                       # identity at evaluation
+    assert d.forward(x) is x                                       # evaluation is the default
     with pytest.raises(ValueError):
         Dropout(1.0, np.random.default_rng(0))
 
@@ -144,8 +145,13 @@ def test_small_random_and_zero_initializers():
     assert not INITIALIZERS.get("zeros")()((3, 4), rng, np.float64).any()
     U = INITIALIZERS.get("uniform")(scale=0.05)((100, 100), rng, np.float32)
     assert U.dtype == np.float32 and np.abs(U).max() <= 0.05 and np.abs(U).max() > 0.045
+    assert U.min() < -0.045 and abs(U.mean()) < 0.002        # U(-scale, scale), centred
     N = INITIALIZERS.get("normal")(scale=0.01)((100, 100), rng, np.float64)
-    assert N.std() == pytest.approx(0.01, rel=0.05)
+    assert N.std() == pytest.approx(0.01, rel=0.05) and abs(N.mean()) < 0.001
+    # the defaults: scale 0.1
+    U = INITIALIZERS.get("uniform")()((100, 100), rng, np.float64)
+    assert 0.095 < np.abs(U).max() <= 0.1
+    assert INITIALIZERS.get("normal")()((100, 100), rng, np.float64).std() == pytest.approx(0.1, rel=0.05)
 
 
 def test_biases_start_at_zero_and_init_auto():
@@ -156,3 +162,127 @@ def test_biases_start_at_zero_and_init_auto():
     assert not b0.any() and not b1.any()
     assert W0.var() == pytest.approx(2 / 1000, rel=0.05)          # he_uniform before relu
     assert W1.var() == pytest.approx(2 / 100, rel=0.1)            # xavier_uniform before tanh
+    for act in ("relu", "leaky_relu", "grelu", "prelu"):          # fan_out ≫ fan_in: he ≠ xavier
+        net = build_network([{"units": 400, "activation": act}], 100, "mse", np.float64, rng, rng)
+        assert net.parameters()[0].value.var() == pytest.approx(2 / 100, rel=0.05), act
+
+
+def test_summary_and_reprs_name_each_layer_with_its_shape():
+    rng = np.random.default_rng(0)
+    net = build_network([{"units": 4, "activation": "tanh", "dropout": 0.5},
+                         {"units": 3, "type": "gated", "gate": "tanh", "activation": "relu"},
+                         {"units": 1, "activation": "sigmoid"}], 2, "bce", np.float64, rng, rng)
+    assert net.summary() == ["Dense(2→4) → Tanh → Dropout(0.5)",
+                             "GatedDense(4→3, gate=Tanh) → ReLU", "Dense(3→1) → Sigmoid"]
+    assert repr(net.loss) == "BCEWithLogits"
+
+
+def test_predict_applies_the_head_and_never_drops_out():
+    rng = np.random.default_rng(0)
+    net = build_network([{"units": 8, "activation": "tanh", "dropout": 0.5},
+                         {"units": 3, "activation": "softmax"}], 2, "cross_entropy", np.float64, rng, rng)
+    x = rng.normal(size=(5, 2))
+    z = net.forward(x)                                   # logits: the softmax is the head
+    p = net.predict(x)
+    np.testing.assert_allclose(p, Softmax().forward(z))
+    np.testing.assert_array_equal(net.output_of(z), p)
+    np.testing.assert_array_equal(net.predict(x), p)     # evaluation: no dropout mask
+    plain = build_network([{"units": 2, "activation": "identity"}], 2, "mse", np.float64, rng, rng)
+    z = plain.forward(x)
+    assert plain.head is None and plain.output_of(z) is z
+
+
+def test_training_passes_drop_out_and_evaluation_passes_do_not():
+    rng = np.random.default_rng(0)
+    net = build_network([{"units": 16, "activation": "tanh", "dropout": 0.5},
+                         {"units": 1, "activation": "identity"}], 2, "mse", np.float64, rng, rng)
+    x, y = rng.normal(size=(8, 2)), rng.normal(size=(8, 1))
+    a, b = net.train_step_gradients(x, y)[0], net.train_step_gradients(x, y)[0]
+    assert a != b                                      # a new mask each training pass
+    e = net.evaluate_loss(x, y)[0]
+    assert e == net.evaluate_loss(x, y)[0] == net.loss.forward(net.forward(x, training=False), y)
+
+
+def test_kink_states_include_the_loss():
+    rng = np.random.default_rng(0)
+    for layers, loss, n in (([{"units": 2, "activation": "identity"}], "mae", 1),
+                            ([{"units": 3, "activation": "relu"}, {"units": 2}], "hinge", 2),
+                            ([{"units": 2, "activation": "tanh"}], "mse", 0)):
+        net = build_network(layers, 2, loss, np.float64, rng, rng)
+        net.loss.forward(net.forward(rng.normal(size=(4, 2)), training=True), np.eye(2)[[0, 1, 1, 0]])
+        states = net.kink_states()
+        assert len(states) == n and all(s.dtype == bool for s in states)
+
+
+def test_load_state_dict_names_what_does_not_match():
+    from backprop_cli.errors import CheckpointError
+    rng = np.random.default_rng(0)
+    net = build_network([{"units": 4, "activation": "tanh"}, {"units": 1}], 2, "mse", np.float64, rng, rng)
+    good = net.state_dict()
+    expected = " (expected 0.W, 0.b, 1.W, 1.b)"
+    cases = [({k: v for k, v in good.items() if k != "1.b"}, "missing 1.b" + expected),
+             ({**good, "9.W": good["0.W"], "9.b": good["0.b"]}, "unexpected 9.W, 9.b" + expected),
+             ({**{k: v for k, v in good.items() if k != "1.b"}, "9.W": good["0.W"]},
+              "missing 1.b; unexpected 9.W" + expected)]
+    for arrays, problem in cases:
+        with pytest.raises(CheckpointError) as e:
+            net.load_state_dict(arrays)
+        assert str(e.value) == "weights: parameter names do not match the model: " + problem
+    with pytest.raises(CheckpointError) as e:
+        net.load_state_dict({**good, "0.b": np.zeros(3)}, source="w.npz")
+    assert str(e.value) == "w.npz: 0.b: shape (3,) does not match the model's (4,)"
+
+
+def test_parameters_are_views_of_one_array_and_the_first_layer_skips_dx():
+    """A built network lays its parameters out in one flat array (what optimizers update in
+    one call); training passes skip the first layer's dE/dx, a plain backward computes it."""
+    from backprop_cli.engine.parameter import flat_view
+    rng = np.random.default_rng(0)
+    net = build_network([{"units": 4, "activation": "tanh"}, {"units": 2}], 3, "mse", np.float64, rng, rng)
+    assert flat_view([p.value for p in net.parameters()]) is not None
+    assert flat_view([p.grad for p in net.parameters()]) is not None
+    seen, first = [], net.layers[0]
+    backward = first.backward
+    first.backward = lambda d: (seen.append(first.input_grad), backward(d))[1]
+    x, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    net.train_step_gradients(x, y)
+    assert seen == [False] and first.input_grad is True          # the layer is left as found
+    dx = net.backward(net.loss.backward())
+    assert seen == [False, True] and dx.shape == x.shape
+    assert net.backward(net.loss.backward(), input_grad=False) is None
+    assert net.backward(net.loss.backward()).shape == x.shape       # reset after each call
+
+
+def test_flat_view_accepts_only_consecutive_pieces_covering_one_1d_array():
+    from backprop_cli.engine.parameter import flat_view
+    base = np.arange(8.0)
+    assert flat_view([base[0:3], base[3:8]]) is base
+    assert flat_view([base[0:3].reshape(3, 1), base[3:8]]) is base   # any shape, same memory
+    assert flat_view([base[0:3]]) is None                             # does not cover it all
+    assert flat_view([base[3:8], base[0:3]]) is None                  # out of order
+    assert flat_view([base[0:3], base[4:8]]) is None                  # a gap
+    assert flat_view([base[0:8:2], base[1:8:2]]) is None              # not contiguous
+    assert flat_view([base[0:3].copy(), base[3:8]]) is None           # another array
+    square = np.zeros((2, 4))
+    assert flat_view([square[0], square[1]]) is None                  # the base is not 1-D
+    assert flat_view([]) is None
+
+
+def test_flatten_one_dtype_only_and_a_single_parameter():
+    from backprop_cli.engine.parameter import flatten
+    one = [Parameter("0.W", np.ones((2, 2)))]
+    value, grad = flatten(one)
+    assert value.shape == (4,) and np.shares_memory(one[0].value, value)
+    mixed = [Parameter("0.W", np.ones(2, np.float32)), Parameter("0.b", np.ones(2))]
+    assert flatten(mixed) is None and mixed[0].value.dtype == np.float32
+    assert flatten([]) is None
+
+
+def test_a_gate_with_parameters_in_float32():
+    rng = np.random.default_rng(0)
+    net = build_network([{"units": 3, "type": "gated", "gate": {"name": "prelu", "init": 0.5}},
+                         {"units": 1}], 2, "mse", np.float32, rng, rng)
+    assert [p.name for p in net.parameters()] == ["0.W", "0.b", "0.W_gate", "0.b_gate", "0.gate_alpha",
+                                                   "1.W", "1.b"]
+    assert all(p.value.dtype == np.float32 for p in net.parameters())
+    np.testing.assert_array_equal(net.parameters()[4].value, [0.5, 0.5, 0.5])

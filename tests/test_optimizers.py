@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from backprop_cli.engine.parameter import Parameter
-from backprop_cli.training.optimizers import OPTIMIZERS, SGD
+from backprop_cli.training.optimizers import OPTIMIZERS, SGD, Optimizer
 
 
 def scalar(value=1.0, grad=0.5):
@@ -14,60 +14,109 @@ def scalar(value=1.0, grad=0.5):
     return p
 
 
+# By hand, from θ = 1.5 with the gradients 0.4, -0.2, 0.3: values where every option changes
+# the result (no 0.5 dampening where d = 1 - d, no θ = 1 where λθ = λ, state that does not
+# start at zero, gradients that change sign so accumulated state matters).
+THETA, GRADS = 1.5, (0.4, -0.2, 0.3)
+
+
 def steps(name, n, **opts):
-    """θ after n steps from θ = 1 with a constant gradient 0.5."""
-    p = scalar()
+    """θ after each of n steps from θ = 1.5 with the gradients 0.4, -0.2, 0.3."""
+    p = scalar(THETA)
     opt = OPTIMIZERS.get(name)([p], **opts)
     out = []
-    for _ in range(n):
-        p.grad[...] = 0.5
+    for g in GRADS[:n]:
+        p.grad[...] = g
         opt.step()
         out.append(float(p.value[0]))
     return out
 
 
 def test_sgd_by_hand():
-    # θ = 1 - 0.1·0.5
-    assert steps("sgd", 1, lr=0.1) == pytest.approx([0.95], abs=1e-15)
-    # momentum 0.9: b = 0.5 → θ = 0.95; b = 0.9·0.5 + 0.5 = 0.95 → θ = 0.95 - 0.095 = 0.855
-    assert steps("sgd", 2, lr=0.1, momentum=0.9) == pytest.approx([0.95, 0.855], abs=1e-15)
-    # dampening 0.5: first b = g = 0.5 (no dampening on the first step); then b = 0.45 + 0.25 = 0.7
-    assert steps("sgd", 2, lr=0.1, momentum=0.9, dampening=0.5) == pytest.approx([0.95, 0.88], abs=1e-15)
-    # nesterov: b = 0.5, g' = 0.5 + 0.45 = 0.95 → 0.905; b = 0.95, g' = 0.5 + 0.855 → 0.905 - 0.1355
-    assert steps("sgd", 2, lr=0.1, momentum=0.9, nesterov=True) == pytest.approx([0.905, 0.7695], abs=1e-15)
-    # weight decay: g = 0.5 + 0.1·1 = 0.6 → θ = 0.94
-    assert steps("sgd", 1, lr=0.1, weight_decay=0.1) == pytest.approx([0.94], abs=1e-15)
+    # θ = 1.5 - 0.1·0.4
+    assert steps("sgd", 2, lr=0.1) == pytest.approx([1.46, 1.48], abs=1e-15)
+    # momentum 0.9: b = 0.4 → 1.46; b = 0.9·0.4 - 0.2 = 0.16 → 1.46 - 0.016
+    assert steps("sgd", 2, lr=0.1, momentum=0.9) == pytest.approx([1.46, 1.444], abs=1e-15)
+    # dampening 0.3: first b = g = 0.4 (no dampening on the first step); then
+    # b = 0.9·0.4 + (1 - 0.3)·(-0.2) = 0.36 - 0.14 = 0.22 → 1.46 - 0.022 = 1.438
+    # (dampening written the wrong way round, b = 0.36 - 0.3·0.2 = 0.30, gives 1.43)
+    assert steps("sgd", 2, lr=0.1, momentum=0.9, dampening=0.3) == pytest.approx([1.46, 1.438], abs=1e-15)
+    # nesterov: b = 0.4, g' = 0.4 + 0.9·0.4 = 0.76 → 1.424; b = 0.36 - 0.2 = 0.16,
+    # g' = -0.2 + 0.9·0.16 = -0.056 → 1.424 + 0.0056
+    assert steps("sgd", 2, lr=0.1, momentum=0.9, nesterov=True) == pytest.approx([1.424, 1.4296], abs=1e-15)
+    # weight decay 0.1: g = 0.4 + 0.1·1.5 = 0.55 → 1.445; g = -0.2 + 0.1445 = -0.0555 → 1.45055
+    assert steps("sgd", 2, lr=0.1, weight_decay=0.1) == pytest.approx([1.445, 1.45055], abs=1e-15)
+    # nesterov with weight decay: g = 0.55, b = 0.55, g' = 0.55 + 0.495 → 1.3955;
+    # g = -0.2 + 0.13955 = -0.06045, b = 0.495 - 0.06045 = 0.43455, g' = -0.06045 + 0.391095
+    assert steps("sgd", 2, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1) == pytest.approx(
+        [1.3955, 1.3955 - 0.1 * (-0.06045 + 0.9 * 0.43455)], abs=1e-15)
+    # momentum with weight decay: b = 0.55 → 1.445; b = 0.9·0.55 - 0.0555 = 0.4395 → 1.40105
+    assert steps("sgd", 2, lr=0.1, momentum=0.9, weight_decay=0.1) == pytest.approx(
+        [1.445, 1.40105], abs=1e-15)
 
 
 def test_adagrad_by_hand():
-    # s = 0.25 → θ = 1 - 0.1·0.5/0.5 = 0.9; s = 0.5 → θ = 0.9 - 0.1·0.5/√0.5
-    assert steps("adagrad", 2, lr=0.1, eps=0.0) == pytest.approx([0.9, 0.9 - 0.05 / math.sqrt(0.5)], abs=1e-15)
-    # lr_decay 1: the second step's lr is 0.1 / (1 + 1) = 0.05
-    assert steps("adagrad", 2, lr=0.1, eps=0.0, lr_decay=1.0)[1] == pytest.approx(
-        0.9 - 0.025 / math.sqrt(0.5), abs=1e-15)
+    # s = 0.16 → θ = 1.5 - 0.1·0.4/0.4 = 1.4; s = 0.2 → θ = 1.4 + 0.1·0.2/√0.2
+    assert steps("adagrad", 2, lr=0.1, eps=0.0) == pytest.approx([1.4, 1.4 + 0.02 / math.sqrt(0.2)], abs=1e-15)
+    # initial_accumulator_value 0.2: s = 0.2 + 0.16 = 0.36 → 1.5 - 0.04/0.6; s = 0.4
+    first = 1.5 - 0.04 / 0.6
+    assert steps("adagrad", 2, lr=0.1, eps=0.0, initial_accumulator_value=0.2) == pytest.approx(
+        [first, first + 0.02 / math.sqrt(0.4)], abs=1e-15)
+    # lr_decay 0.5: the second step's lr is 0.1 / (1 + 0.5), the third's 0.1 / (1 + 1)
+    s3 = 0.16 + 0.04 + 0.09
+    assert steps("adagrad", 3, lr=0.1, eps=0.0, lr_decay=0.5)[1:] == pytest.approx(
+        [1.4 + (0.1 / 1.5) * 0.2 / math.sqrt(0.2),
+         1.4 + (0.1 / 1.5) * 0.2 / math.sqrt(0.2) - 0.05 * 0.3 / math.sqrt(s3)], abs=1e-15)
+    # eps 0.1 is added to √s: 1.5 - 0.04/(0.4 + 0.1)
+    assert steps("adagrad", 1, lr=0.1, eps=0.1) == pytest.approx([1.42], abs=1e-15)
+    # weight decay 0.2: g = 0.4 + 0.3 = 0.7, s = 0.49 → 1.5 - 0.1·0.7/0.7
+    assert steps("adagrad", 1, lr=0.1, eps=0.0, weight_decay=0.2) == pytest.approx([1.4], abs=1e-15)
+    assert steps("adagrad", 2, lr=0.1, eps=0.0, weight_decay=0.2)[1] == pytest.approx(
+        1.4 - 0.1 * 0.08 / math.sqrt(0.49 + 0.08 ** 2), abs=1e-15)  # g = -0.2 + 0.2·1.4 = 0.08
 
 
 def test_rmsprop_by_hand():
-    # v = 0.01·0.25 = 0.0025, √v = 0.05 → θ = 1 - 0.01·0.5/0.05 = 0.9
-    assert steps("rmsprop", 1, lr=0.01, eps=0.0) == pytest.approx([0.9], abs=1e-14)
-    # centered: ḡ = 0.005, v - ḡ² = 0.0025 - 0.000025 → θ = 1 - 0.005/√0.002475
-    assert steps("rmsprop", 1, lr=0.01, eps=0.0, centered=True) == pytest.approx(
-        [1 - 0.005 / math.sqrt(0.002475)], abs=1e-14)
-    # momentum 0.5: b = 10 → 0.9; v = 0.99·0.0025 + 0.0025, b = 5 + 0.5/√v
-    v2 = 0.99 * 0.0025 + 0.0025
-    assert steps("rmsprop", 2, lr=0.01, eps=0.0, momentum=0.5) == pytest.approx(
-        [0.9, 0.9 - 0.01 * (5 + 0.5 / math.sqrt(v2))], abs=1e-14)
+    # alpha 0.9: v = 0.1·0.16 = 0.016 → θ = 1.5 - 0.01·0.4/√0.016;
+    # v = 0.9·0.016 + 0.1·0.04 = 0.0184 → θ += 0.01·0.2/√0.0184
+    t1 = 1.5 - 0.004 / math.sqrt(0.016)
+    assert steps("rmsprop", 2, lr=0.01, alpha=0.9, eps=0.0) == pytest.approx(
+        [t1, t1 + 0.002 / math.sqrt(0.0184)], abs=1e-14)
+    # eps 0.01 is added to √v: 1.5 - 0.004/(√0.016 + 0.01)
+    assert steps("rmsprop", 1, lr=0.01, alpha=0.9, eps=0.01) == pytest.approx(
+        [1.5 - 0.004 / (math.sqrt(0.016) + 0.01)], abs=1e-14)
+    # centered: ḡ = 0.1·0.4 = 0.04, v - ḡ² = 0.016 - 0.0016; then ḡ = 0.036 - 0.02 = 0.016
+    c1 = 1.5 - 0.004 / math.sqrt(0.0144)
+    assert steps("rmsprop", 2, lr=0.01, alpha=0.9, eps=0.0, centered=True) == pytest.approx(
+        [c1, c1 + 0.002 / math.sqrt(0.0184 - 0.016 ** 2)], abs=1e-14)
+    # momentum 0.5: b = 0.4/√0.016 → θ = t1; b = 0.5 b - 0.2/√0.0184 → θ - 0.01 b
+    b1 = 0.4 / math.sqrt(0.016)
+    b2 = 0.5 * b1 - 0.2 / math.sqrt(0.0184)
+    assert steps("rmsprop", 2, lr=0.01, alpha=0.9, eps=0.0, momentum=0.5) == pytest.approx(
+        [t1, t1 - 0.01 * b2], abs=1e-14)
+    # weight decay 0.2: g = 0.4 + 0.3 = 0.7, v = 0.1·0.49 → 1.5 - 0.007/√0.049
+    assert steps("rmsprop", 1, lr=0.01, alpha=0.9, eps=0.0, weight_decay=0.2) == pytest.approx(
+        [1.5 - 0.007 / math.sqrt(0.049)], abs=1e-14)
 
 
 def test_adam_by_hand():
-    # a constant gradient: m̂ = 0.5 and v̂ = 0.25 at every step, so each step is lr·0.5/0.5
-    assert steps("adam", 3, lr=0.1, eps=0.0) == pytest.approx([0.9, 0.8, 0.7], abs=1e-12)
-    # eps outside the bias-corrected root: 0.1·0.5/(0.5 + 0.5)
-    assert steps("adam", 1, lr=0.1, eps=0.5) == pytest.approx([0.95], abs=1e-12)
-    # AdamW: θ ← θ(1 - 0.1·0.1) = 0.99, then the Adam step 0.1 → 0.89
-    assert steps("adamw", 1, lr=0.1, eps=0.0, weight_decay=0.1) == pytest.approx([0.89], abs=1e-12)
-    # Adam with (coupled) weight decay: g = 0.6, still m̂/√v̂ = 1 → 0.9
-    assert steps("adam", 1, lr=0.1, eps=0.0, weight_decay=0.1) == pytest.approx([0.9], abs=1e-12)
+    # beta1 0.8, beta2 0.95: m = 0.2·0.4 = 0.08, v = 0.05·0.16 = 0.008;
+    # m̂ = 0.08/0.2 = 0.4, v̂ = 0.008/0.05 = 0.16 → θ = 1.5 - 0.1·0.4/(0.4 + eps)
+    assert steps("adam", 1, lr=0.1, beta1=0.8, beta2=0.95, eps=0.0) == pytest.approx([1.4], abs=1e-12)
+    # eps outside the bias-corrected root: 0.1·0.4/(0.4 + 0.1)
+    assert steps("adam", 1, lr=0.1, beta1=0.8, beta2=0.95, eps=0.1) == pytest.approx([1.42], abs=1e-12)
+    # step 2: m = 0.064 - 0.04 = 0.024, v = 0.0076 + 0.002 = 0.0096;
+    # θ = 1.4 - (0.1/(1 - 0.64))·0.024/(√0.0096/√(1 - 0.9025))
+    m2, v2 = 0.8 * 0.08 + 0.2 * -0.2, 0.95 * 0.008 + 0.05 * 0.04
+    second = 1.4 - (0.1 / 0.36) * m2 / (math.sqrt(v2) / math.sqrt(1 - 0.95 ** 2))
+    assert steps("adam", 2, lr=0.1, beta1=0.8, beta2=0.95, eps=0.0) == pytest.approx([1.4, second], abs=1e-12)
+    # AdamW: θ ← 1.5·(1 - 0.1·0.2) = 1.47, then the Adam step 0.1 → 1.37
+    assert steps("adamw", 1, lr=0.1, beta1=0.8, beta2=0.95, eps=0.0, weight_decay=0.2) == pytest.approx(
+        [1.37], abs=1e-12)
+    # Adam with (coupled) weight decay 0.2: g = 0.7 enters m and v: step 2 uses g = -0.2 + 0.2·1.4
+    m2, v2 = 0.8 * 0.14 + 0.2 * 0.08, 0.95 * 0.05 * 0.49 + 0.05 * 0.08 ** 2
+    second = 1.4 - (0.1 / 0.36) * m2 / (math.sqrt(v2) / math.sqrt(1 - 0.95 ** 2))
+    assert steps("adam", 2, lr=0.1, beta1=0.8, beta2=0.95, eps=0.0, weight_decay=0.2) == pytest.approx(
+        [1.4, second], abs=1e-12)
 
 
 def test_amsgrad_divides_by_the_largest_second_moment():
@@ -98,8 +147,15 @@ def test_clipping_by_norm_and_by_value():
 
 
 def test_nesterov_needs_momentum_and_no_dampening():
-    with pytest.raises(ValueError, match="nesterov"):
+    with pytest.raises(ValueError, match=r"^nesterov: Nesterov momentum needs momentum > 0 and "
+                       r"dampening 0, got momentum 0, dampening 0$"):
         SGD([scalar()], nesterov=True)
+    with pytest.raises(ValueError, match=r"got momentum 0.9, dampening 0.1$"):
+        SGD([scalar()], momentum=0.9, dampening=0.1, nesterov=True)
+    assert SGD.problems({"nesterov": True}) == [(
+        "nesterov", "Nesterov momentum needs momentum > 0 and dampening 0, got momentum 0, dampening 0")]
+    assert SGD.problems({"nesterov": True, "dampening": 0.2}) == [(
+        "nesterov", "Nesterov momentum needs momentum > 0 and dampening 0, got momentum 0, dampening 0.2")]
     assert SGD.problems({"nesterov": True, "momentum": 0.9, "dampening": 0.1})
     assert not SGD.problems({"nesterov": True, "momentum": 0.9, "dampening": 0.0})
 
@@ -229,3 +285,89 @@ def test_a_step_allocates_no_arrays(name, opts):
     finally:
         tracemalloc.stop()
     assert peak < 40_000, peak
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS.names())
+def test_every_optimizer_clips(name):
+    """clip_value and clip_norm reach every optimizer: a clipped gradient steps exactly as
+    the gradient it is clipped to."""
+    def run(grads, **clip):
+        ps = [Parameter("a", np.array([1.5, -0.5])), Parameter("b", np.array([0.25]))]
+        opt = OPTIMIZERS.get(name)(ps, lr=0.1, **clip)
+        for ga, gb in grads:
+            ps[0].grad[...], ps[1].grad[...] = ga, gb
+            opt.step()
+        return np.concatenate([p.value for p in ps])
+
+    big = [([5.0, -0.05], [-3.0]), ([-4.0, 2.0], [0.01])]
+    clipped = [([0.2, -0.05], [-0.2]), ([-0.2, 0.2], [0.01])]
+    np.testing.assert_array_equal(run(big, clip_value=0.2), run(clipped))
+    norm = math.sqrt(4.0 ** 2 + 3.0 ** 2)  # one step, global norm 5 scaled to 0.5
+    np.testing.assert_allclose(run([([4.0, 0.0], [3.0])], clip_norm=0.5),
+                               run([([4.0 * 0.5 / (norm + 1e-6), 0.0], [3.0 * 0.5 / (norm + 1e-6)])]),
+                               rtol=1e-15, atol=1e-15)
+
+
+@pytest.mark.parametrize("name,opts,buffers", [
+    ("sgd", {}, set()), ("sgd", {"momentum": 0.9}, {"momentum_buffer"}),
+    ("adagrad", {}, {"sum"}),
+    ("rmsprop", {}, {"square_avg"}), ("rmsprop", {"momentum": 0.5}, {"square_avg", "momentum_buffer"}),
+    ("rmsprop", {"centered": True}, {"square_avg", "grad_avg"}),
+    ("adam", {}, {"exp_avg", "exp_avg_sq"}), ("adam", {"amsgrad": True}, {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}),
+    ("adamw", {}, {"exp_avg", "exp_avg_sq"}),
+])
+def test_state_holds_the_buffers_the_options_need(name, opts, buffers):
+    opt = OPTIMIZERS.get(name)([scalar()], **opts)
+    assert set(opt.state_dict()) == {"t"} | {f"0.W.{b}" for b in buffers}
+
+
+def test_lerp_by_hand_and_from_the_end_side_from_a_half():
+    """start + w·(end - start), computed from the end's side when w ≥ 0.5 (as torch.lerp_
+    does): w = 1 then gives exactly the end, and w = 0.5 the same bits as torch."""
+    from backprop_cli.training.optimizers import lerp_
+    for w, expected in ((0.25, 1.5), (0.5, 2.0), (0.75, 2.5), (1.0, 3.0)):
+        start, tmp = np.array([1.0]), np.empty(1)
+        lerp_(start, np.array([3.0]), w, tmp)
+        assert start[0] == expected
+    rng = np.random.default_rng(0)
+    start, end = rng.normal(size=1000), rng.normal(size=1000)
+    lerp_(start, end, 1.0, np.empty(1000))
+    np.testing.assert_array_equal(start, end)
+    torch = pytest.importorskip("torch")
+    start, end = rng.normal(size=1000), rng.normal(size=1000)
+    theirs = torch.from_numpy(start.copy()).lerp_(torch.from_numpy(end), 0.5).numpy()
+    lerp_(start, end, 0.5, np.empty(1000))
+    np.testing.assert_array_equal(start, theirs)
+
+
+def test_adam_with_a_small_beta1_by_hand():
+    # beta1 0.3: m = 0.7·0.4 = 0.28 (lerp from the gradient's side), m̂ = 0.4, v̂ = 0.16 → 1.4;
+    # step 2: m = 0.3·0.28 + 0.7·(-0.2) = -0.056, v = 0.95·0.008 + 0.05·0.04 = 0.0096
+    m2, v2 = 0.3 * 0.28 - 0.7 * 0.2, 0.0096
+    second = 1.4 - (0.1 / (1 - 0.09)) * m2 / (math.sqrt(v2) / math.sqrt(1 - 0.95 ** 2))
+    assert steps("adam", 2, lr=0.1, beta1=0.3, beta2=0.95, eps=0.0) == pytest.approx([1.4, second], abs=1e-12)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS.names())
+def test_constructor_defaults_are_the_declared_options(name):
+    import inspect
+    cls = OPTIMIZERS.get(name)
+    signature = inspect.signature(cls.__init__).parameters
+    for key, option in cls.options.items():
+        default = signature[key].default if key in signature else inspect.signature(
+            Optimizer.__init__).parameters[key].default
+        assert default == option.default, f"{name}.{key}"
+    opt = cls([scalar()])                      # built with every default
+    for key, option in cls.options.items():
+        assert getattr(opt, key) == option.default, f"{name}.{key}"
+
+
+def test_values_in_one_array_with_separate_gradients_update_one_by_one():
+    base = np.array([1.5, -0.5, 0.25])
+    ps = [Parameter("0.W", base[:2]), Parameter("0.b", base[2:])]   # grads: separate arrays
+    for p in ps:
+        p.grad[...] = 0.4
+    opt = OPTIMIZERS.get("adam")(ps, lr=0.1)
+    opt.step()
+    assert len(opt._slots) == 2
+    np.testing.assert_allclose(base, [1.4, -0.6, 0.15])

@@ -12,9 +12,15 @@ from backprop_cli.training.trainer import Trainer
 
 
 def net(seed=0):
+    """A small network whose biases are not 0 (as built), so a penalty wrongly applied to them
+    changes the gradient."""
     rng = np.random.default_rng(seed)
-    return build_network([{"units": 4, "activation": "tanh"}, {"units": 1, "activation": "sigmoid"}],
-                         3, "bce", np.float64, rng, rng)
+    n = build_network([{"units": 4, "activation": "tanh"}, {"units": 1, "activation": "sigmoid"}],
+                      3, "bce", np.float64, rng, rng)
+    for p in n.parameters():
+        if not p.decay:
+            p.value[...] = rng.normal(size=p.value.shape)
+    return n
 
 
 def problem(n=10):
@@ -48,8 +54,9 @@ def test_l2_changes_the_gradient_by_exactly_lambda_over_m_times_w():
 
 def test_l1_adds_lambda_over_m_times_sign_with_zero_at_zero():
     W = Parameter("0.W", np.array([2.0, -3.0, 0.0]))
+    W.grad[...] = [1.0, 1.0, 1.0]                     # added to the loss's gradient
     L1(0.5, 5).add_gradient([W])
-    np.testing.assert_array_equal(W.grad, [0.1, -0.1, 0.0])
+    np.testing.assert_allclose(W.grad, [1.1, 0.9, 1.0], rtol=1e-15)
 
 
 @pytest.mark.parametrize("kind", ["l2", "l1"])
@@ -105,3 +112,15 @@ def test_input_noise_has_the_right_scale_and_leaves_the_data_alone(rng):
     noisy = InputNoise(0.3, rng)(x)
     assert noisy.all() and np.all(x == 0)
     assert noisy.std() == pytest.approx(0.3, rel=0.03) and abs(noisy.mean()) < 0.02
+
+
+def test_penalty_and_max_norm_arguments_are_checked():
+    W = Parameter("0.W", np.ones((2, 2)))
+    assert L2(0.0, 1).value([W]) == 0.0 and L1(0.5, 1).value([W]) == 2.0   # λ = 0 and m = 1 are fine
+    for lam, m in ((-0.1, 5), (0.1, 0), (float("nan"), 5)):
+        with pytest.raises(ValueError, match=rf"^need λ >= 0 and m >= 1, got λ={lam}, m={m}$"):
+            L2(lam, m)
+    MaxNorm(W, 0.5).apply()                                   # any c > 0, even below 1
+    np.testing.assert_allclose(np.linalg.norm(W.value, axis=0), [0.5, 0.5])
+    with pytest.raises(ValueError, match=r"^max_norm must be > 0, got 0$"):
+        MaxNorm(W, 0)

@@ -34,6 +34,7 @@ def test_constant():
 
 def test_step():
     assert lrs("step", 7, step_size=3, gamma=0.5) == pytest.approx([1, 1, 1, .5, .5, .5, .25])
+    assert lrs("step", 3, step_size=1) == pytest.approx([1, .1, .01])      # PyTorch's gamma 0.1
 
 
 def test_multistep():
@@ -116,3 +117,62 @@ def test_every_schedule_is_tested():
     tested = {"constant", "step", "multistep", "exponential", "inverse_scaling", "cosine",
               "reduce_on_plateau"}
     assert set(SCHEDULES.names()) == tested
+
+
+def test_multistep_problems_name_the_bad_milestone():
+    from backprop_cli.training.schedules import MultiStep
+    assert MultiStep.problems({"milestones": [3, 7]}) == []
+    assert MultiStep.problems({"milestones": [1]}) == []
+    for bad, shown in (([3, 0], "0"), ([2, True], "True"), ([4, 2.5, -1], "2.5")):
+        assert MultiStep.problems({"milestones": bad}) == [("milestones", f"must be integers >= 1, got {shown}")]
+    for empty in ({"milestones": []}, {}):
+        assert MultiStep.problems(empty) == [("milestones", "must list at least one epoch, got an empty list")]
+
+
+def test_cosine_descends_to_0_by_default():
+    assert lrs("cosine", 4, T_max=2) == pytest.approx([1.0, 0.5, 0.0, 0.0])
+
+
+def test_reduce_on_plateau_restart_forgets_the_plateau():
+    sched = SCHEDULES.get("reduce_on_plateau")(patience=0, factor=0.5)
+    state = TrainState(network=None, optimizer=Opt(1.0), epochs=9)
+    sched.on_train_begin(state)
+    for loss in (1.0, 1.0, 1.0):
+        sched.on_epoch_begin(state)
+        state.logs = {"train_loss": loss}
+        sched.on_epoch_end(state)
+    assert sched.lr == 0.25
+    sched.on_restart(state)
+    assert state.optimizer.lr == 1.0 and sched.t == 0
+    for loss, lr in ((5.0, 1.0), (5.0, 1.0)):   # a new best at 5.0: the old one is forgotten
+        sched.on_epoch_begin(state)
+        assert state.optimizer.lr == lr
+        state.logs = {"train_loss": loss}
+        sched.on_epoch_end(state)
+    sched.on_epoch_begin(state)
+    assert state.optimizer.lr == 0.5
+
+
+def test_reduce_on_plateau_defaults_and_boundaries():
+    # PyTorch's defaults: factor 0.1 after more than patience 10 epochs without improvement
+    got = lrs("reduce_on_plateau", 13, metrics=[1.0] * 13)
+    assert got[:12] == [1.0] * 12 and got[12] == pytest.approx(0.1)
+    # improving by exactly min_delta (0.25, exact in binary) is not an improvement
+    assert lrs("reduce_on_plateau", 3, metrics=[1.0, 0.75, 0.5], patience=0, factor=0.5,
+               min_delta=0.25) == [1.0, 1.0, 0.5]
+    # after a reduction the count starts from 0: with patience 1, every 2 bad epochs
+    assert lrs("reduce_on_plateau", 7, metrics=[1.0] * 7, patience=1, factor=0.5) == pytest.approx(
+        [1, 1, 1, .5, .5, .25, .25])
+    # cooldown 2 holds two epochs' counts at 0
+    assert lrs("reduce_on_plateau", 7, metrics=[1.0] * 7, patience=0, factor=0.5, cooldown=2) == pytest.approx(
+        [1, 1, .5, .5, .5, .25, .25])
+
+
+@pytest.mark.parametrize("name", SCHEDULES.names())
+def test_schedule_constructor_defaults_are_the_declared_options(name):
+    import inspect
+    cls = SCHEDULES.get(name)
+    signature = inspect.signature(cls.__init__).parameters
+    for key, option in getattr(cls, "options", {}).items():
+        if not option.required:
+            assert signature[key].default == option.default, f"{name}.{key}"

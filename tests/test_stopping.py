@@ -52,7 +52,21 @@ def test_target_loss():
 def test_divergence(value, why):
     s = drive(Divergence(max_loss=10.0), losses(1.0, 2.0, value, 1.0))
     assert s.epoch == 3 and s.diverged
-    assert s.stop_reason.startswith(f"diverged: {why} at epoch 3; the last good checkpoint is kept")
+    assert s.stop_reason == (f"diverged: {why} at epoch 3; the last good checkpoint is kept; "
+                             "try a smaller learning rate")
+
+
+def test_boundaries_of_target_loss_and_max_loss():
+    # exactly at the bound is not past it (0.25 is exact in binary)
+    assert drive(TargetLoss(0.25), losses(0.5, 0.25)).stop_reason is None
+    assert drive(Divergence(max_loss=10.0), losses(1.0, 10.0)).stop_reason is None
+    with pytest.raises(ValueError, match=r"^target_loss must be > 0, got 0$"):
+        TargetLoss(0)
+
+
+def test_divergence_checks_whichever_losses_are_logged():
+    s = drive(Divergence(), [{"val_loss": 1.0}, {"val_loss": math.inf}])
+    assert s.epoch == 2 and s.stop_reason.startswith("diverged: val_loss is inf at epoch 2")
 
 
 def test_divergence_watches_val_loss_and_ignores_a_bound_it_was_not_given():
@@ -127,3 +141,59 @@ def test_monitor_auto_and_a_missing_metric():
 
 def test_every_rule_is_registered_under_its_key():
     assert set(STOPPING_RULES.names()) == {"target_loss", "max_time", "tol", "patience", "max_loss"}
+
+
+def test_max_time_stops_only_once_the_limit_is_exceeded():
+    now = iter([0.0, 2.0, 2.5])
+    s = drive(MaxTime(2.0, clock=lambda: next(now)), losses(1, 1, 1))
+    assert s.epoch == 2 and s.stop_reason.startswith("wall time limit reached: 2.5 s")
+
+
+def test_convergence_boundaries_and_default():
+    # each epoch improves by exactly tol (0.25, exact in binary): an improvement, never counted
+    s = drive(Convergence(tol=0.25, n_iter_no_change=1), losses(1.0, 0.75, 0.5, 0.25, 0.0))
+    assert s.stop_reason is None
+    # scikit-learn's default n_iter_no_change: 10 epochs without improvement
+    s = drive(Convergence(tol=0.1), losses(*[1.0] * 12))
+    assert s.epoch == 11 and s.stop_reason.endswith("for 10 epochs (best 1)")
+
+
+def test_early_stopping_patience_starts_again_after_a_restart():
+    es, state = EarlyStopping(patience=2), TrainState(network=FakeNet(), optimizer=None, epochs=10)
+    es.on_train_begin(state)
+    for e, (loss, restart) in enumerate([(1.0, False), (1.1, True), (1.2, False), (1.3, False)], 1):
+        state.epoch, state.logs = e, {"train_loss": loss}
+        es.on_epoch_end(state)
+        if restart:
+            es.on_restart(state)
+        assert state.stop_reason is None or e == 4
+    assert state.stop_reason.startswith("early stopping: train_loss did not improve for 2 epochs (best 1")
+
+
+def test_only_a_missing_validation_metric_gets_the_val_fraction_hint():
+    with pytest.raises(ConfigError) as e:
+        monitored("val_loss", "auto", {"epoch": 1, "train_loss": 1.0})
+    assert str(e.value) == ("monitor: metric 'val_loss' is not logged (logged: train_loss); "
+                            "set data.val_fraction to hold out validation data")
+    with pytest.raises(ConfigError) as e:
+        monitored("train_accuracy", "auto", {"epoch": 1, "attempt": 1, "train_loss": 1.0, "lr": 0.1})
+    assert str(e.value) == "monitor: metric 'train_accuracy' is not logged (logged: train_loss, lr)"
+
+
+def test_early_stopping_restores_nothing_after_a_divergence():
+    es, state = EarlyStopping(patience=5), TrainState(network=FakeNet(), optimizer=None, epochs=10)
+    es.on_train_begin(state)
+    state.epoch, state.network.w, state.logs = 1, 1, {"train_loss": 1.0}
+    es.on_epoch_end(state)
+    state.epoch, state.network.w, state.logs = 2, 2, {"train_loss": math.nan}
+    state.diverged = True
+    es.on_epoch_end(state)
+    es.on_train_end(state)
+    assert state.network.w == 2 and state.restored_epoch is None
+
+
+def test_stopping_rules_are_still_importable_from_callbacks():
+    from backprop_cli.training import callbacks, stopping
+    assert callbacks.TargetLoss is stopping.TargetLoss and callbacks.Divergence is stopping.Divergence
+    with pytest.raises(AttributeError, match=r"^module 'backprop_cli.training.callbacks' has no attribute 'Nope'$"):
+        callbacks.Nope

@@ -129,3 +129,95 @@ def test_correct_counter_agrees_with_decide(outputs, loss, rng):
     labels = rng.integers(0, max(outputs, 2), 200)
     count = correct_counter(net)(z, labels)
     assert count == int((decide(z, net) == labels).sum()) and 0 < count < 200
+
+
+@pytest.mark.parametrize("outputs,loss,cut", [(1, "bce", 0.0), (1, "mse", 0.5), (2, "cross_entropy", None)])
+def test_decisions_at_the_threshold_and_with_two_outputs(outputs, loss, cut, rng):
+    """One output: class 1 only strictly above the threshold (0 for logits, 0.5 for
+    probabilities), as integer classes; two outputs: the argmax, whatever the threshold."""
+    from backprop_cli.engine.network import build_network
+    from backprop_cli.training.metrics import correct_counter, decide
+    out = {"bce": "sigmoid", "cross_entropy": "softmax"}.get(loss, "identity")
+    net = build_network([{"units": outputs, "activation": out}], 2, loss, np.float64, rng, rng)
+    if outputs == 1:
+        z = np.array([[cut], [cut + 0.01], [cut - 0.01]])
+        expected = [0, 1, 0]
+    else:
+        z = np.array([[0.2, 0.9], [0.7, 0.1], [-0.3, -0.2]])   # z[:, 0] vs 0.5 would say 0, 1, 0
+        expected = [1, 0, 1]
+    classes = decide(z, net)
+    assert classes.dtype == np.int64 and classes.tolist() == expected
+    assert correct_counter(net)(z, np.array(expected)) == 3
+
+
+def _classifier(seed=0, n_in=2):
+    rng = np.random.default_rng(seed)
+    return build_network([{"units": 4, "activation": "tanh"}, {"units": 1, "activation": "sigmoid"}],
+                         n_in, "bce", np.float64, rng, rng)
+
+
+def test_evaluate_sums_over_batches():
+    from backprop_cli.training.trainer import evaluate
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(10, 2))
+    labels = (X[:, 0] > 0).astype(int)
+    Y = labels[:, None].astype(float)
+    net = _classifier()
+    whole = evaluate(net, X, Y, labels, batch_size=10)
+    loss, z = net.evaluate_loss(X, Y)
+    assert whole["loss"] == pytest.approx(loss, rel=1e-14)
+    assert whole["accuracy"] == float(np.mean((z[:, 0] > 0) == labels))
+    split = evaluate(net, X, Y, labels, batch_size=3)             # batches of 3, 3, 3, 1
+    assert split["loss"] == pytest.approx(loss, rel=1e-14) and split["accuracy"] == whole["accuracy"]
+    assert evaluate(net, X, Y)["loss"] == pytest.approx(loss, rel=1e-14) and "accuracy" not in evaluate(net, X, Y)
+
+
+def test_misclassified_epochs_log_every_example_before_their_steps():
+    """examples: misclassified logs the loss, accuracy and objective of all examples at the
+    epoch's start (over blocks of 8192 rows), then trains on the misclassified ones."""
+    from backprop_cli.training.regularizers import Regularizer
+    from backprop_cli.training.trainer import evaluate
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(8200, 2))
+    labels = (X[:, 0] + 0.3 * X[:, 1] > 0).astype(int)
+    data = Dataset(X, labels[:, None].astype(float), labels)
+    net = _classifier(1)
+    reg = Regularizer({"l2": 0.5}, len(data))
+    logs = []
+
+    class Spy(Callback):
+        def on_epoch_begin(self, state):
+            logs.append({"before": evaluate(net, X, data.Y, labels),
+                         "penalty": reg.value(net.parameters())})
+
+        def on_epoch_end(self, state):
+            logs[-1].update(state.logs)
+
+    Trainer(net, SGD(net.parameters(), lr=0.1), epochs=2, batch_size=None, shuffle=False,
+            regularizer=reg, callbacks=[Spy()], examples="misclassified").fit(data)
+    second = logs[1]   # the first epoch of an attempt trains on every example
+    assert second["train_loss"] == pytest.approx(second["before"]["loss"], rel=1e-12)
+    assert second["train_accuracy"] == pytest.approx(second["before"]["accuracy"], abs=1e-12)
+    assert second["train_objective"] == pytest.approx(second["before"]["loss"] + second["penalty"], rel=1e-12)
+    assert second["examples_trained"] == round((1 - second["train_accuracy"]) * 8200) > 0
+    with pytest.raises(ValueError, match=r"^examples: misclassified needs class labels \(a classification task\)$"):
+        Trainer(net, SGD(net.parameters()), epochs=1, batch_size=None,
+                examples="misclassified").fit(Dataset(X, data.Y))
+
+
+def test_trainer_defaults_state_and_arguments():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(6, 2))
+    labels = (X[:, 0] > 0).astype(int)
+    data = Dataset(X, labels[:, None].astype(float), labels)
+    net = _classifier(2)
+    seen = []
+    step = net.train_step_gradients
+    net.train_step_gradients = lambda xb, yb: (seen.append(xb[0].copy()), step(xb, yb))[1]
+    opt = SGD(net.parameters(), lr=0.1)
+    state = Trainer(net, opt, epochs=1, batch_size=1).fit(data)   # shuffled, no rng given
+    assert state.network is net and state.optimizer is opt and state.epochs == 1
+    order = np.random.default_rng(0).permutation(6)               # the default stream: seed 0
+    np.testing.assert_array_equal(np.array(seen), X[order])
+    with pytest.raises(ValueError, match=r"^examples must be 'all' or 'misclassified', got 'some'$"):
+        Trainer(net, opt, epochs=1, batch_size=1, examples="some")

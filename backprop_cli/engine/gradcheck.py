@@ -205,6 +205,30 @@ class Report:
                 "ok": self.passed}
 
 
+def away_from_default(option):
+    """A valid value of a declared option other than its default: the other truth value, another
+    choice, or the first of a few numbers that passes the option's range."""
+    if option.types() == (bool,):
+        return not option.default
+    candidates = option.choices or (0.7, 0.3, 1.5, 3.0, -0.3, 2, 3)
+    for value in candidates:
+        if value != option.default and option.check(value)[1] is None:
+            return option.check(value)[0]
+    raise ValueError(f"no value other than the default {option.default!r} found for {option}")
+
+
+def option_variants(cls) -> list[tuple[str, dict]]:
+    """(label, options) to check a component with: its defaults (label ''), then each option
+    it declares set away from its default in turn (label 'shared=true')."""
+    out = [("", {})]
+    for key, option in (getattr(cls, "options", None) or {}).items():
+        value = away_from_default(option)
+        shown = str(value).lower() if isinstance(value, bool) else f"{value:g}" if isinstance(
+            value, float) else value
+        out.append((f"{key}={shown}", {key: value}))
+    return out
+
+
 def builtin_checks(eps=DEFAULT_EPS, tol=DEFAULT_TOL, floor=DEFAULT_FLOOR, seed: int = 0) -> Report:
     """Every built-in activation, layer and loss, each fused pair, and small networks, in
     float64 on random batches. Names are taken from the registries, so a new component is
@@ -227,13 +251,20 @@ def builtin_checks(eps=DEFAULT_EPS, tol=DEFAULT_TOL, floor=DEFAULT_FLOOR, seed: 
                 seen.add(cls)
                 yield name, cls
 
-    for name, cls in unique(ACTIVATIONS):
-        layer = cls()
+    activations = [(name, label, cls, opts) for name, cls in unique(ACTIVATIONS)
+                   for label, opts in option_variants(cls)]
+
+    def activation(cls, opts):
+        layer = cls(**opts)
         layer.init_parameters(k, np.float64, "")
-        if layer.parameters():  # a learned slope away from 1, so it matters
-            layer.parameters()[0].value[...] = rng.uniform(0.1, 0.5, layer.parameters()[0].value.shape)
+        for p in layer.parameters():  # learned slopes spread around their init, so both matter
+            p.value += rng.uniform(-0.1, 0.1, p.value.shape)
+        return layer
+
+    for name, label, cls, opts in activations:
         z = rng.normal(size=(n, k))
-        report.checks += check_layer(layer, z, rng.normal(size=(n, k)), f"activation {name}", **kw)
+        report.checks += check_layer(activation(cls, opts), z, rng.normal(size=(n, k)),
+                                     f"activation {name}" + (f" ({label})" if label else ""), **kw)
 
     def param(name, shape):
         return Parameter(name, rng.normal(size=shape) * 0.5)
@@ -241,14 +272,16 @@ def builtin_checks(eps=DEFAULT_EPS, tol=DEFAULT_TOL, floor=DEFAULT_FLOOR, seed: 
     dense = Dense(param("W", (3, k)), param("b", (k,)))
     report.checks += check_layer(dense, rng.normal(size=(n, 3)), rng.normal(size=(n, k)),
                                  "layer dense", **kw)
-    for gate in ("sigmoid", "tanh", "relu"):
+    for name, label, cls, opts in activations:  # every unit, with every option, as a gate
         gated = GatedDense(param("W", (3, k)), param("b", (k,)), param("W_gate", (3, k)),
-                           param("b_gate", (k,)), ACTIVATIONS.get(gate)())
+                           param("b_gate", (k,)), activation(cls, opts))
         report.checks += check_layer(gated, rng.normal(size=(n, 3)), rng.normal(size=(n, k)),
-                                     f"layer gated ({gate} gate)", **kw)
-    dropout = Dropout(0.5, np.random.default_rng(seed))
-    report.checks += check_layer(dropout, rng.normal(size=(n, k)), rng.normal(size=(n, k)),
-                                 "layer dropout (fixed mask)", **kw)
+                                     f"layer gated ({name}{f' {label}' if label else ''} gate)", **kw)
+    for rate in (0.5, 0.0):
+        dropout = Dropout(rate, np.random.default_rng(seed))
+        report.checks += check_layer(dropout, rng.normal(size=(n, k)), rng.normal(size=(n, k)),
+                                     f"layer dropout (rate={rate:g}{', fixed mask' if rate else ''})",
+                                     **kw)
 
     def onehot(classes, k):
         return np.eye(k)[classes]
@@ -266,8 +299,10 @@ def builtin_checks(eps=DEFAULT_EPS, tol=DEFAULT_TOL, floor=DEFAULT_FLOOR, seed: 
         "hinge": lambda: (rng.normal(size=(n, 3)), onehot(rng.integers(0, 3, n), 3)),
     }
     for name, cls in unique(LOSSES):
-        output, target = cases[name]()
-        report.checks += check_loss(cls(), output, target, f"loss {name}", **kw)
+        for label, opts in option_variants(cls):
+            output, target = cases[name]()
+            report.checks += check_loss(cls(**opts), output, target,
+                                        f"loss {name}" + (f" ({label})" if label else ""), **kw)
     output = rng.normal(size=(n, 1))
     report.checks += check_loss(LOSSES.get("hinge")(), output, rng.integers(0, 2, (n, 1)).astype(float),
                                 "loss hinge (binary)", **kw)
@@ -275,8 +310,10 @@ def builtin_checks(eps=DEFAULT_EPS, tol=DEFAULT_TOL, floor=DEFAULT_FLOOR, seed: 
         classes = 1 if act_name == "Sigmoid" else 3
         target = (rng.integers(0, 2, (n, 1)).astype(float) if classes == 1
                   else onehot(rng.integers(0, 3, n), 3))
-        report.checks += check_loss(fused(), rng.normal(size=(n, classes)) * 2, target,
-                                    f"fused {act_name.lower()}+{loss_name}", **kw)
+        for label, opts in option_variants(fused):
+            report.checks += check_loss(fused(**opts), rng.normal(size=(n, classes)) * 2, target,
+                                        f"fused {act_name.lower()}+{loss_name}"
+                                        + (f" ({label})" if label else ""), **kw)
 
     networks = {
         "network tanh→softmax+cross_entropy": ([{"units": 4, "activation": "tanh"},
@@ -292,6 +329,11 @@ def builtin_checks(eps=DEFAULT_EPS, tol=DEFAULT_TOL, floor=DEFAULT_FLOOR, seed: 
              {"units": 2, "activation": "sigmoid"}], "quadratic", 0),
         "network leaky_relu→identity+hinge": ([{"units": 5, "activation": "leaky_relu"},
                                                {"units": 3, "activation": "identity"}], "hinge", 3),
+        "network prelu (shared), gated (prelu gate)→identity+mse": (
+            [{"units": 4, "activation": {"name": "prelu", "shared": True, "init": 0.4}},
+             {"units": 3, "type": "gated", "gate": {"name": "prelu", "init": 0.6},
+              "activation": "tanh"},
+             {"units": 2, "activation": "identity"}], "mse", 0),
     }
     for check, (specs, loss, classes) in networks.items():
         net = build_network(specs, 3, loss, np.float64, rng, np.random.default_rng(seed))

@@ -103,6 +103,10 @@ class GatedDense(Layer):
         return [self.W, self.b, self.W_gate, self.b_gate] + self.gate.parameters()
 
     @property
+    def differentiable(self):
+        return self.gate.differentiable
+
+    @property
     def has_kinks(self):
         return self.gate.has_kinks
 

@@ -79,6 +79,8 @@ class BCE(Loss):
     """Binary cross-entropy on probabilities: E = -[y log o + (1 - y) log(1 - o)], averaged
     over the K outputs (as PyTorch's BCELoss); dE/do = (o - y) / (o (1 - o)) / K.
 
+    As in PyTorch, each log is clamped at -100 and o (1 - o) at 1e-12, so outputs of exactly
+    0 or 1 give finite values (0 for a sure right answer, 100 for a sure wrong one).
     After a sigmoid output this is replaced by :class:`BCEWithLogits`."""
 
     fuses_with = "sigmoid"
@@ -86,13 +88,14 @@ class BCE(Loss):
 
     def forward(self, output, target):
         self._o, self._y = output, target
-        with np.errstate(divide="ignore", invalid="ignore"):
-            e = -(target * np.log(output) + (1 - target) * np.log1p(-output))
+        with np.errstate(divide="ignore"):
+            e = -(target * np.maximum(np.log(output), -100)
+                  + (1 - target) * np.maximum(np.log1p(-output), -100))
         return float(e.sum()) / output.size
 
     def backward(self):
         o, y = self._o, self._y
-        return (o - y) / (o * (1 - o)) / o.size
+        return (o - y) / np.maximum(o * (1 - o), o.dtype.type(1e-12)) / o.size
 
 
 class BCEWithLogits(BCE):

@@ -34,7 +34,3 @@ def correct_counter(network) -> Callable[[np.ndarray, np.ndarray], int]:
         hits = z.argmax(axis=1) == labels if z.shape[1] > 1 else (z[:, 0] > cut) == labels
         return int(np.count_nonzero(hits))
     return count
-
-
-def accuracy(z, labels, network) -> float:
-    return float(np.mean(decide(z, network) == labels))

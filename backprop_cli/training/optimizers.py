@@ -37,7 +37,7 @@ CLIP_OPTIONS = {
 }
 
 
-def weight_decay_option(default: float = 0.0) -> Option:
+def weight_decay_option(default: float = 0.0) -> Option:  # pragma: no mutate block
     return Option(float, default, "L2 penalty added to the gradient as PyTorch does "
                   "(g + weight_decay·θ, every parameter, biases included)", ge=0)
 
