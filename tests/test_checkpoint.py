@@ -51,8 +51,22 @@ def test_truncated_or_garbage_file_is_refused(tmp_path, cut):
 def test_pickles_are_refused(tmp_path):
     p = tmp_path / "evil.npz"
     np.savez(p, obj=np.array([{"a": 1}], dtype=object))
-    with pytest.raises(CheckpointError, match="pickles"):
+    with pytest.raises(CheckpointError) as e:
         checkpoint.load_arrays(p)
+    assert str(e.value) == (f"{p}: holds Python objects (pickles), which backprop never loads; "
+                            "expected plain arrays")
+
+
+def test_missing_and_non_zip_files_are_named_in_the_error(tmp_path):
+    with pytest.raises(CheckpointError) as e:
+        checkpoint.load_arrays(tmp_path / "nope.npz")
+    assert str(e.value) == f"{tmp_path / 'nope.npz'}: file not found"
+    p = tmp_path / "c.npz"
+    p.write_text("not a zip at all")
+    with pytest.raises(CheckpointError) as e:
+        checkpoint.load_arrays(p)
+    assert str(e.value) == (f"{p}: not a readable .npz file (no zip header); expected a checkpoint "
+                            "or an .npz of named arrays")
 
 
 def test_failed_write_leaves_the_previous_checkpoint_whole(tmp_path, monkeypatch):
