@@ -97,3 +97,100 @@ def test_live_view_renders_metrics_sparkline_and_health(tmp_path):
     out = buf.getvalue()
     assert "layer health at epoch 40" in out and "update/weight" in out and "(best" in out
     assert any(c in out for c in "▁▂▃▄▅▆▇█")
+
+
+@pytest.mark.parametrize("figures,warnings", [
+    # each figure exactly at a bound of its healthy range: no warning
+    (dict(grad_norm=1e-8, update_ratio=1e-7, dead=0.5), []),
+    (dict(grad_norm=1e3, update_ratio=0.5, saturated=0.5), []),
+    (dict(grad_norm=2e3, update_ratio=0.75, saturated=0.75),
+     ["exploding gradient (‖dE/dW‖ = 2e+03)", "steps too large (update/weight 0.75); lower lr",
+      "75% saturated units"]),
+    (dict(grad_norm=1e-9, update_ratio=1e-8, dead=0.75),
+     ["vanishing gradient (‖dE/dW‖ = 1e-09)", "weights barely move (update/weight 1e-08)",
+      "75% dead ReLUs"]),
+])
+def test_warnings_start_beyond_the_healthy_ranges(figures, warnings):
+    from backprop_cli.training.health import LayerHealth
+    assert LayerHealth(0, "layer", **figures).check().warnings == warnings
+
+
+def test_activation_stats_accumulate_over_batches():
+    from backprop_cli.engine.activations import ReLU, Sigmoid, Tanh
+    relu = ReLU()
+    s = ActivationStats()
+    # 4 units: unit 0 active in batch 1 only, unit 1 in batch 2 only, units 2 and 3 never
+    for active_unit in (0, 1):
+        net = np.full((30, 4), -1.0)
+        net[::3, active_unit] = 1.0
+        relu.forward(net)
+        s.add(relu)
+    assert s.examples == 60 and s.dead_share() == 0.5
+    for layer, low in ((Sigmoid(), 0.0), (Tanh(), -1.0)):
+        s = ActivationStats()
+        for y in ([[low + 0.01, 0.5], [0.5, 0.5]], [[0.5, 0.995], [0.5, 0.5]]):
+            layer._y = np.array(y)
+            s.add(layer)
+        assert s.examples == 4 and s.values == 8 and s.saturated_share() == 2 / 8
+
+
+def test_layer_health_names_each_layer_and_has_no_ratio_from_zero_weights():
+    from backprop_cli.training.health import activation_of
+    net = net_of([{"units": 3, "activation": "relu"}, {"units": 1}])
+    assert activation_of(net.blocks[1]) is None
+    X, Y = np.array([[0.5, -0.2]]), np.array([[1.0]])
+    net.train_step_gradients(X, Y)
+    zeros = [[np.zeros_like(p.value) for p in b if p.decay] for b in
+             ([q for layer in blk for q in layer.parameters()] for blk in net.blocks)]
+    h = layer_health(net, before=zeros)
+    assert [x.index for x in h] == [0, 1]
+    assert [x.title for x in h] == [" → ".join(map(repr, b)) for b in net.blocks]
+    assert h[0].update_ratio is None and h[1].update_ratio is None
+    small = [[p.value * 0.9 for p in layer_ws] for layer_ws in
+             ([q for layer in blk for q in layer.parameters() if q.decay] for blk in net.blocks)]
+    h = layer_health(net, before=small)  # ‖W‖ < 1: ratio ‖W - 0.9 W‖ / ‖0.9 W‖ = 1/9
+    assert h[0].update_ratio == pytest.approx(1 / 9)
+
+
+def drive(monitor, net, epochs, batches, lr=0.0):
+    """The trainer's calls around each epoch and batch, with one SGD step per batch."""
+    from backprop_cli.training.callbacks import TrainState
+    state = TrainState(network=net, optimizer=None, epochs=epochs)
+    measured = []
+    for epoch in range(1, epochs + 1):
+        state.epoch = epoch
+        monitor.on_epoch_begin(state)
+        for X, Y in batches:
+            net.train_step_gradients(X, Y)
+            for p in net.parameters():
+                p.value -= lr * p.grad
+            monitor.on_batch_end(state)
+        monitor.on_epoch_end(state)
+        measured.append(monitor.report_epoch)
+    return measured
+
+
+def test_monitor_measures_the_first_and_every_nth_epoch_on_min_examples():
+    from backprop_cli.training.health import HealthMonitor
+    net = net_of([{"units": 2, "activation": "relu"}, {"units": 1}])
+    net.blocks[0][0].W.value[...] = [[1.0, 0.0], [0.0, 1.0]]
+    net.blocks[0][0].b.value[...] = [0.0, -1.0]
+    # unit 1 is active only in the third batch of 128: within the first 256 examples it is dead
+    batches = []
+    for k in range(4):
+        X = np.full((128, 2), -1.0)
+        if k == 2:
+            X[:, 1] = 10.0
+        batches.append((X, np.zeros((128, 1))))
+    m = HealthMonitor()  # an epoch of fewer than 256 examples is measured at its end
+    assert drive(m, net, 1, batches[2:3]) == [1] and m.report[0].dead == 0.5
+    m = HealthMonitor()
+    measured = drive(m, net, 21, batches)
+    assert measured == [1] * 9 + [10] * 10 + [20] * 2
+    assert m.report_epoch == 20 and [h.index for h in m.report] == [0, 1]
+    assert m.report[0].dead == 1.0  # both units dead over the first 256 examples
+    m = HealthMonitor(every=3, min_examples=100)
+    assert drive(m, net, 4, batches) == [1, 1, 3, 3]
+    with pytest.raises(ValueError, match="^health every must be >= 1, got 0$"):
+        HealthMonitor(every=0)
+    HealthMonitor(every=1)

@@ -435,3 +435,45 @@ def test_a_run_stopped_in_its_first_epoch_can_be_evaluated_plotted_and_explained
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(main, ["plot", str(res.run_dir)])   # curves need epochs: a clear error
     assert r.exit_code == 2 and "metrics.jsonl has no epochs yet" in r.stderr
+
+
+def test_component_snapshot_survives_json_and_restores_in_place():
+    """training/snapshot.py: a callback's or optimizer's attributes go through JSON (strict:
+    no NaN/Infinity tokens) and .npz arrays, and come back as they were."""
+    import math
+
+    from backprop_cli.training.snapshot import restore, snapshot
+
+    class Component:
+        transient = ("clock",)
+
+        def __init__(self):
+            self.n, self.best, self.worst, self.gap = np.int64(3), float("inf"), float("-inf"), float("nan")
+            self.history = [1, np.array([1.0, 2.0]), float("inf")]
+            self.per_layer = {"0.W": np.array([3.0])}
+            self.velocity, self.note, self.clock, self.network = np.zeros(3), None, 12.5, object()
+
+    c = Component()
+    plain, arrays = snapshot(c, "cb")
+    assert set(plain) == {"n", "best", "worst", "gap", "history", "per_layer", "velocity", "note"}
+    assert set(arrays) == {"cb/history/1", "cb/per_layer/0.W", "cb/velocity"}
+    plain = json.loads(json.dumps(plain, allow_nan=False))
+
+    class Fresh:
+        pass
+
+    fresh = Fresh()
+    restore(fresh, plain, arrays)
+    assert fresh.n == 3 and type(fresh.n) is int and fresh.note is None
+    assert fresh.best == math.inf and fresh.worst == -math.inf and math.isnan(fresh.gap)
+    assert fresh.history[0] == 1 and fresh.history[2] == math.inf
+    np.testing.assert_array_equal(fresh.history[1], [1.0, 2.0])
+    np.testing.assert_array_equal(fresh.per_layer["0.W"], [3.0])
+    # into a live object: an array of the same shape is overwritten in place (views held
+    # elsewhere stay valid); a saved None replaces an array
+    live = Component()
+    view = live.velocity
+    arrays["cb/velocity"][...] = 7.0
+    live.note = np.ones(2)
+    restore(live, plain, arrays)
+    assert live.velocity is view and (view == 7.0).all() and live.note is None

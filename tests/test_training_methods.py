@@ -1,13 +1,17 @@
 """The training methods end to end: the perceptron rule, restarts, misclassified examples,
 config errors, and every shipped config of this family trains."""
 import json
+import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from helpers import CONFIGS, write
 
 from backprop_cli import api
+from backprop_cli.engine.network import build_network
 from backprop_cli.errors import ConfigError
+from backprop_cli.training.callbacks import Callback
 from backprop_cli.training.perceptron import PerceptronTrainer
 
 FAMILY = ["and-perceptron", "xor-perceptron", "restarts-xor", "sgd-spirals", "momentum-spirals",
@@ -198,3 +202,135 @@ def test_shipped_config_shows_what_it_is_for(name, family):
     assert set(SHOWS) == set(FAMILY)
     s = family[name]
     assert SHOWS[name](s, family), (name, s["stop_reason"], s["best"], s["final"])
+
+
+# PerceptronTrainer called directly (as the library is used, without a run folder)
+
+OPT = SimpleNamespace(lr=1.0)  # the rule reads only optimizer.lr (η)
+AND_OR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
+
+
+def reference_with_mistakes(X, y, lr=1.0, epochs=100):
+    """The notes' rule for one unit, written independently: (w0, w), mistakes per epoch."""
+    w, per_epoch = [0.0] * (X.shape[1] + 1), []
+    for _ in range(epochs):
+        mistakes = 0
+        for x, t in zip(X.tolist(), y.tolist()):
+            o = 1 if w[0] + sum(wi * xi for wi, xi in zip(w[1:], x)) > 0 else 0
+            if o != t:
+                mistakes += 1
+                w = [w[0] + lr * (t - o)] + [wi + lr * (t - o) * xi for wi, xi in zip(w[1:], x)]
+        per_epoch.append(mistakes)
+        if mistakes == 0:
+            break
+    return w, per_epoch
+
+
+class RecordEpochs(Callback):
+    def __init__(self):
+        self.begun, self.logs, self.states = [], [], []
+
+    def on_epoch_begin(self, state):
+        self.begun.append(state.epoch)
+
+    def on_epoch_end(self, state):
+        self.logs.append(dict(state.logs))
+        self.states.append(state)
+
+
+class Data:
+    def __init__(self, X, Y, labels=None):
+        self.X, self.Y, self.labels = X, Y, labels
+
+    def __len__(self):
+        return len(self.X)
+
+
+def and_setup():
+    return api.setup(CONFIGS / "and-perceptron.yaml")
+
+
+def test_perceptron_fit_logs_every_epoch_and_starts_from_zero_weights():
+    s = and_setup()
+    train = s.splits.train
+    rec = RecordEpochs()
+    t = PerceptronTrainer(s.network, OPT, epochs=100, callbacks=[rec])
+    t.W[...], t.b[...] = 5.0, 3.0  # fit() without start_epoch starts from zero weights
+    state = t.fit(train, val=train)
+    w, per_epoch = reference_with_mistakes(train.X, train.labels)
+    np.testing.assert_array_equal(t.b, [w[0]])
+    np.testing.assert_array_equal(t.W[:, 0], w[1:])
+    n = len(per_epoch)
+    assert rec.begun == list(range(1, n + 1)) and state.epoch == n
+    assert [row["mistakes"] for row in rec.logs] == per_epoch and max(per_epoch) > 1
+    assert [row["epoch"] for row in rec.logs] == list(range(1, n + 1))
+    for row in rec.logs:
+        assert set(row) == {"epoch", "train_loss", "train_accuracy", "mistakes", "val_loss",
+                            "val_accuracy", "lr", "epoch_time"}
+        assert row["val_loss"] == row["train_loss"] and row["val_accuracy"] == row["train_accuracy"]
+        assert row["lr"] == 1.0 and 0 <= row["epoch_time"] < 5
+    assert rec.logs[-1]["train_accuracy"] == 1.0
+    assert all(st is state for st in rec.states)
+    assert state.network is s.network and state.optimizer is OPT and state.epochs == 100
+    assert state.stop_reason == (f"converged: epoch {n} made no mistake, so the perceptron rule "
+                                 "found a separating hyperplane (the data is linearly separable)")
+
+
+def test_perceptron_several_threshold_units_learn_independently():
+    # AND and OR at once: each unit follows the rule on its own column; an example counts as
+    # one mistake when any unit is wrong, and a unit that is right is not updated
+    net = build_network([{"units": 2, "activation": "threshold", "init": "zeros"}], 2,
+                        "quadratic", "float64", np.random.default_rng(0), np.random.default_rng(0))
+    s = and_setup()
+    y_and, y_or = np.array([0, 0, 0, 1]), np.array([0, 1, 1, 1])
+    t = PerceptronTrainer(net, OPT, epochs=100)
+    t.fit(Data(AND_OR_X, np.stack([y_and, y_or], 1).astype(float)))
+    for k, y in enumerate((y_and, y_or)):
+        w, _ = reference_with_mistakes(AND_OR_X, y)
+        assert [t.b[k], *t.W[:, k]] == w
+
+
+def test_perceptron_shuffling_is_reproducible_without_a_generator_and_off_by_default():
+    s = and_setup()
+    train = s.splits.train
+    runs = []
+    for _ in range(2):
+        t = PerceptronTrainer(s.network, OPT, epochs=100, shuffle=True)
+        state = t.fit(train)
+        runs.append((state.epoch, t.W.copy(), t.b.copy()))
+    assert runs[0][0] == runs[1][0]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    t = PerceptronTrainer(s.network, OPT, epochs=100)
+    t.fit(train)
+    assert [t.b[0], *t.W[:, 0]] == reference_with_mistakes(train.X, train.labels)[0]  # truth-table order
+    ordered = [t.b[0], *t.W[:, 0]]
+    shuffled = []
+    for seed in range(5):  # shuffling visits the examples in other orders: other weights
+        t = PerceptronTrainer(s.network, OPT, epochs=100, shuffle=True, rng=np.random.default_rng(seed))
+        t.fit(train)
+        shuffled.append([t.b[0], *t.W[:, 0]])
+    assert any(w != ordered for w in shuffled)
+
+
+@pytest.mark.parametrize("layers", [
+    [{"units": 1, "activation": "sigmoid"}],
+    [{"units": 2, "activation": "threshold"}, {"units": 1, "activation": "threshold"}],
+])
+def test_perceptron_refuses_other_networks_naming_its_layers(layers):
+    net = build_network(layers, 2, "quadratic", "float64", np.random.default_rng(0),
+                        np.random.default_rng(0))
+    with pytest.raises(ValueError) as e:
+        PerceptronTrainer(net, None, epochs=1)
+    assert str(e.value) == ("the perceptron rule trains one dense layer of threshold units, got "
+                            + " → ".join(map(repr, net.layers)))
+
+
+def test_perceptron_cycling_names_the_two_epochs_with_equal_weights():
+    s = api.setup(CONFIGS / "xor-perceptron.yaml")
+    rec = RecordEpochs()
+    state = PerceptronTrainer(s.network, OPT, epochs=100, callbacks=[rec]).fit(s.splits.train)
+    m = re.search(r"the weights after epoch (\d+) equal those after epoch (\d+), with (\d+) "
+                  r"mistake\(s\) per epoch\), so no epoch within the epoch limit \(100\)",
+                  state.stop_reason)
+    assert m and int(m[2]) < int(m[1]) == state.epoch < 100
+    assert int(m[3]) == rec.logs[-1]["mistakes"] > 0
