@@ -182,6 +182,11 @@ def test_monitor_measures_the_first_and_every_nth_epoch_on_min_examples():
         if k == 2:
             X[:, 1] = 10.0
         batches.append((X, np.zeros((128, 1))))
+    m = HealthMonitor()
+    assert m.report == [] and m.report_epoch is None  # nothing measured yet
+    assert drive(m, net, 1, [batches[0], batches[2], batches[3]]) == [1]
+    assert m.report[0].dead == 0.5  # the first 256 examples include unit 1's batch
+    assert m.report[0].update_ratio == 0.0  # lr 0: measured, and the weights did not move
     m = HealthMonitor()  # an epoch of fewer than 256 examples is measured at its end
     assert drive(m, net, 1, batches[2:3]) == [1] and m.report[0].dead == 0.5
     m = HealthMonitor()
