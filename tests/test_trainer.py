@@ -221,3 +221,54 @@ def test_trainer_defaults_state_and_arguments():
     np.testing.assert_array_equal(np.array(seen), X[order])
     with pytest.raises(ValueError, match=r"^examples must be 'all' or 'misclassified', got 'some'$"):
         Trainer(net, opt, epochs=1, batch_size=1, examples="some")
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_epoch_figures_cover_every_batch(shuffle):
+    # lr 0: the weights do not move, so the epoch's train_loss, train_objective and
+    # train_accuracy (averaged over its batches of 4, 4 and 2) equal those of the whole set
+    from backprop_cli.training.regularizers import Regularizer
+    from backprop_cli.training.trainer import evaluate
+    data, network = problem(), net()
+    reg = Regularizer({"l2": 0.5}, len(data))
+
+    class LastLogs(Recorder):
+        def on_epoch_end(self, state):
+            self.logs = dict(state.logs)
+
+    rec = LastLogs()
+    Trainer(network, SGD(network.parameters(), lr=0.0), epochs=1, batch_size=4, shuffle=shuffle,
+            regularizer=reg, callbacks=[rec]).fit(data)
+    whole = evaluate(network, data.X, data.Y, data.labels)
+    assert rec.batches == 3
+    state_logs = rec.logs
+    assert state_logs["train_loss"] == pytest.approx(whole["loss"], rel=1e-12)
+    assert state_logs["train_accuracy"] == whole["accuracy"] and 0 < whole["accuracy"] < 1
+    assert state_logs["train_objective"] == pytest.approx(
+        whole["loss"] + reg.value(network.parameters()), rel=1e-12)
+
+
+def test_misclassified_epochs_train_on_those_examples_in_shuffled_order():
+    # examples: misclassified: after the first epoch (all examples), each epoch's batches hold
+    # exactly the examples misclassified at its start, shuffled; seen through the augment hook
+    from backprop_cli.training.metrics import decide
+    data, network = problem(n=200), net()
+    trained = []
+
+    def augment(xb):
+        trained.append(xb.copy())
+        return xb
+
+    class Wrong(Callback):
+        def on_epoch_begin(self, state):
+            _, z = network.evaluate_loss(data.X, data.Y)
+            self.wrong = np.flatnonzero(decide(z, network) != data.labels)
+
+    w = Wrong()
+    t = Trainer(network, SGD(network.parameters(), lr=0.0), epochs=2, batch_size=1,
+                callbacks=[w], augment=augment, examples="misclassified", rng=np.random.default_rng(0))
+    t.fit(data)
+    second = np.concatenate(trained[len(data):])
+    assert 10 < len(w.wrong) < len(data) and len(second) == len(w.wrong)
+    rows = [int(np.flatnonzero((data.X == x).all(1))[0]) for x in second]
+    assert sorted(rows) == w.wrong.tolist() and rows != w.wrong.tolist()
