@@ -272,3 +272,41 @@ def test_misclassified_epochs_train_on_those_examples_in_shuffled_order():
     assert 10 < len(w.wrong) < len(data) and len(second) == len(w.wrong)
     rows = [int(np.flatnonzero((data.X == x).all(1))[0]) for x in second]
     assert sorted(rows) == w.wrong.tolist() and rows != w.wrong.tolist()
+
+
+def test_a_non_finite_batch_makes_the_epoch_loss_and_objective_nan_and_times_the_epoch():
+    from backprop_cli.training.regularizers import Regularizer
+    data, network = problem(), net()
+
+    class LastLogs(Callback):
+        def on_epoch_end(self, state):
+            self.logs = dict(state.logs)
+
+    rec = LastLogs()
+    Trainer(network, SGD(network.parameters(), lr=0.1), epochs=1, batch_size=4,
+            regularizer=Regularizer({"l2": 0.5}, len(data)), callbacks=[rec]).fit(data)
+    assert 0 <= rec.logs["epoch_time"] < 60
+    network.parameters()[0].value[0, 0] = np.nan
+    with np.errstate(invalid="ignore"):
+        Trainer(network, SGD(network.parameters(), lr=0.1), epochs=1, batch_size=4,
+                regularizer=Regularizer({"l2": 0.5}, len(data)), callbacks=[rec]).fit(data)
+    assert np.isnan(rec.logs["train_loss"]) and np.isnan(rec.logs["train_objective"])
+
+
+def test_a_restarted_attempt_begins_with_an_epoch_over_all_examples():
+    # examples: misclassified trains an attempt's first epoch on every example, the next ones
+    # on the misclassified ones only; a restart begins a new attempt
+    data, network = problem(n=50), net()
+
+    class RestartAfterTwo(Callback):
+        def on_epoch_end(self, state):
+            self.trained = getattr(self, "trained", []) + [state.logs["examples_trained"]]
+            if state.epoch == 2:
+                state.restart_reason = "test"
+
+    cb = RestartAfterTwo()
+    state = Trainer(network, SGD(network.parameters(), lr=0.0), epochs=4, batch_size=5,
+                    callbacks=[cb], examples="misclassified").fit(data)
+    assert state.attempt == 2
+    wrong = cb.trained[1]
+    assert 0 < wrong < 50 and cb.trained == [50, wrong, 50, wrong]
