@@ -146,9 +146,11 @@ def test_layer_health_names_each_layer_and_has_no_ratio_from_zero_weights():
     assert [x.index for x in h] == [0, 1]
     assert [x.title for x in h] == [" → ".join(map(repr, b)) for b in net.blocks]
     assert h[0].update_ratio is None and h[1].update_ratio is None
+    for p in net.parameters():
+        p.value[...] = 0.1  # ‖W‖² < 1
     small = [[p.value * 0.9 for p in layer_ws] for layer_ws in
              ([q for layer in blk for q in layer.parameters() if q.decay] for blk in net.blocks)]
-    h = layer_health(net, before=small)  # ‖W‖ < 1: ratio ‖W - 0.9 W‖ / ‖0.9 W‖ = 1/9
+    h = layer_health(net, before=small)  # ratio ‖W - 0.9 W‖ / ‖0.9 W‖ = 1/9
     assert h[0].update_ratio == pytest.approx(1 / 9)
 
 
