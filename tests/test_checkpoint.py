@@ -184,3 +184,21 @@ def test_every_file_a_run_writes_honours_the_umask(tmp_path, umask):
     for name, mode in files.items():
         expected = (0o777 if (tmp_path / name).is_dir() else 0o666) & ~umask
         assert oct(mode) == oct(expected), name
+
+
+def test_format_number_absent_meta_and_the_tampering_message(tmp_path):
+    # the format number is in every checkpoint (readers of later formats check it); meta
+    # entries that were not saved read as the caller's default
+    p = tmp_path / "c.npz"
+    checkpoint.save(p, weights(), epoch=1)
+    arrays = checkpoint.load_arrays(p)
+    assert int(arrays["meta/format"]) == checkpoint.FORMAT == 1
+    assert checkpoint.read_meta(arrays, "config") is None
+    assert checkpoint.read_meta(arrays, "state", {}) == {}
+    arrays = dict(arrays)
+    arrays["param/0.b"] = arrays["param/0.b"] * 2 + 1
+    np.savez(p, **arrays)
+    with pytest.raises(CheckpointError) as e:
+        checkpoint.load_arrays(p)
+    assert str(e.value) == (f"{p}: checksum mismatch: the checkpoint is corrupted or was "
+                            "modified; refusing to load it")
