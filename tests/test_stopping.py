@@ -197,3 +197,18 @@ def test_stopping_rules_are_still_importable_from_callbacks():
     assert callbacks.TargetLoss is stopping.TargetLoss and callbacks.Divergence is stopping.Divergence
     with pytest.raises(AttributeError, match=r"^module 'backprop_cli.training.callbacks' has no attribute 'Nope'$"):
         callbacks.Nope
+
+
+def test_max_time_and_tol_from_a_config_stop_a_run(tmp_path):
+    from helpers import CONFIGS
+
+    from backprop_cli import api
+    r = api.train(CONFIGS / "xor.yaml", ["stopping.max_time=1e-9", "stopping.target_loss=null"],
+                  runs_dir=tmp_path)
+    assert r.summary["epochs"] == 1
+    assert r.summary["stop_reason"].startswith("wall time limit reached: ")
+    assert r.summary["stop_reason"].endswith(" s > max_time 1e-09 s")
+    r = api.train(CONFIGS / "xor.yaml", ["stopping.tol=10", "stopping.n_iter_no_change=3",
+                                         "stopping.target_loss=null"], runs_dir=tmp_path)
+    assert r.summary["epochs"] == 4  # no epoch improves by 10: stops after 3 of them
+    assert r.summary["stop_reason"].startswith("converged: train_loss improved by less than tol 10 for 3 ")
