@@ -332,3 +332,31 @@ def test_perceptron_cycling_names_the_two_epochs_with_equal_weights():
                   state.stop_reason)
     assert m and int(m[2]) < int(m[1]) == state.epoch < 100
     assert int(m[3]) == rec.logs[-1]["mistakes"] > 0
+
+
+def test_early_stopping_settings_from_the_config(tmp_path):
+    # monitor val_accuracy, mode max: the weights put back are those of the first epoch with
+    # the highest val_accuracy; restore_best false puts nothing back
+    over = ["stopping.monitor=val_accuracy", "stopping.mode=max", "stopping.patience=5",
+            "stopping.min_delta=0", "training.epochs=60"]
+    r = api.train(CONFIGS / "early-stopping.yaml", over, runs_dir=tmp_path)
+    acc = [row["val_accuracy"] for row in metrics(r.run_dir)]
+    assert r.summary["restored_epoch"] == 1 + acc.index(max(acc)) and len(acc) < 60
+    assert len(acc) == r.summary["restored_epoch"] + 5  # patience 5 after the best
+    r = api.train(CONFIGS / "early-stopping.yaml", over + ["stopping.restore_best=false"],
+                  runs_dir=tmp_path)
+    assert "restored_epoch" not in r.summary
+
+
+def test_regularization_max_norm_and_noise_from_the_config_take_effect(tmp_path):
+    base = ["training.epochs=20", "stopping.target_loss=null"]
+    plain = api.train(CONFIGS / "xor.yaml", base, runs_dir=tmp_path)
+    plain_loss = metrics(plain.run_dir)[-1]["train_loss"]
+    for extra in (["regularization.l2=0.5"], ["regularization.l1=0.5"]):
+        row = metrics(api.train(CONFIGS / "xor.yaml", base + extra, runs_dir=tmp_path).run_dir)[-1]
+        assert row["train_objective"] > row["train_loss"], extra  # the penalty is in the objective
+    r = api.train(CONFIGS / "xor.yaml", base + ["model.layers.0.max_norm=0.5"], runs_dir=tmp_path)
+    W = np.load(r.run_dir / "checkpoints" / "last.npz")["param/0.W"]
+    assert np.linalg.norm(W, axis=0).max() <= 0.5 + 1e-6  # each unit's incoming weights
+    r = api.train(CONFIGS / "xor.yaml", base + ["augment.noise=0.5"], runs_dir=tmp_path)
+    assert metrics(r.run_dir)[-1]["train_loss"] != plain_loss  # trained on noisy inputs
