@@ -360,3 +360,11 @@ def test_regularization_max_norm_and_noise_from_the_config_take_effect(tmp_path)
     assert np.linalg.norm(W, axis=0).max() <= 0.5 + 1e-6  # each unit's incoming weights
     r = api.train(CONFIGS / "xor.yaml", base + ["augment.noise=0.5"], runs_dir=tmp_path)
     assert metrics(r.run_dir)[-1]["train_loss"] != plain_loss  # trained on noisy inputs
+
+
+def test_training_shuffle_from_the_config_takes_effect(tmp_path):
+    base = ["training.epochs=5", "training.batch_size=1", "stopping.target_loss=null"]
+    losses = {s: [row["train_loss"] for row in metrics(api.train(
+        CONFIGS / "xor.yaml", base + [f"training.shuffle={s}"], runs_dir=tmp_path).run_dir)]
+        for s in ("true", "false")}
+    assert losses["true"] != losses["false"]
