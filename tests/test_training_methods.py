@@ -137,6 +137,8 @@ def test_lr_of_every_epoch_is_logged(tmp_path):
     (["training.restarts=2", "model.layers.0.init=zeros"], "training.perturb: null re-initializes, "
      "but model.layers.0.init is zeros"),
     (["stopping.patience=5", "stopping.monitor=val_loss"], "stopping.monitor: metric 'val_loss' is not logged"),
+    (["schedule={name: reduce_on_plateau, monitor: val_loss}"],
+     "schedule.monitor: metric 'val_loss' is not logged"),
 ])
 def test_config_errors_are_one_line_and_specific(override, message):
     with pytest.raises(ConfigError) as e:
@@ -368,3 +370,18 @@ def test_training_shuffle_from_the_config_takes_effect(tmp_path):
         CONFIGS / "xor.yaml", base + [f"training.shuffle={s}"], runs_dir=tmp_path).run_dir)]
         for s in ("true", "false")}
     assert losses["true"] != losses["false"]
+
+
+@pytest.mark.parametrize("name,over", [
+    ("xor", []), ("xor", ["regularization.l2=0.1"]), ("and-perceptron", []),
+    ("early-stopping", ["training.epochs=3"]), ("iris", ["training.epochs=2"]),
+])
+def test_metrics_a_config_check_accepts_are_those_a_run_logs(name, over, tmp_path):
+    # stopping.monitor and schedule.monitor are checked against logged_metrics before the
+    # run: it must name exactly the metrics each epoch's row holds
+    from backprop_cli.training.build import logged_metrics
+    cfg = api.load_config(CONFIGS / f"{name}.yaml", over + ["stopping.target_loss=null"])
+    s = api.setup(cfg)
+    rows = metrics(api.train(cfg, runs_dir=tmp_path).run_dir)
+    logged = set(rows[0]) - {"epoch", "lr", "epoch_time", "attempt", "examples_trained"}
+    assert sorted(logged) == sorted(logged_metrics(cfg.data, s.splits))
