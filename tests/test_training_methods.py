@@ -375,6 +375,7 @@ def test_training_shuffle_from_the_config_takes_effect(tmp_path):
 @pytest.mark.parametrize("name,over", [
     ("xor", []), ("xor", ["regularization.l2=0.1"]), ("and-perceptron", []),
     ("early-stopping", ["training.epochs=3"]), ("iris", ["training.epochs=2"]),
+    ("xor", ["data=sine", "model.layers.1.activation=identity", "loss=mse", "training.epochs=2"]),
 ])
 def test_metrics_a_config_check_accepts_are_those_a_run_logs(name, over, tmp_path):
     # stopping.monitor and schedule.monitor are checked against logged_metrics before the
@@ -385,3 +386,19 @@ def test_metrics_a_config_check_accepts_are_those_a_run_logs(name, over, tmp_pat
     rows = metrics(api.train(cfg, runs_dir=tmp_path).run_dir)
     logged = set(rows[0]) - {"epoch", "lr", "epoch_time", "attempt", "examples_trained"}
     assert sorted(logged) == sorted(logged_metrics(cfg.data, s.splits))
+
+
+@pytest.mark.parametrize("override,message", [
+    (["schedule={name: reduce_on_plateau, monitor: val_loss}"],
+     "schedule.monitor: metric 'val_loss' is not logged (logged: train_loss, train_accuracy); "
+     "set data.val_fraction to hold out validation data"),
+    (["data=sine", "model.layers.1.activation=identity", "loss=mse", "training.examples=misclassified"],
+     "training.examples: misclassified needs a classification task, but the task is regression; "
+     "use examples: all"),
+])
+def test_choices_judged_against_the_data_have_exact_messages(override, message):
+    from backprop_cli.training.build import check_against_data
+    cfg = api.load_config(CONFIGS / "xor.yaml", override)
+    with pytest.raises(ConfigError) as e:
+        check_against_data(cfg.data, api.setup(cfg).splits)
+    assert str(e.value) == message
