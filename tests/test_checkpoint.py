@@ -202,3 +202,13 @@ def test_format_number_absent_meta_and_the_tampering_message(tmp_path):
         checkpoint.load_arrays(p)
     assert str(e.value) == (f"{p}: checksum mismatch: the checkpoint is corrupted or was "
                             "modified; refusing to load it")
+
+
+def test_a_zip_with_a_broken_array_is_named_in_the_error(tmp_path):
+    import zipfile
+    p = tmp_path / "c.npz"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("a.npy", b"not an npy file")
+    with pytest.raises(CheckpointError) as e:
+        checkpoint.load_arrays(p)
+    assert str(e.value).startswith(f"{p}: not a readable .npz file (")
