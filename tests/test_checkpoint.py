@@ -208,7 +208,7 @@ def test_a_zip_with_a_broken_array_is_named_in_the_error(tmp_path):
     import zipfile
     p = tmp_path / "c.npz"
     with zipfile.ZipFile(p, "w") as z:
-        z.writestr("a.npy", b"not an npy file")
+        z.writestr("a.npy", b"\x93NUMPY\x01\x00\x10\x00{'descr': 1}    \n")  # bad header
     with pytest.raises(CheckpointError) as e:
         checkpoint.load_arrays(p)
     assert str(e.value).startswith(f"{p}: not a readable .npz file (")
