@@ -376,6 +376,8 @@ def test_training_shuffle_from_the_config_takes_effect(tmp_path):
     ("xor", []), ("xor", ["regularization.l2=0.1"]), ("and-perceptron", []),
     ("early-stopping", ["training.epochs=3"]), ("iris", ["training.epochs=2"]),
     ("xor", ["data=sine", "model.layers.1.activation=identity", "loss=mse", "training.epochs=2"]),
+    ("xor", ["data={source: sine, val_fraction: 0.25}", "model.layers.1.activation=identity",
+             "loss=mse", "training.epochs=2"]),
 ])
 def test_metrics_a_config_check_accepts_are_those_a_run_logs(name, over, tmp_path):
     # stopping.monitor and schedule.monitor are checked against logged_metrics before the
@@ -402,3 +404,15 @@ def test_choices_judged_against_the_data_have_exact_messages(override, message):
     with pytest.raises(ConfigError) as e:
         check_against_data(cfg.data, api.setup(cfg).splits)
     assert str(e.value) == message
+
+
+def test_build_trainer_works_without_a_run_recorder():
+    # the library use: a trainer from a config, no run folder
+    from backprop_cli.training.build import build_trainer
+    cfg = api.load_config(CONFIGS / "xor.yaml", ["training.epochs=3", "stopping.target_loss=null"])
+    s = api.setup(cfg)
+    rng = np.random.default_rng(0)
+    trainer, _ = build_trainer(cfg.data, s.network, s.splits, shuffle_rng=rng, augment_rng=rng,
+                               restart_rng=rng, reinit=s.network.state_dict)
+    state = trainer.fit(s.splits.train)
+    assert state.epoch == 3 and state.stop_reason == "epoch limit reached (3)"
