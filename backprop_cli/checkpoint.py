@@ -13,6 +13,7 @@ import hashlib
 import json
 import zipfile
 from pathlib import Path
+from tokenize import TokenError
 
 import numpy as np
 
@@ -73,7 +74,8 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
             raise CheckpointError(f"{path}: holds Python objects (pickles), which backprop never "
                                   "loads; expected plain arrays") from None
         raise CheckpointError(f"{path}: not a readable .npz file ({e})") from None
-    except (OSError, zipfile.BadZipFile, EOFError, KeyError, zlib_error()) as e:
+    except (OSError, zipfile.BadZipFile, EOFError, KeyError, zlib_error(), TokenError) as e:
+        # TokenError: NumPy reads an .npy header with tokenize, which raises it on an unclosed one
         raise CheckpointError(f"{path}: not a readable .npz file ({e})") from None
     if "meta/sha256" in arrays and str(arrays["meta/sha256"]) != digest(arrays):
         raise CheckpointError(f"{path}: checksum mismatch: the checkpoint is corrupted or was "

@@ -212,3 +212,20 @@ def test_a_zip_with_a_broken_array_is_named_in_the_error(tmp_path):
     with pytest.raises(CheckpointError) as e:
         checkpoint.load_arrays(p)
     assert str(e.value).startswith(f"{p}: not a readable .npz file (")
+
+
+@pytest.mark.parametrize("header", [b"{'descr': 1}", b"{'descr': broken"])  # the second: unclosed
+def test_a_broken_npy_header_is_one_error_line(tmp_path, header):
+    """A checkpoint (train --resume, eval) or a data .npz (predict --data) whose array header
+    is malformed gives the located one-line error, never a traceback (exit 3)."""
+    import zipfile
+    raw = b"\x93NUMPY\x01\x00\x10\x00" + header.ljust(15) + b"\n"
+    p = tmp_path / "c.npz"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("X.npy", raw)
+    with pytest.raises(CheckpointError, match="not a readable .npz file"):
+        checkpoint.load_arrays(p)
+    from backprop_cli.data.npz import read_npz
+    from backprop_cli.errors import DataError
+    with pytest.raises(DataError, match="not a readable .npz file"):
+        read_npz(p, "X", None)

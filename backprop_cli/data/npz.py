@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from tokenize import TokenError
 
 import numpy as np
 
@@ -33,7 +34,7 @@ def read_npz(path: Path, x_key: str, y_key: str | None) -> dict:
             raise DataError(f"{path}: holds Python objects, which are never unpickled; expected "
                             "numeric arrays") from None
         raise DataError(f"{path}: not a readable .npz file ({e})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as e:
+    except (OSError, zipfile.BadZipFile, EOFError, TokenError) as e:  # TokenError: an unclosed .npy header
         raise DataError(f"{path}: not a readable .npz file ({e})") from None
     if X.ndim < 2:
         X = X.reshape(-1, 1) if X.ndim == 1 else X
