@@ -80,10 +80,10 @@ def test_csv_header_auto_detection(tmp_path):
     ("a,b\n1,2\n3,x\n", {}, ":3: column 'b': not a number: 'x' (only numeric columns are supported)"),
     # issue 13.10: another delimiter, a number among class names, file lines after blank lines
     ("a;b;kind\n1;2;x\n3;4;y\n", {"target": "kind"}, ": every line is one field when split at ',' "
-     "(data.delimiter), but the file looks ';'-separated (2 per line); set data.delimiter: ';' (or "
+     "(data.delimiter), but the file looks ';'-separated (3 fields per line); set data.delimiter: ';' (or "
      "--set data.delimiter=';')"),
     ("a\tb\n1\t2\n", {"delimiter": ";"}, ": every line is one field when split at ';' (data.delimiter), "
-     "but the file looks '\\t'-separated (1 per line); set data.delimiter: '\\t' (or --set data.delimiter='\\t')"),
+     "but the file looks '\\t'-separated (2 fields per line); set data.delimiter: '\\t' (or --set data.delimiter='\\t')"),
     ("a,kind\n1,cat\n2,dog\n\n3,4\n4,cat\n", {}, ":5: column 'kind': '4' is a number among class names "
      "(such as 'cat' on line 2); expected class names only, or numbers only"),
     ("1,cat\n2,dog\n3,7\n", {}, ":3: column 1: '7' is a number among class names (such as 'cat' on line 1); "

@@ -62,7 +62,7 @@ def read_rows(path: Path, delimiter: str, header: str):
         other = likely_delimiter([r[0] for r in rows[:50]], delimiter)
         if other:
             raise DataError(f"{path}: every line is one field when split at {delimiter!r} (data.delimiter), "
-                            f"but the file looks {other!r}-separated ({rows[0][0].count(other)} per line); "
+                            f"but the file looks {other!r}-separated ({rows[0][0].count(other) + 1} fields per line); "
                             f"set data.delimiter: {other!r} (or --set data.delimiter={other!r})")
     names = None
     if header == "yes" or (header == "auto" and _looks_like_header(rows)):
