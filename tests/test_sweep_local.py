@@ -236,6 +236,24 @@ def session(sid: int) -> list[int]:
     return processes(lambda f: int(f[3]) == sid and f[0] != "Z")
 
 
+def session_after(pid: int, seconds: float) -> list[int]:
+    """The processes of session ``pid`` still alive after waiting up to ``seconds`` for them
+    to end (the resource tracker exits on the driver's EOF)."""
+    deadline = time.monotonic() + seconds
+    while session(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return session(pid)
+
+
+def kill_session(proc) -> None:
+    """Whatever a test left of a driver's session, killed and reaped."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
 def stop_at_random(folder: Path, how: int, after: str, delay: float) -> dict:
     """Start a sweep; once ``after`` (a glob) exists in its folder, wait ``delay`` s, then
     Ctrl-C its process group or SIGTERM the driver. Returns the exit code, the seconds it
@@ -255,17 +273,10 @@ def stop_at_random(folder: Path, how: int, after: str, delay: float) -> dict:
         except subprocess.TimeoutExpired:
             code = "hung"
         took = time.monotonic() - t0
-        deadline = time.monotonic() + 1  # the resource tracker exits on the driver's EOF
-        while session(proc.pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return {"code": code, "took": took, "left": session(proc.pid),
+        return {"code": code, "took": took, "left": session_after(proc.pid, 1),
                 "stderr": proc.stderr.read().decode()[-500:] if code != "hung" else ""}
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
+        kill_session(proc)
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
@@ -345,13 +356,6 @@ def test_a_result_cut_short_in_the_pipe_does_not_hang_the_stop(tmp_path, how):
         os.killpg(proc.pid, how) if how == signal.SIGINT else proc.send_signal(how)
         code = proc.wait(timeout=10)
         assert code == 130, proc.stderr.read().decode()
-        deadline = time.monotonic() + 2
-        while session(proc.pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert session(proc.pid) == []
+        assert session_after(proc.pid, 2) == []
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
+        kill_session(proc)
