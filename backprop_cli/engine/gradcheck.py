@@ -286,6 +286,14 @@ def builtin_checks(eps=DEFAULT_EPS, tol=DEFAULT_TOL, floor=DEFAULT_FLOOR, seed: 
     def onehot(classes, k):
         return np.eye(k)[classes]
 
+    def labels(classes, size=n):
+        """Class indices in random order, every class present (a check on one label alone
+        would leave the other's branch of the derivative unchecked)."""
+        return rng.permutation(np.arange(size) % classes)
+
+    def binary(size=n):
+        return labels(2, size)[:, None].astype(float)
+
     def probabilities(shape):
         e = np.exp(rng.normal(size=shape))
         return e / e.sum(axis=1, keepdims=True)
@@ -294,9 +302,9 @@ def builtin_checks(eps=DEFAULT_EPS, tol=DEFAULT_TOL, floor=DEFAULT_FLOOR, seed: 
         "quadratic": lambda: (rng.normal(size=(n, 3)), rng.normal(size=(n, 3))),
         "mse": lambda: (rng.normal(size=(n, 3)), rng.normal(size=(n, 3))),
         "mae": lambda: (rng.normal(size=(n, 3)), rng.normal(size=(n, 3))),
-        "bce": lambda: (rng.uniform(0.05, 0.95, size=(n, 2)), rng.integers(0, 2, (n, 2)).astype(float)),
-        "cross_entropy": lambda: (probabilities((n, 3)), onehot(rng.integers(0, 3, n), 3)),
-        "hinge": lambda: (rng.normal(size=(n, 3)), onehot(rng.integers(0, 3, n), 3)),
+        "bce": lambda: (rng.uniform(0.05, 0.95, size=(n, 2)), np.hstack([binary(), binary()])),
+        "cross_entropy": lambda: (probabilities((n, 3)), onehot(labels(3), 3)),
+        "hinge": lambda: (rng.normal(size=(n, 3)), onehot(labels(3), 3)),
     }
     for name, cls in unique(LOSSES):
         for label, opts in option_variants(cls):
@@ -304,12 +312,11 @@ def builtin_checks(eps=DEFAULT_EPS, tol=DEFAULT_TOL, floor=DEFAULT_FLOOR, seed: 
             report.checks += check_loss(cls(**opts), output, target,
                                         f"loss {name}" + (f" ({label})" if label else ""), **kw)
     output = rng.normal(size=(n, 1))
-    report.checks += check_loss(LOSSES.get("hinge")(), output, rng.integers(0, 2, (n, 1)).astype(float),
+    report.checks += check_loss(LOSSES.get("hinge")(), output, binary(),
                                 "loss hinge (binary)", **kw)
     for (loss_name, act_name), fused in FUSED.items():
         classes = 1 if act_name == "Sigmoid" else 3
-        target = (rng.integers(0, 2, (n, 1)).astype(float) if classes == 1
-                  else onehot(rng.integers(0, 3, n), 3))
+        target = binary() if classes == 1 else onehot(labels(3), 3)
         for label, opts in option_variants(fused):
             report.checks += check_loss(fused(**opts), rng.normal(size=(n, classes)) * 2, target,
                                         f"fused {act_name.lower()}+{loss_name}"
@@ -342,8 +349,8 @@ def builtin_checks(eps=DEFAULT_EPS, tol=DEFAULT_TOL, floor=DEFAULT_FLOOR, seed: 
         if classes == 0:
             y = rng.normal(size=(6, out_units)) if loss != "quadratic" else rng.uniform(size=(6, out_units))
         elif classes == 1:
-            y = rng.integers(0, 2, (6, 1)).astype(float)
+            y = binary(6)
         else:
-            y = onehot(rng.integers(0, classes, 6), classes)
+            y = onehot(labels(classes, 6), classes)
         report.checks += check_network(net, x, y, check, **kw)
     return report
