@@ -25,6 +25,20 @@ def crash_on(task):
     return {"status": "ok", "id": task["id"], "pid": os.getpid()}
 
 
+def killed_in_a_temporary_folder(task):
+    """A trial's temporary folder, then death by SIGKILL on the first attempt (a marker file
+    remembers); the second attempt reports where its temporary files go."""
+    import signal
+    import tempfile
+    marker = Path(task["marker"])
+    with tempfile.TemporaryDirectory(prefix="backprop-trial-") as tmp:
+        (Path(tmp) / "checkpoint.npz").write_bytes(b"x" * 1000)
+        if not marker.exists():
+            marker.write_text(tmp)
+            os.kill(os.getpid(), signal.SIGKILL)
+    return {"status": "ok", "tempdir": tempfile.gettempdir()}
+
+
 def half_write(task):
     """Leaves a result half-written in the pipe to the driver, as a worker killed while it
     sends its result does, then waits: writes the header of a 1 MB message and 10 bytes of

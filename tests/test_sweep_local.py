@@ -106,6 +106,25 @@ def test_a_killed_worker_costs_only_its_own_trial(tmp_path):
     assert all(got[i]["status"] == "ok" for i in (0, 1, 3, 4, 5, 6))  # 6 died once: retried
 
 
+def test_a_killed_worker_leaves_no_temporary_files(tmp_path, monkeypatch):
+    """Workers keep their temporary files in a folder of the driver's, removed when it stops:
+    a trial killed by SIGKILL cannot unwind its own (289 backprop-trial-* folders had piled up
+    in /tmp from the suite's killed workers)."""
+    import tempfile
+    from sweep_probes import killed_in_a_temporary_folder
+    system_tmp = tmp_path / "tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    marker = tmp_path / "marker"
+    with LocalExecutor(1) as ex:
+        [(_, result)] = list(ex.run(killed_in_a_temporary_folder, [{"id": 0, "marker": str(marker)}]))
+        killed = Path(marker.read_text())
+        assert killed.exists() and killed.parent.parent == system_tmp   # left by the killed worker
+        assert result["status"] == "ok" and Path(result["tempdir"]) == killed.parent
+        assert killed.parent.name.startswith("backprop-sweep-")
+    assert list(system_tmp.iterdir()) == []
+
+
 SLOW = """
 base: xor.yaml
 parameters:

@@ -16,6 +16,9 @@ So the driver owns its workers and their pipes, with no thread of its own:
 - workers ignore SIGINT (Ctrl-C reaches the whole process group; the driver decides), stop
   on SIGTERM with their temporary folders removed, and exit on their own when the driver
   dies, even by SIGKILL;
+- workers keep their temporary files in one folder the driver made for the sweep
+  (``backprop-sweep-*`` in the system's temporary folder), which the driver removes when it
+  stops: a worker killed mid-trial (SIGKILL, the OOM killer) leaves nothing behind;
 - stopping (Ctrl-C, SIGTERM, an error) sends SIGTERM to busy workers, waits
   ``STOP_GRACE`` seconds, then SIGKILLs what is left and reaps every process; a second
   Ctrl-C cannot cut that short. No process is left behind.
@@ -26,8 +29,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -59,12 +64,14 @@ def signals_held():
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def worker_init(driver_pid: int) -> None:
+def worker_init(driver_pid: int, tmp_dir: str | None = None) -> None:
     """First thing a worker runs: threads to 1, ignore Ctrl-C, stop cleanly on SIGTERM,
-    watch the driver. Signals held by the driver while it started the worker (the mask is
-    inherited) are taken from here on."""
+    watch the driver, keep temporary files in the driver's ``tmp_dir``. Signals held by the
+    driver while it started the worker (the mask is inherited) are taken from here on."""
     global numpy_preloaded
     numpy_preloaded = "numpy" in sys.modules
+    if tmp_dir is not None:
+        tempfile.tempdir = tmp_dir
     single_thread_env()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop_worker)
@@ -83,10 +90,10 @@ def _watch_driver(driver_pid: int, interval: float = 0.25) -> None:
     os._exit(1)
 
 
-def worker_main(conn, driver_pid: int) -> None:
+def worker_main(conn, driver_pid: int, tmp_dir: str | None = None) -> None:
     """A worker's loop: receive ``(fn, task)``, send back ``fn(task)``; stop on None or
     when the driver's end of the pipe closes."""
-    worker_init(driver_pid)
+    worker_init(driver_pid, tmp_dir)
     while True:
         try:
             msg = conn.recv()
@@ -117,10 +124,10 @@ def crashed(message: str) -> dict:
 class _Worker:
     """A worker process, the driver's end of its pipe, and the trial it is running."""
 
-    def __init__(self, ctx):
+    def __init__(self, ctx, tmp_dir: str):
         self.conn, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=worker_main, args=(child, os.getpid()), daemon=True,
-                                   name="backprop-sweep-worker")
+        self.process = ctx.Process(target=worker_main, args=(child, os.getpid(), tmp_dir),
+                                   daemon=True, name="backprop-sweep-worker")
         self.process.start()
         child.close()  # only the worker holds its end: its death reads as EOF here
         self.task = None
@@ -134,6 +141,7 @@ class LocalExecutor:
         self.workers = max(1, int(workers))
         self._ctx = multiprocessing.get_context("spawn")
         self._all: list[_Worker] = []
+        self._tmp: str | None = None  # the workers' temporary folder, made with the first
 
     def __enter__(self):
         return self
@@ -144,7 +152,9 @@ class LocalExecutor:
 
     def _start(self) -> _Worker:
         with signals_held():  # a Ctrl-C now cannot leave a started process unrecorded
-            w = _Worker(self._ctx)
+            if self._tmp is None:
+                self._tmp = tempfile.mkdtemp(prefix="backprop-sweep-")
+            w = _Worker(self._ctx, self._tmp)
             self._all.append(w)
         return w
 
@@ -177,6 +187,9 @@ class LocalExecutor:
                 w.process.join()
                 w.conn.close()
             self._all.clear()
+            if self._tmp is not None:  # what killed workers left of their trials
+                shutil.rmtree(self._tmp, ignore_errors=True)
+                self._tmp = None
 
     def run(self, fn: Callable[[dict], dict], tasks: list[dict]) -> Iterator[tuple[dict, dict]]:
         """Yield (task, result) as trials finish; a trial whose worker died twice yields a
