@@ -117,6 +117,7 @@ def test_data_errors(tmp_path, data, kw, message):
     (tmp_path / "other.csv").write_text("a,y\n1,cat\n2,bird\n")
     (tmp_path / "n.csv").write_text("a,y\n1,0\n2,2\n3,1\n")
     np.savez(tmp_path / "nan.npz", X=np.array([[1.0, np.nan], [np.inf, 2.0], [3.0, np.nan]]), y=np.array([0, 1, 0]))
+    kw = dict(kw)  # the parameter set is shared by every run of the test in this process
     units, classification = kw.pop("units", 1), kw.pop("classification", True)
     with pytest.raises(DataError) as e:
         run(data, units=units, classification=classification, base_dir=tmp_path, **kw)
