@@ -45,6 +45,14 @@ def _pyplot():
     return plt
 
 
+def _clear(plt) -> None:
+    """Reset plotext's one global figure. Its clear_figure() clears the *active* subplot only
+    (the last one drawn), so the main figure is made active first; without it, a plot after
+    one with fewer panels kept that layout and lost its other panels."""
+    plt.main()
+    plt.clear_figure()
+
+
 def _plotext():
     try:
         import plotext
@@ -187,7 +195,7 @@ def plot(paths, output=None, *, boundary: bool = False, metric: str | None = Non
         raise UsageError("--metric is for sweep folders")
     if output is None:
         plt = _plotext()
-        plt.clear_figure()
+        _clear(plt)
         if width or height:
             plt.plotsize(width or 100, height or 30)
         if sweeps:
@@ -197,7 +205,7 @@ def plot(paths, output=None, *, boundary: bool = False, metric: str | None = Non
         else:
             _terminal_curves(plt, runs)
         text = plt.build()
-        plt.clear_figure()
+        _clear(plt)
         return text
     plt = _pyplot()
     if sweeps:

@@ -102,6 +102,25 @@ def test_terminal_curves_and_sweep(runs, tmp_path):
         png_size(tmp_path / "sweep.png")
 
 
+def test_terminal_plots_in_one_process_do_not_share_a_layout(runs, tmp_path):
+    """plotext keeps one global figure: a curves plot after a one-panel sweep plot kept only
+    its first panel (the library API and in-process callers plot many times)."""
+    pytest.importorskip("plotext")
+    from backprop_cli.plot import plot
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "results.jsonl").write_text("".join(
+        json.dumps({"id": f"t{i}", "status": "ok", "optimizer.lr": lr, "train_loss": 1 / (1 + lr)}) + "\n"
+        for i, lr in enumerate((0.01, 0.1, 1.0))))
+
+    def panels(text):
+        return [t for t in ("loss per epoch", "accuracy", "learning rate", "against") if t in text]
+    first = plot([runs["moons"]], width=80, height=30)
+    assert panels(first) == ["loss per epoch", "accuracy", "learning rate"]
+    assert panels(plot([sweep])) == ["against"]
+    assert plot([runs["moons"]], width=80, height=30) == first
+
+
 def test_sweep_points_mean_over_seeds(tmp_path):
     from backprop_cli.plot import read_sweep, sweep_points
     (tmp_path / "results.csv").write_text(
