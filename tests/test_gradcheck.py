@@ -22,7 +22,7 @@ def test_builtin_suite_passes_and_covers_every_registered_component():
     names = {c.check for c in report.checks}
     for name in ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "grelu", "prelu", "softplus", "softmax"):
         assert f"activation {name}" in names
-    for name in ("quadratic", "mse", "mae", "bce", "cross_entropy", "hinge"):
+    for name in ("quadratic", "mse", "mae", "bce", "cross_entropy", "hinge", "hinge (binary)"):
         assert f"loss {name}" in names
     assert {"fused sigmoid+bce", "fused softmax+cross_entropy", "layer dense",
             "layer dropout (rate=0.5, fixed mask)", "layer dropout (rate=0)"} <= names
@@ -144,6 +144,23 @@ def test_builtin_checks_are_reproducible_and_seeded():
     assert report != builtin_checks(seed=1).to_json()
 
 
+def test_dropout_masks_of_the_builtin_checks_come_from_the_seed(monkeypatch):
+    masks = []
+    real = gc.check_layer
+
+    def check_layer(layer, *args, **kwargs):
+        out = real(layer, *args, **kwargs)
+        if isinstance(layer, Dropout) and layer.rate:
+            masks.append(layer.forward(np.ones((40, 4)), training=True))   # the stream goes on
+        return out
+
+    monkeypatch.setattr(gc, "check_layer", check_layer)
+    builtin_checks()
+    builtin_checks(seed=0)
+    assert len(masks) == 2 and np.array_equal(masks[0], masks[1])
+    assert set(np.unique(masks[0])) == {0.0, 2.0}
+
+
 def describe(net):
     """The layer types of a network, with the options a check's name promises."""
     def unit(layer):
@@ -217,6 +234,8 @@ def test_builtin_checks_use_the_given_settings_on_valid_data(monkeypatch):
             assert all(set(np.unique(column)) == {0.0, 1.0} for column in target.T), check
         elif "cross_entropy" in check or "hinge" in check:
             assert one_hot(target) and np.all(target.sum(axis=0) > 0), check   # every class
+        if check.startswith("fused sigmoid") or "binary" in check:   # one output: binary classes
+            assert output.shape[1] == 1, check
         if check == "loss bce":
             assert np.all((output > 0) & (output < 1)), check
         if check == "loss cross_entropy":
@@ -302,8 +321,10 @@ def test_check_network_and_check_layer_report_units_without_a_derivative():
     assert check.passed
     [check] = check_layer(activations.Threshold(), x, x, "t")
     assert (check.parameter, check.status, check.passed) == ("input", "not differentiable", True)
-    report = gc.Report([check, gc.compare("c", "p", x[0], np.zeros(4), lambda: 0.0)])
+    smooth = [gc.compare("c", p, x[0], np.zeros(4), lambda: 0.0) for p in "pq"]
+    report = gc.Report([check] + smooth)
     assert report.to_json()["not_differentiable"] == 1 and report.to_json()["ok"] is True
+    assert report.to_json()["passed"] == 2 and report.to_json()["failed"] == 0
     assert set(report.to_json()) == {"checks", "passed", "failed", "not_differentiable", "ok"}
     assert report.to_json()["checks"][1]["worst_index"] == [0]
 
