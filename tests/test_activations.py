@@ -113,13 +113,15 @@ def test_threshold_is_not_differentiable():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name", differentiable(ACTIVATIONS))
+@pytest.mark.parametrize("name", [n for n, _ in ACTIVATIONS.items()])
 def test_dtype_is_kept(name, dtype, rng):
+    # threshold too: a float32 perceptron's outputs stay float32
     layer = ACTIVATIONS.get(name)()
     layer.init_parameters(3, dtype, "")
     z = rng.normal(size=(4, 3)).astype(dtype)
     assert layer.forward(z).dtype == dtype
-    assert layer.backward(np.ones_like(z)).dtype == dtype
+    if layer.differentiable:
+        assert layer.backward(np.ones_like(z)).dtype == dtype
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -154,12 +154,13 @@ def test_layer_health_names_each_layer_and_has_no_ratio_from_zero_weights():
     assert h[0].update_ratio == pytest.approx(1 / 9)
 
 
-def drive(monitor, net, epochs, batches, lr=0.0):
-    """The trainer's calls around each epoch and batch, with one SGD step per batch."""
+def drive(monitor, net, epochs, batches, lr=0.0, first=1):
+    """The trainer's calls around each epoch and batch, with one SGD step per batch, from
+    epoch ``first`` (a resumed run's first epoch is not 1)."""
     from backprop_cli.training.callbacks import TrainState
     state = TrainState(network=net, optimizer=None, epochs=epochs)
     measured = []
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first, epochs + 1):
         state.epoch = epoch
         monitor.on_epoch_begin(state)
         for X, Y in batches:
@@ -198,6 +199,8 @@ def test_monitor_measures_the_first_and_every_nth_epoch_on_min_examples():
     assert m.report[0].dead == 1.0  # both units dead over the first 256 examples
     m = HealthMonitor(every=3, min_examples=100)
     assert drive(m, net, 4, batches) == [1, 1, 3, 3]
+    m = HealthMonitor(every=10)  # a run resumed after epoch 5: nothing before epoch 10
+    assert drive(m, net, 12, batches, first=6) == [None] * 4 + [10] * 3
     with pytest.raises(ValueError, match="^health every must be >= 1, got 0$"):
         HealthMonitor(every=0)
     HealthMonitor(every=1)

@@ -115,8 +115,10 @@ def test_dropout_is_inverted_and_off_at_evaluation():
     np.testing.assert_array_equal(d.backward(np.ones_like(x)) != 0, kept)  # same mask backward
     assert d.forward(x, training=False) is x                       # identity at evaluation
     assert d.forward(x) is x                                       # evaluation is the default
-    with pytest.raises(ValueError):
-        Dropout(1.0, np.random.default_rng(0))
+    for rate in (1.0, -0.1, float("nan")):
+        with pytest.raises(ValueError, match=rf"^dropout rate must be in \[0, 1\), got {rate}$"):
+            Dropout(rate, np.random.default_rng(0))
+    assert Dropout(0.0, np.random.default_rng(0)).forward(x, training=True) is x  # rate 0 is allowed
 
 
 def test_dropout_frozen_mask_is_reused():

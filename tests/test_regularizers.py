@@ -124,3 +124,11 @@ def test_penalty_and_max_norm_arguments_are_checked():
     np.testing.assert_allclose(np.linalg.norm(W.value, axis=0), [0.5, 0.5])
     with pytest.raises(ValueError, match=r"^max_norm must be > 0, got 0$"):
         MaxNorm(W, 0)
+
+
+def test_input_noise_argument_is_checked(rng):
+    x = rng.normal(size=(3, 2))
+    np.testing.assert_array_equal(InputNoise(0.0, rng)(x), x)  # σ = 0 is allowed: adds nothing
+    for sigma in (-0.1, float("nan")):
+        with pytest.raises(ValueError, match=rf"^noise must be >= 0, got {sigma}$"):
+            InputNoise(sigma, rng)

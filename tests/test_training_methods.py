@@ -416,3 +416,20 @@ def test_build_trainer_works_without_a_run_recorder():
                                restart_rng=rng, reinit=s.network.state_dict)
     state = trainer.fit(s.splits.train)
     assert state.epoch == 3 and state.stop_reason == "epoch limit reached (3)"
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.3])
+def test_augment_stream_is_drawn_from_only_when_noise_is_on(noise):
+    # the run's augment stream (recorded in every checkpoint) stays untouched without input
+    # noise: noise 0 means no augmentation step, not N(0, 0) draws
+    from backprop_cli.training.build import build_trainer
+    cfg = api.load_config(CONFIGS / "xor.yaml", ["training.epochs=2", "stopping.target_loss=null",
+                                                  f"augment.noise={noise}"])
+    s = api.setup(cfg)
+    augment_rng = np.random.default_rng(1)
+    start = augment_rng.bit_generator.state
+    trainer, _ = build_trainer(cfg.data, s.network, s.splits, shuffle_rng=np.random.default_rng(0),
+                               augment_rng=augment_rng, restart_rng=np.random.default_rng(2),
+                               reinit=s.network.state_dict)
+    trainer.fit(s.splits.train)
+    assert (augment_rng.bit_generator.state == start) == (noise == 0.0)
