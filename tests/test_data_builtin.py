@@ -4,6 +4,7 @@ import pytest
 
 from backprop_cli.data.builtin import BUILTIN, FUNCTIONS
 from backprop_cli.data.sources import SOURCES
+from backprop_cli.errors import DataError
 
 
 def gen(name, seed=0, **opts):
@@ -77,3 +78,49 @@ def test_sine_is_the_function_source_with_sine():
     np.testing.assert_allclose(raw["y"], np.sin(raw["X"][:, 0]))
     noisy = gen("sine", n=2000, noise=0.1)
     assert 0.08 < np.std(noisy["y"] - np.sin(noisy["X"][:, 0])) < 0.12
+
+
+def angles(X):
+    return np.arctan2(X[:, 1], X[:, 0]) % (2 * np.pi)
+
+
+def test_circles_go_all_the_way_round():
+    raw = gen("circles", n=4000, noise=0.0)
+    quadrants = np.histogram(angles(raw["X"]), bins=4, range=(0, 2 * np.pi))[0] / 4000
+    assert (abs(quadrants - 0.25) < 0.03).all(), quadrants
+    # a few examples at a time too: each one's angle is uniform on [0, 2pi), whatever n
+    few = np.concatenate([angles(gen("circles", seed=s, n=4, noise=0.0)["X"]) for s in range(400)])
+    quadrants = np.histogram(few, bins=4, range=(0, 2 * np.pi))[0] / len(few)
+    assert (abs(quadrants - 0.25) < 0.05).all(), quadrants
+
+
+def test_circles_noise_is_independent_gaussian_of_the_given_spread():
+    raw = gen("circles", n=4000, noise=0.05, factor=0.5)
+    radius = np.where(raw["y"] == 1, 0.5, 1.0)
+    off = np.hypot(*raw["X"].T) - radius      # ~ N(0, noise^2) across the circle for small noise
+    assert 0.045 < off.std() < 0.055 and abs(off.mean()) < 0.005
+    for k in (0, 1):                          # each circle stays centred on the origin
+        assert np.abs(raw["X"][raw["y"] == k].mean(axis=0)).max() < 0.01
+
+
+def test_blobs_classes_centres_and_spread_follow_the_options():
+    raw = gen("blobs", n=500, centers=5, n_features=3)
+    assert raw["classes"] == ["0", "1", "2", "3", "4"] and np.bincount(raw["y"]).tolist() == [100] * 5
+    assert raw["X"].shape == (500, 3) and raw["centres"].shape == (5, 3)
+    centres = gen("blobs", n=400, centers=400, box=2.0, std=0.0)["centres"]
+    assert (np.abs(centres) <= 2.0).all()                       # uniform in [-box, box] per dimension
+    assert centres.min(axis=0).max() < -1.8 and centres.max(axis=0).min() > 1.8
+    raw = gen("blobs", n=4000, centers=2, std=0.5)
+    off = raw["X"] - raw["centres"][raw["y"]]
+    assert (abs(off.std(axis=0) - 0.5) < 0.03).all() and (abs(off.mean(axis=0)) < 0.03).all()
+
+
+def test_function_range_must_not_be_empty():
+    with pytest.raises(DataError) as e:
+        gen("function", low=1.0, high=1.0)
+    assert str(e.value) == "data.low: must be < data.high, got low 1 and high 1"
+
+
+def test_function_names_its_feature_x():
+    assert gen("function", fn="cube", n=5)["feature_names"] == ["x"]
+    assert gen("sine", n=5)["feature_names"] == ["x"]
