@@ -122,6 +122,30 @@ def test_npz_errors(tmp_path):
         read_npz(tmp_path / "bad.npz", "X", "y")
 
 
+def test_npz_features_for_prediction_one_feature_and_class_names(tmp_path):
+    np.savez(tmp_path / "a.npz", X=np.array([1.5, 2.5, 3.5]), y=np.array(["cat", "dog", "cat"]))
+    raw = read_npz(tmp_path / "a.npz", "X", None)  # no targets: features to predict for
+    assert set(raw) == {"X", "path"} and raw["path"] == str(tmp_path / "a.npz")
+    np.testing.assert_array_equal(raw["X"], [[1.5], [2.5], [3.5]])  # a 1-D array is one feature
+    raw = read_npz(tmp_path / "a.npz", "X", "y")
+    assert raw["X"].shape == (3, 1) and raw["y"].tolist() == ["cat", "dog", "cat"]
+
+
+@pytest.mark.parametrize("arrays, keys, message", [
+    ({"X": np.ones((2, 2)), "t": np.ones(2)}, ("X", "y"), "data.y_key: no array 'y' (arrays: X, t)"),
+    ({"X": np.array([["a"], ["b"]]), "y": np.ones(2)}, ("X", "y"), "array 'X' has type <U1, expected numbers"),
+    ({"X": np.ones((2, 2)), "y": np.array([b"a", b"b"])}, ("X", "y"), "array 'y' has type |S1, expected numbers or class names"),
+    # issue 13 mutation: a single number where the examples should be was a TypeError (exit 1)
+    ({"X": np.float64(3.0), "y": np.ones(1)}, ("X", "y"), "array 'X' is a single value (0 dimensions); expected one entry per example"),
+    ({"X": np.ones((1, 2)), "y": np.int64(1)}, ("X", "y"), "array 'y' is a single value (0 dimensions); expected one entry per example"),
+])
+def test_npz_arrays_of_the_wrong_kind(tmp_path, arrays, keys, message):
+    np.savez(tmp_path / "a.npz", **arrays)
+    with pytest.raises(DataError) as e:
+        read_npz(tmp_path / "a.npz", *keys)
+    assert str(e.value) == f"{tmp_path / 'a.npz'}: {message}"
+
+
 # ----------------------------------------------------------------------------- IDX
 @pytest.mark.parametrize("gz", [True, False])
 def test_idx_images_are_flattened_and_labels_read(tmp_path, gz):
@@ -268,10 +292,9 @@ def test_idx_source_names_the_option_of_a_missing_file(tmp_path, key):
     assert str(e.value) == f"{tmp_path / 'nope.gz'}: data.{key}: file not found (nothing there)"
 
 
-def mnist_folder(tmp_path, names):
+def mnist_folder(folder, names):
     """A small stand-in for MNIST's folder: the four files under the given names."""
-    folder = tmp_path / "mnist"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     arrays = {}
     for stem, name in zip(MNIST_FILES["train"] + MNIST_FILES["test"], names):
@@ -288,7 +311,7 @@ def mnist_folder(tmp_path, names):
     ["train-images.idx3-ubyte.gz", "train-labels.idx1-ubyte", "t10k-images.idx3-ubyte", "t10k-labels.idx1-ubyte.gz"],
 ])
 def test_mnist_source_reads_the_four_files_of_its_folder(tmp_path, names):
-    arrays = mnist_folder(tmp_path, names)
+    arrays = mnist_folder(tmp_path / "mnist", names)
     raw = load_source("mnist", tmp_path, dir="mnist")  # relative to the config's folder
     np.testing.assert_array_equal(raw["X"], arrays["train-images-idx3-ubyte"].reshape(5, 16))
     np.testing.assert_array_equal(raw["y"], arrays["train-labels-idx1-ubyte"])
@@ -303,3 +326,16 @@ def test_mnist_source_without_its_folder(tmp_path):
         load_source("mnist", tmp_path, dir="nowhere")
     assert str(e.value) == (f"data.dir: folder not found: {tmp_path / 'nowhere'}; put MNIST's four IDX "
                             "files there (see datasets/mnist/README.md)")
+
+
+def test_mnist_absolute_folder_is_used_as_given(tmp_path):
+    """An absolute dir is not normalized: '..' after a symlink goes where the system says, the
+    folder config validation checked."""
+    mnist_folder(tmp_path / "real" / "mnist", [s + ".gz" for s in MNIST_FILES["train"] + MNIST_FILES["test"]])
+    (tmp_path / "real" / "sub").mkdir()
+    try:
+        (tmp_path / "link").symlink_to(tmp_path / "real" / "sub", target_is_directory=True)
+    except OSError:
+        pytest.skip("no symlinks here")
+    raw = load_source("mnist", tmp_path / "elsewhere", dir=f"{tmp_path}/link/../mnist")
+    assert raw["X"].shape == (5, 16) and raw["test"]["X"].shape == (3, 16)
