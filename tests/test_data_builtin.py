@@ -124,3 +124,13 @@ def test_function_range_must_not_be_empty():
 def test_function_names_its_feature_x():
     assert gen("function", fn="cube", n=5)["feature_names"] == ["x"]
     assert gen("sine", n=5)["feature_names"] == ["x"]
+
+
+def test_moons_without_noise_lie_on_their_half_circles():
+    raw = gen("moons", n=200, noise=0.0)
+    (x0, y0), (x1, y1) = raw["X"][raw["y"] == 0].T, raw["X"][raw["y"] == 1].T
+    # as scikit-learn's make_moons: class 0 the upper half of the unit circle, class 1 the
+    # lower half of the unit circle around (1, 0.5)
+    np.testing.assert_allclose(np.hypot(x0, y0), 1.0)
+    np.testing.assert_allclose(np.hypot(x1 - 1, y1 - 0.5), 1.0)
+    assert (y0 >= 0).all() and (y1 <= 0.5).all()
