@@ -134,3 +134,13 @@ def test_moons_without_noise_lie_on_their_half_circles():
     np.testing.assert_allclose(np.hypot(x0, y0), 1.0)
     np.testing.assert_allclose(np.hypot(x1 - 1, y1 - 0.5), 1.0)
     assert (y0 >= 0).all() and (y1 <= 0.5).all()
+
+
+def test_spirals_without_noise_follow_their_arms():
+    """Arm c: radius r uniform in [0.05, 1], angle 2pi (turns r + c / arms): each arm winds
+    `turns` times round the centre and starts 2pi/arms further round than the one before."""
+    raw = gen("spirals", n=600, arms=3, turns=1.5, noise=0.0)
+    r = np.hypot(*raw["X"].T)
+    assert (r >= 0.05).all() and (r <= 1.0).all() and r.min() < 0.07 and r.max() > 0.98
+    theta = 2 * np.pi * (1.5 * r + raw["y"] / 3)
+    np.testing.assert_allclose(raw["X"], np.c_[r * np.cos(theta), r * np.sin(theta)], atol=1e-12)
