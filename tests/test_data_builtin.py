@@ -144,3 +144,12 @@ def test_spirals_without_noise_follow_their_arms():
     assert (r >= 0.05).all() and (r <= 1.0).all() and r.min() < 0.07 and r.max() > 0.98
     theta = 2 * np.pi * (1.5 * r + raw["y"] / 3)
     np.testing.assert_allclose(raw["X"], np.c_[r * np.cos(theta), r * np.sin(theta)], atol=1e-12)
+
+
+@pytest.mark.parametrize("name, fn", [("and", min), ("or", max), ("xor", lambda bits: sum(bits) % 2)])
+def test_truth_tables_list_every_bit_pattern_in_order(name, fn):
+    raw = gen(name, n_inputs=3)
+    rows = [[int(b) for b in f"{i:03b}"] for i in range(8)]  # row i is i in binary, high bit first
+    assert raw["X"].tolist() == rows
+    assert raw["y"].tolist() == [fn(r) for r in rows] and raw["classes"] == ["0", "1"]
+    assert gen(name)["X"].shape == (4, 2)  # default: 2 bits

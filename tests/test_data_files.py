@@ -339,3 +339,28 @@ def test_mnist_absolute_folder_is_used_as_given(tmp_path):
         pytest.skip("no symlinks here")
     raw = load_source("mnist", tmp_path / "elsewhere", dir=f"{tmp_path}/link/../mnist")
     assert raw["X"].shape == (5, 16) and raw["test"]["X"].shape == (3, 16)
+
+
+def test_csv_source_reads_separate_val_and_test_files(tmp_path):
+    for name, rows in (("tr", "1,0\n2,1\n"), ("va", "3,0\n"), ("te", "4,1\n5,0\n")):
+        (tmp_path / f"{name}.csv").write_text("a,y\n" + rows)
+    raw = load_source("csv", tmp_path, path="tr.csv", val_path="va.csv", test_path="te.csv")
+    assert (raw["X"].tolist(), raw["y"].tolist()) == ([[1], [2]], [0, 1])
+    assert (raw["val"]["X"].tolist(), raw["val"]["y"].tolist()) == ([[3]], [0])
+    assert (raw["test"]["X"].tolist(), raw["test"]["y"].tolist()) == ([[4], [5]], [1, 0])
+    assert "val" not in load_source("csv", tmp_path, path="tr.csv")
+
+
+@pytest.mark.parametrize("key", ["path", "val_path", "test_path"])
+def test_file_sources_name_the_option_of_a_missing_file(tmp_path, key):
+    (tmp_path / "tr.csv").write_text("a,y\n1,0\n2,1\n")
+    with pytest.raises(DataError) as e:
+        load_source("csv", tmp_path, **{"path": "tr.csv", "val_path": "tr.csv", "test_path": "tr.csv", key: "nope.csv"})
+    assert str(e.value) == f"{tmp_path / 'nope.csv'}: data.{key}: file not found (nothing there)"
+
+
+def test_csv_delimiter_is_one_character(tmp_path):
+    (tmp_path / "d.csv").write_text("a;;y\n1;;0\n")
+    with pytest.raises(DataError) as e:
+        load_source("csv", tmp_path, path="d.csv", delimiter=";;")
+    assert str(e.value) == "data.delimiter: must be one character, got ';;'"
