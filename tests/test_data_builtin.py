@@ -4,6 +4,7 @@ import pytest
 
 from backprop_cli.data.builtin import BUILTIN, FUNCTIONS
 from backprop_cli.data.sources import SOURCES
+from backprop_cli.errors import DataError
 
 
 def gen(name, seed=0, **opts):
@@ -77,3 +78,78 @@ def test_sine_is_the_function_source_with_sine():
     np.testing.assert_allclose(raw["y"], np.sin(raw["X"][:, 0]))
     noisy = gen("sine", n=2000, noise=0.1)
     assert 0.08 < np.std(noisy["y"] - np.sin(noisy["X"][:, 0])) < 0.12
+
+
+def angles(X):
+    return np.arctan2(X[:, 1], X[:, 0]) % (2 * np.pi)
+
+
+def test_circles_go_all_the_way_round():
+    raw = gen("circles", n=4000, noise=0.0)
+    quadrants = np.histogram(angles(raw["X"]), bins=4, range=(0, 2 * np.pi))[0] / 4000
+    assert (abs(quadrants - 0.25) < 0.03).all(), quadrants
+    # a few examples at a time too: each one's angle is uniform on [0, 2pi), whatever n
+    few = np.concatenate([angles(gen("circles", seed=s, n=4, noise=0.0)["X"]) for s in range(400)])
+    quadrants = np.histogram(few, bins=4, range=(0, 2 * np.pi))[0] / len(few)
+    assert (abs(quadrants - 0.25) < 0.05).all(), quadrants
+
+
+def test_circles_noise_is_independent_gaussian_of_the_given_spread():
+    raw = gen("circles", n=4000, noise=0.05, factor=0.5)
+    radius = np.where(raw["y"] == 1, 0.5, 1.0)
+    off = np.hypot(*raw["X"].T) - radius      # ~ N(0, noise^2) across the circle for small noise
+    assert 0.045 < off.std() < 0.055 and abs(off.mean()) < 0.005
+    for k in (0, 1):                          # each circle stays centred on the origin
+        assert np.abs(raw["X"][raw["y"] == k].mean(axis=0)).max() < 0.01
+
+
+def test_blobs_classes_centres_and_spread_follow_the_options():
+    raw = gen("blobs", n=500, centers=5, n_features=3)
+    assert raw["classes"] == ["0", "1", "2", "3", "4"] and np.bincount(raw["y"]).tolist() == [100] * 5
+    assert raw["X"].shape == (500, 3) and raw["centres"].shape == (5, 3)
+    centres = gen("blobs", n=400, centers=400, box=2.0, std=0.0)["centres"]
+    assert (np.abs(centres) <= 2.0).all()                       # uniform in [-box, box] per dimension
+    assert centres.min(axis=0).max() < -1.8 and centres.max(axis=0).min() > 1.8
+    raw = gen("blobs", n=4000, centers=2, std=0.5)
+    off = raw["X"] - raw["centres"][raw["y"]]
+    assert (abs(off.std(axis=0) - 0.5) < 0.03).all() and (abs(off.mean(axis=0)) < 0.03).all()
+
+
+def test_function_range_must_not_be_empty():
+    with pytest.raises(DataError) as e:
+        gen("function", low=1.0, high=1.0)
+    assert str(e.value) == "data.low: must be < data.high, got low 1 and high 1"
+
+
+def test_function_names_its_feature_x():
+    assert gen("function", fn="cube", n=5)["feature_names"] == ["x"]
+    assert gen("sine", n=5)["feature_names"] == ["x"]
+
+
+def test_moons_without_noise_lie_on_their_half_circles():
+    raw = gen("moons", n=200, noise=0.0)
+    (x0, y0), (x1, y1) = raw["X"][raw["y"] == 0].T, raw["X"][raw["y"] == 1].T
+    # as scikit-learn's make_moons: class 0 the upper half of the unit circle, class 1 the
+    # lower half of the unit circle around (1, 0.5)
+    np.testing.assert_allclose(np.hypot(x0, y0), 1.0)
+    np.testing.assert_allclose(np.hypot(x1 - 1, y1 - 0.5), 1.0)
+    assert (y0 >= 0).all() and (y1 <= 0.5).all()
+
+
+def test_spirals_without_noise_follow_their_arms():
+    """Arm c: radius r uniform in [0.05, 1], angle 2pi (turns r + c / arms): each arm winds
+    `turns` times round the centre and starts 2pi/arms further round than the one before."""
+    raw = gen("spirals", n=600, arms=3, turns=1.5, noise=0.0)
+    r = np.hypot(*raw["X"].T)
+    assert (r >= 0.05).all() and (r <= 1.0).all() and r.min() < 0.07 and r.max() > 0.98
+    theta = 2 * np.pi * (1.5 * r + raw["y"] / 3)
+    np.testing.assert_allclose(raw["X"], np.c_[r * np.cos(theta), r * np.sin(theta)], atol=1e-12)
+
+
+@pytest.mark.parametrize("name, fn", [("and", min), ("or", max), ("xor", lambda bits: sum(bits) % 2)])
+def test_truth_tables_list_every_bit_pattern_in_order(name, fn):
+    raw = gen(name, n_inputs=3)
+    rows = [[int(b) for b in f"{i:03b}"] for i in range(8)]  # row i is i in binary, high bit first
+    assert raw["X"].tolist() == rows
+    assert raw["y"].tolist() == [fn(r) for r in rows] and raw["classes"] == ["0", "1"]
+    assert gen(name)["X"].shape == (4, 2)  # default: 2 bits

@@ -123,3 +123,49 @@ def test_mnist_parses_fast_with_the_known_label_counts(tmp_path):
     assert np.bincount(raw["test"]["y"]).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     assert raw["X"].max() == 255 and raw["X"].min() == 0
     assert elapsed < 5.0, f"parsing MNIST took {elapsed:.2f} s"
+
+
+def show_json(tmp_path, data, model=MODEL, **files):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    r = cli("data", "show", write(tmp_path / "c.yaml", f"data: {data}\n{model}"), "--json")
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def test_data_show_names_the_files_and_where_each_split_comes_from(tmp_path):
+    s = show_json(tmp_path, "{source: csv, path: d.csv, test_path: t.csv, val_fraction: 0.25}",
+                  **{"d.csv": "a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(8)), "t.csv": "a,y\n1,0\n2,0\n"})
+    assert s["paths"] == {"train": str(tmp_path / "d.csv"), "test": str(tmp_path / "t.csv")}
+    assert {k: v["from"] for k, v in s["splits"].items()} == {"train": "file, the rest", "val": "fraction 0.25",
+                                                              "test": "file"}
+    assert s["splits"]["test"]["class_counts"] == {"0": 2, "1": 0}  # a class absent from a split counts 0
+    assert show_json(tmp_path, "{source: csv, path: d.csv}")["splits"]["train"]["from"] == "file"
+    generated = show_json(tmp_path, "{source: moons, n: 20}")
+    assert generated["paths"] == {} and generated["splits"]["train"]["from"] == "generated"
+    generated = show_json(tmp_path, "{source: moons, n: 20, test_fraction: 0.5}")
+    assert generated["splits"]["train"]["from"] == "generated, the rest"
+
+
+def test_data_show_target_range_for_regression(tmp_path):
+    s = show_json(tmp_path, "{source: csv, path: r.csv, task: regression}",
+                  "model: {layers: [{units: 1, activation: identity}]}\nloss: mse\n",
+                  **{"r.csv": "x,t\n1,0.5\n2,-1.25\n3,3\n"})
+    assert s["splits"]["train"]["target_range"] == [-1.25, 3.0] and "class_counts" not in s["splits"]["train"]
+
+
+def test_data_show_feature_statistics_are_the_files_numbers(tmp_path):
+    """Per feature min, max, mean and std of the training split (float32 by default), as the
+    numbers written in the file: no float32 noise (4.9 stays 4.9), no -0, and a mean and std
+    accumulated in float64."""
+    cols = {"p": [4.9, 7.3, 5.1, 6.0, 5.5], "q": [-1e-7, 1.0, 2.0, 0.5, 0.25],
+            "r": [1e6, 1e6 + 1, 1e6 + 1, 1e6 + 1, 1e6]}
+    rows = "".join(f"{p},{q},{r},{i % 2}\n" for i, (p, q, r) in enumerate(zip(*cols.values())))
+    s = show_json(tmp_path, "{source: csv, path: f.csv}", **{"f.csv": "p,q,r,y\n" + rows})
+    assert [f["name"] for f in s["features"]] == ["p", "q", "r"]
+    for f, values in zip(s["features"], cols.values()):
+        x = np.array(values, dtype=np.float32).astype(np.float64)
+        assert (f["mean"], f["std"]) == (round(x.mean(), 6), round(x.std(), 6)), f
+    p, q, _ = s["features"]
+    assert (p["min"], p["max"]) == (4.9, 7.3)
+    assert q["min"] == 0.0 and '"min": -0.0' not in json.dumps(s)

@@ -1,5 +1,7 @@
 """File readers: CSV (options and errors), NPZ and IDX, on small files written here."""
+import errno
 import gzip
+import os
 import struct
 
 import numpy as np
@@ -8,6 +10,7 @@ import pytest
 from backprop_cli.data.csvfile import read_csv_file, read_rows
 from backprop_cli.data.idx import read_idx, read_images_labels
 from backprop_cli.data.npz import read_npz
+from backprop_cli.data.sources import MNIST_FILES, SOURCES
 from backprop_cli.errors import DataError
 
 
@@ -119,6 +122,30 @@ def test_npz_errors(tmp_path):
         read_npz(tmp_path / "bad.npz", "X", "y")
 
 
+def test_npz_features_for_prediction_one_feature_and_class_names(tmp_path):
+    np.savez(tmp_path / "a.npz", X=np.array([1.5, 2.5, 3.5]), y=np.array(["cat", "dog", "cat"]))
+    raw = read_npz(tmp_path / "a.npz", "X", None)  # no targets: features to predict for
+    assert set(raw) == {"X", "path"} and raw["path"] == str(tmp_path / "a.npz")
+    np.testing.assert_array_equal(raw["X"], [[1.5], [2.5], [3.5]])  # a 1-D array is one feature
+    raw = read_npz(tmp_path / "a.npz", "X", "y")
+    assert raw["X"].shape == (3, 1) and raw["y"].tolist() == ["cat", "dog", "cat"]
+
+
+@pytest.mark.parametrize("arrays, keys, message", [
+    ({"X": np.ones((2, 2)), "t": np.ones(2)}, ("X", "y"), "data.y_key: no array 'y' (arrays: X, t)"),
+    ({"X": np.array([["a"], ["b"]]), "y": np.ones(2)}, ("X", "y"), "array 'X' has type <U1, expected numbers"),
+    ({"X": np.ones((2, 2)), "y": np.array([b"a", b"b"])}, ("X", "y"), "array 'y' has type |S1, expected numbers or class names"),
+    # issue 13 mutation: a single number where the examples should be was a TypeError (exit 1)
+    ({"X": np.float64(3.0), "y": np.ones(1)}, ("X", "y"), "array 'X' is a single value (0 dimensions); expected one entry per example"),
+    ({"X": np.ones((1, 2)), "y": np.int64(1)}, ("X", "y"), "array 'y' is a single value (0 dimensions); expected one entry per example"),
+])
+def test_npz_arrays_of_the_wrong_kind(tmp_path, arrays, keys, message):
+    np.savez(tmp_path / "a.npz", **arrays)
+    with pytest.raises(DataError) as e:
+        read_npz(tmp_path / "a.npz", *keys)
+    assert str(e.value) == f"{tmp_path / 'a.npz'}: {message}"
+
+
 # ----------------------------------------------------------------------------- IDX
 @pytest.mark.parametrize("gz", [True, False])
 def test_idx_images_are_flattened_and_labels_read(tmp_path, gz):
@@ -174,7 +201,166 @@ def test_idx_labels_must_match_images(tmp_path):
     with pytest.raises(DataError) as e:
         read_images_labels(im, lb)
     assert str(e.value) == f"{lb}: 2 labels for 3 images in {im}; expected one label per image"
-    with pytest.raises(DataError, match="IDX file has 1 dimension, expected images .*; is this a labels file"):
+    with pytest.raises(DataError) as e:
         read_images_labels(lb, lb)
+    assert str(e.value) == (f"{lb}: IDX file has 1 dimension, expected images (n, rows, cols) or vectors "
+                            "(n, d); is this a labels file?")
     with pytest.raises(DataError, match=r"IDX file has 3 dimensions \(3 x 2 x 2\), expected labels"):
         read_images_labels(im, im)
+
+
+def test_idx_too_short_for_a_magic_number_or_its_header(tmp_path):
+    p = tmp_path / "f"
+    for data, message in [
+        (b"\x00\x00\x08", "not an IDX file: 3 bytes, expected a 4-byte magic number and a header"),
+        (b"\x00\x00\x08\x01", "IDX header truncated: 4 bytes, expected 8 for 1 dimensions"),  # magic only
+        # a corrupt dimension count of 128 or more is still a truncated header, not a crash
+        (b"\x00\x00\x08\x80" + bytes(8), "IDX header truncated: 12 bytes, expected 516 for 128 dimensions"),
+    ]:
+        p.write_bytes(data)
+        with pytest.raises(DataError) as e:
+            read_idx(p)
+        assert str(e.value) == f"{p}: {message}"
+
+
+def test_idx_file_that_cannot_be_read(tmp_path):
+    p = tmp_path / "nowhere.gz"
+    with pytest.raises(DataError) as e:
+        read_idx(p)
+    assert str(e.value) == f"{p}: cannot read: {os.strerror(errno.ENOENT)}"
+
+
+def test_idx_with_no_items_is_an_empty_array(tmp_path):
+    a = read_idx(write_idx(tmp_path / "empty", np.zeros((0, 2, 3), dtype=np.uint8)))
+    assert a.shape == (0, 2, 3) and a.dtype == np.uint8
+
+
+def test_idx_vectors_are_read_as_rows(tmp_path):
+    vectors = np.arange(12, dtype=np.uint8).reshape(4, 3)
+    raw = read_images_labels(write_idx(tmp_path / "v", vectors), write_idx(tmp_path / "lb", np.arange(4, dtype=np.uint8)))
+    np.testing.assert_array_equal(raw["X"], vectors)
+
+
+# ----------------------------------------------------------------------------- sources
+def load_source(name, base_dir, **opts):
+    return SOURCES.get(name)(**opts).load(base_dir, np.random.default_rng(0))
+
+
+def test_npz_source_reads_the_arrays_its_options_name(tmp_path):
+    np.savez(tmp_path / "a.npz", X=np.zeros((2, 2)), y=np.zeros(2), feats=np.ones((2, 5)), t=np.array([1.0, 2.0]))
+    raw = load_source("npz", tmp_path, path="a.npz", x_key="feats", y_key="t")
+    np.testing.assert_array_equal(raw["X"], np.ones((2, 5)))
+    assert raw["y"].tolist() == [1.0, 2.0] and raw["path"] == str(tmp_path / "a.npz")
+
+
+def idx_split(folder, name, n, seed):
+    """Images and labels of n examples, written as {name}-images.gz and {name}-labels.gz."""
+    rng = np.random.default_rng(seed)
+    images, labels = rng.integers(0, 256, (n, 2, 3), dtype=np.uint8), rng.integers(0, 10, n, dtype=np.uint8)
+    write_idx(folder / f"{name}-images.gz", images)
+    write_idx(folder / f"{name}-labels.gz", labels)
+    return images.reshape(n, 6), labels
+
+
+def test_idx_source_reads_separate_val_and_test_files(tmp_path):
+    splits = {name: idx_split(tmp_path, name, n, seed) for seed, (name, n) in enumerate((("tr", 5), ("va", 3), ("te", 4)))}
+    raw = load_source("idx", tmp_path, images="tr-images.gz", labels="tr-labels.gz", val_images="va-images.gz",
+                      val_labels="va-labels.gz", test_images="te-images.gz", test_labels="te-labels.gz")
+    for part, name in ((raw, "tr"), (raw["val"], "va"), (raw["test"], "te")):
+        X, y = splits[name]
+        np.testing.assert_array_equal(part["X"], X)
+        np.testing.assert_array_equal(part["y"], y)
+        assert part["path"] == str(tmp_path / f"{name}-images.gz")  # the file errors and reports name
+    assert "val" not in load_source("idx", tmp_path, images="tr-images.gz", labels="tr-labels.gz")
+
+
+@pytest.mark.parametrize("split", ["val", "test"])
+@pytest.mark.parametrize("given, missing", [("images", "labels"), ("labels", "images")])
+def test_idx_source_val_and_test_files_go_in_pairs(tmp_path, split, given, missing):
+    idx_split(tmp_path, "tr", 3, 0)
+    with pytest.raises(DataError) as e:
+        load_source("idx", tmp_path, images="tr-images.gz", labels="tr-labels.gz", **{f"{split}_{given}": f"tr-{given}.gz"})
+    assert str(e.value) == f"data.{split}_{missing}: missing; {split}_images and {split}_labels go together"
+
+
+@pytest.mark.parametrize("key", ["images", "labels", "val_images", "val_labels", "test_images", "test_labels"])
+def test_idx_source_names_the_option_of_a_missing_file(tmp_path, key):
+    idx_split(tmp_path, "tr", 3, 0)
+    opts = {k: f"tr-{k.split('_')[-1]}.gz" for k in ("images", "labels", "val_images", "val_labels", "test_images", "test_labels")}
+    with pytest.raises(DataError) as e:
+        load_source("idx", tmp_path, **{**opts, key: "nope.gz"})
+    assert str(e.value) == f"{tmp_path / 'nope.gz'}: data.{key}: file not found (nothing there)"
+
+
+def mnist_folder(folder, names):
+    """A small stand-in for MNIST's folder: the four files under the given names."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for stem, name in zip(MNIST_FILES["train"] + MNIST_FILES["test"], names):
+        n = 5 if stem.startswith("train") else 3
+        a = rng.integers(0, 10, n, dtype=np.uint8) if "labels" in stem else rng.integers(0, 256, (n, 4, 4), dtype=np.uint8)
+        write_idx(folder / name, a, gz=name.endswith(".gz"))
+        arrays[stem] = a
+    return arrays
+
+
+@pytest.mark.parametrize("names", [
+    ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"],
+    # the names some mirrors use, with a dot before idx
+    ["train-images.idx3-ubyte.gz", "train-labels.idx1-ubyte", "t10k-images.idx3-ubyte", "t10k-labels.idx1-ubyte.gz"],
+])
+def test_mnist_source_reads_the_four_files_of_its_folder(tmp_path, names):
+    arrays = mnist_folder(tmp_path / "mnist", names)
+    raw = load_source("mnist", tmp_path, dir="mnist")  # relative to the config's folder
+    np.testing.assert_array_equal(raw["X"], arrays["train-images-idx3-ubyte"].reshape(5, 16))
+    np.testing.assert_array_equal(raw["y"], arrays["train-labels-idx1-ubyte"])
+    np.testing.assert_array_equal(raw["test"]["X"], arrays["t10k-images-idx3-ubyte"].reshape(3, 16))
+    np.testing.assert_array_equal(raw["test"]["y"], arrays["t10k-labels-idx1-ubyte"])
+    assert raw["classes"] == list("0123456789")  # all ten digits, whichever the labels hold
+    assert "test" not in load_source("mnist", tmp_path, dir="mnist", test=False)
+
+
+def test_mnist_source_without_its_folder(tmp_path):
+    with pytest.raises(DataError) as e:
+        load_source("mnist", tmp_path, dir="nowhere")
+    assert str(e.value) == (f"data.dir: folder not found: {tmp_path / 'nowhere'}; put MNIST's four IDX "
+                            "files there (see datasets/mnist/README.md)")
+
+
+def test_mnist_absolute_folder_is_used_as_given(tmp_path):
+    """An absolute dir is not normalized: '..' after a symlink goes where the system says, the
+    folder config validation checked."""
+    mnist_folder(tmp_path / "real" / "mnist", [s + ".gz" for s in MNIST_FILES["train"] + MNIST_FILES["test"]])
+    (tmp_path / "real" / "sub").mkdir()
+    try:
+        (tmp_path / "link").symlink_to(tmp_path / "real" / "sub", target_is_directory=True)
+    except OSError:
+        pytest.skip("no symlinks here")
+    raw = load_source("mnist", tmp_path / "elsewhere", dir=f"{tmp_path}/link/../mnist")
+    assert raw["X"].shape == (5, 16) and raw["test"]["X"].shape == (3, 16)
+
+
+def test_csv_source_reads_separate_val_and_test_files(tmp_path):
+    for name, rows in (("tr", "1,0\n2,1\n"), ("va", "3,0\n"), ("te", "4,1\n5,0\n")):
+        (tmp_path / f"{name}.csv").write_text("a,y\n" + rows)
+    raw = load_source("csv", tmp_path, path="tr.csv", val_path="va.csv", test_path="te.csv")
+    assert (raw["X"].tolist(), raw["y"].tolist()) == ([[1], [2]], [0, 1])
+    assert (raw["val"]["X"].tolist(), raw["val"]["y"].tolist()) == ([[3]], [0])
+    assert (raw["test"]["X"].tolist(), raw["test"]["y"].tolist()) == ([[4], [5]], [1, 0])
+    assert "val" not in load_source("csv", tmp_path, path="tr.csv")
+
+
+@pytest.mark.parametrize("key", ["path", "val_path", "test_path"])
+def test_file_sources_name_the_option_of_a_missing_file(tmp_path, key):
+    (tmp_path / "tr.csv").write_text("a,y\n1,0\n2,1\n")
+    with pytest.raises(DataError) as e:
+        load_source("csv", tmp_path, **{"path": "tr.csv", "val_path": "tr.csv", "test_path": "tr.csv", key: "nope.csv"})
+    assert str(e.value) == f"{tmp_path / 'nope.csv'}: data.{key}: file not found (nothing there)"
+
+
+def test_csv_delimiter_is_one_character(tmp_path):
+    (tmp_path / "d.csv").write_text("a;;y\n1;;0\n")
+    with pytest.raises(DataError) as e:
+        load_source("csv", tmp_path, path="d.csv", delimiter=";;")
+    assert str(e.value) == "data.delimiter: must be one character, got ';;'"

@@ -36,6 +36,10 @@ def read_npz(path: Path, x_key: str, y_key: str | None) -> dict:
         raise DataError(f"{path}: not a readable .npz file ({e})") from None
     except (OSError, zipfile.BadZipFile, EOFError, TokenError) as e:  # TokenError: an unclosed .npy header
         raise DataError(f"{path}: not a readable .npz file ({e})") from None
+    for a, key in ((X, x_key), (y, y_key)):
+        if a is not None and a.ndim == 0:
+            raise DataError(f"{path}: array {key!r} is a single value (0 dimensions); expected one "
+                            "entry per example")
     if X.ndim < 2:
         X = X.reshape(-1, 1) if X.ndim == 1 else X
     X = X.reshape(len(X), -1)
