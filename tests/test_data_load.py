@@ -95,6 +95,8 @@ def test_class_names_from_the_file_and_from_the_config(tmp_path):
     ({"source": "csv", "path": "one.csv"}, {}, "{d}/one.csv: the target has one class only (1); classification needs at least 2"),
     ({"source": "csv", "path": "frac.csv"}, {}, "{d}/frac.csv:3: column 'y': target value 0.5 is not a class label; expected integers or class names (or a regression loss and task: regression)"),
     ({"source": "csv", "path": "gaps.csv"}, {}, "{d}/gaps.csv:5: column 'y': target value 2.5 is not a class label; expected integers or class names (or a regression loss and task: regression)"),
+    ({"source": "csv", "path": "nohead.csv"}, {}, "{d}/nohead.csv:2: column 1: target value 0.5 is not a class label; expected integers or class names (or a regression loss and task: regression)"),
+    ({"source": "npz", "path": "frac.npz"}, {}, "{d}/frac.npz: row 1: target value 0.5 is not a class label; expected integers or class names (or a regression loss and task: regression)"),
     ({"source": "csv", "path": "frac.csv", "task": "regression"}, {}, "{d}/frac.csv: data.task: the data is for regression but the loss is for classification; use a regression loss (mse, quadratic, mae) or task: classification"),
     ({"source": "sine"}, {"loss_name": "bce"}, "sine: data.task: the data is for regression but the loss bce is for classification; use a regression loss (mse, quadratic, mae) or task: classification"),
     ({"source": "csv", "path": "words.csv"}, {"classification": False}, "{d}/words.csv: the target holds class names, not values; expected numbers for regression (or task: classification)"),
@@ -112,6 +114,8 @@ def test_data_errors(tmp_path, data, kw, message):
     (tmp_path / "one.csv").write_text("a,y\n1,1\n2,1\n")
     (tmp_path / "frac.csv").write_text("a,y\n1,0\n2,0.5\n")
     (tmp_path / "gaps.csv").write_text("a,y\n\n1,0\n\n2,2.5\n")  # row 1 of the data, file line 5
+    (tmp_path / "nohead.csv").write_text("1,0\n2,0.5\n")  # no header: the column by its index
+    np.savez(tmp_path / "frac.npz", X=np.array([[1.0], [2.0]]), y=np.array([0, 0.5]))  # arrays: by row
     (tmp_path / "wide.csv").write_text("a,b,y\n1,2,0\n")
     (tmp_path / "words.csv").write_text("a,y\n1,cat\n2,dog\n")
     (tmp_path / "other.csv").write_text("a,y\n1,cat\n2,bird\n")
