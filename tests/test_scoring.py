@@ -209,6 +209,8 @@ def test_predict_matches_columns_by_name(points, tmp_path):
     ("x,Y\n1,2\n", "the header does not match the run's columns: missing 'y' (did you mean 'Y'?); "
                     "unexpected 'Y'; expected the features x, y, in any order"),
     ("x,y,z\n1,2,3\n", "the header does not match the run's columns: unexpected 'z'"),
+    ("x,yy\n1,2\n", "the header does not match the run's columns: missing 'y' (did you mean 'yy'?); "
+                     "unexpected 'yy'; expected the features x, y, in any order"),
     ("x\n1\n", "the header does not match the run's columns: missing 'y'; expected the features x, y"),
     ("x,why\n1,2\n", "the header does not match the run's columns: missing 'y'; unexpected 'why'"),
     ("x,y,x\n1,2,3\n", "the header names column 'x' 2 times; expected each name once"),
@@ -256,3 +258,106 @@ def test_predict_checks_npz_files(points, tmp_path):
     np.savez(tmp_path / "wide.npz", X=np.zeros((2, 3)))
     r = run(["predict", str(res.run_dir), "--data", str(tmp_path / "wide.npz")])
     assert r.exit_code == 3 and "wide.npz: array 'X' has 3 features per example, expected 2" in r.stderr
+
+
+def scores(run_dir, data):
+    """eval --data's report of one run, without the fields that name the file."""
+    r = run(["eval", str(run_dir), "--data", str(data), "--json"])
+    assert r.exit_code == 0, r.output
+    return {k: v for k, v in json.loads(r.stdout)["runs"][0].items() if k != "data"}
+
+
+def test_files_without_a_header_follow_the_training_files_layout(points, tmp_path):
+    """Without a header, a file is laid out as the training file (here the target first),
+    or (predict) holds the features alone, in the run's order."""
+    rows = [line.split(",") for line in (tmp_path / "points.csv").read_text().splitlines()]
+    write(tmp_path / "points.csv", "".join(f"{c},{a},{b}\n" for a, b, c in rows))   # label,x,y
+    res = api.train(points, runs_dir=tmp_path / "runs")
+    bare = write(tmp_path / "bare.csv", "".join(f"{c},{a},{b}\n" for a, b, c in rows[1:]))
+    assert scores(res.run_dir, bare) == scores(res.run_dir, tmp_path / "points.csv")
+    assert scores(res.run_dir, bare)["n"] == 120
+    expected = run(["predict", str(res.run_dir), "--data", str(tmp_path / "points.csv")])
+    assert expected.exit_code == 0 and len(expected.stdout.splitlines()) == 121
+    xy = write(tmp_path / "xy.csv", "".join(f"{a},{b}\n" for a, b, c in rows[1:]))
+    for f in (bare, xy):
+        r = run(["predict", str(res.run_dir), "--data", str(f)])
+        assert r.exit_code == 0 and r.stdout == expected.stdout, r.output
+    r = run(["eval", str(res.run_dir), "--data", str(xy)])           # eval needs the targets
+    assert r.exit_code == 3
+    assert r.stderr.strip().endswith(f"{xy}: 2 column(s) and no header; expected 3 as in the training "
+                                     "data (features and target label)"), r.stderr
+
+
+def test_npz_files_are_read_with_the_runs_array_names(points, tmp_path):
+    """A run trained on an .npz reads new .npz files by its x_key and y_key (and names them
+    in errors); a run trained on a CSV reads the arrays X and y."""
+    raw = np.loadtxt(tmp_path / "points.csv", delimiter=",", skiprows=1, dtype=str)
+    X, kinds = raw[:, :2].astype(float), raw[:, 2]
+    np.savez(tmp_path / "pts.npz", features=X, kinds=kinds)
+    np.savez(tmp_path / "plain.npz", X=X, y=kinds)
+    cfg = write(tmp_path / "npz.yaml", BLOBS.replace(
+        "source: csv, path: points.csv, target: label", "source: npz, path: pts.npz, x_key: features, y_key: kinds"))
+    by_keys = api.train(cfg, runs_dir=tmp_path / "runs")
+    by_csv = api.train(points, runs_dir=tmp_path / "runs")
+    bare = write(tmp_path / "bare.csv", "".join(f"{a},{b},{c}\n" for a, b, c in raw))  # x0, x1, y
+    assert scores(by_keys.run_dir, tmp_path / "pts.npz") == scores(by_keys.run_dir, bare)
+    assert scores(by_csv.run_dir, tmp_path / "plain.npz") == scores(by_csv.run_dir, tmp_path / "points.csv")
+    assert scores(by_keys.run_dir, bare)["n"] == 120
+    np.savez(tmp_path / "nan.npz", features=np.array([[50.0, 50], [np.nan, 50]]), kinds=kinds[:2])
+    r = run(["predict", str(by_keys.run_dir), "--data", str(tmp_path / "nan.npz")])
+    assert r.exit_code == 3
+    assert r.stderr.strip().endswith(f"{tmp_path / 'nan.npz'}: features[1, 0]: NaN or inf; expected finite "
+                                     "numbers (1 of 2 rows have empty, NaN, inf or non-numeric features; "
+                                     "--skip-bad-rows leaves them out)"), r.stderr
+    np.savez(tmp_path / "odd.npz", features=X[:2], kinds=np.array(["red", "purple"]))
+    r = run(["eval", str(by_keys.run_dir), "--data", str(tmp_path / "odd.npz")])
+    assert r.exit_code == 3
+    assert r.stderr.strip().endswith(f"{tmp_path / 'odd.npz'}: kinds[1]: class 'purple' is not one the run "
+                                     "was trained on (blue, green, red)"), r.stderr
+
+
+TWO_TARGETS = """
+data: {source: npz, path: train.npz}
+model: {layers: [{units: 2}]}
+loss: mse
+optimizer: {name: sgd, lr: 0.1}
+training: {epochs: 20, batch_size: full}
+"""
+
+
+@pytest.fixture
+def two_targets(tmp_path):
+    """A regression run with two targets, trained on an .npz, and its data as CSV lines."""
+    X = np.random.default_rng(1).uniform(-1, 1, size=(30, 2))
+    Y = np.stack([2 * X[:, 0] - X[:, 1] + 1, X[:, 0] + X[:, 1]], axis=1)
+    np.savez(tmp_path / "train.npz", X=X, y=Y)
+    res = api.train(write(tmp_path / "two.yaml", TWO_TARGETS), runs_dir=tmp_path / "runs")
+    return res.run_dir, [[repr(float(v)) for v in (*x, *y)] for x, y in zip(X, Y)]
+
+
+def test_regression_files_without_a_header_have_features_then_targets(two_targets, tmp_path):
+    run_dir, rows = two_targets
+    bare = write(tmp_path / "bare.csv", "".join(",".join(r) + "\n" for r in rows))
+    ours, theirs = scores(run_dir, bare), scores(run_dir, tmp_path / "train.npz")
+    assert ours == theirs and ours["n"] == 30
+    # predict ignores the target columns, even left empty, as it does when they are not there
+    xy = run(["predict", str(run_dir), "--data", str(write(tmp_path / "xy.csv", "".join(
+        ",".join(r[:2]) + "\n" for r in rows)))])
+    assert xy.exit_code == 0 and len(xy.stdout.splitlines()) == 31, xy.output
+    empty = run(["predict", str(run_dir), "--data", str(write(tmp_path / "empty.csv", "".join(
+        ",".join(r[:2]) + ",,\n" for r in rows)))])
+    assert empty.exit_code == 0 and empty.stdout == xy.stdout, empty.output
+
+
+@pytest.mark.parametrize("cell, problem", [
+    ("nan", "'nan' is not finite"), ("-inf", "'-inf' is not finite"), ("", "empty"),
+    ("1O", "not a number: '1O'")])
+def test_regression_targets_must_be_finite_numbers(two_targets, tmp_path, cell, problem):
+    """eval --data names the file line and column of the first target that is not a finite
+    number (here the second target of the file's third row)."""
+    run_dir, rows = two_targets
+    rows[2][3] = cell
+    bad = write(tmp_path / "bad.csv", "".join(",".join(r) + "\n" for r in rows))
+    r = run(["eval", str(run_dir), "--data", str(bad)])
+    assert r.exit_code == 3
+    assert r.stderr.strip().endswith(f"{bad}:3: column 3: target {problem}; expected a finite number"), r.stderr
