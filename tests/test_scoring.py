@@ -361,3 +361,64 @@ def test_regression_targets_must_be_finite_numbers(two_targets, tmp_path, cell, 
     r = run(["eval", str(run_dir), "--data", str(bad)])
     assert r.exit_code == 3
     assert r.stderr.strip().endswith(f"{bad}:3: column 3: target {problem}; expected a finite number"), r.stderr
+
+
+CLASSES = """
+data: {data}
+model: {{layers: [{{units: 2, activation: softmax}}]}}
+loss: cross_entropy
+optimizer: {{name: sgd, lr: 0.5}}
+training: {{epochs: 10, batch_size: full}}
+"""
+
+
+def classes_run(tmp_path, name, data):
+    return api.train(write(tmp_path / f"{name}.yaml", CLASSES.format(data=data)),
+                     runs_dir=tmp_path / "runs").run_dir
+
+
+def rejected(run_dir, path, message):
+    r = run(["eval", str(run_dir), "--data", str(path)])
+    assert r.exit_code == 3 and r.stderr.strip().endswith(f"{path}{message}"), r.output
+
+
+def test_new_targets_are_class_names_their_numeric_spellings_or_class_indices(tmp_path):
+    """eval --data reads a target as the run's class name, as written or as a number spelled
+    otherwise (5.0 for class 5), else as a class index 0 to K-1 (classes named by
+    data.classes); anything else is an error naming its line."""
+    x = np.linspace(-1, 1, 12).tolist()
+    digit = np.where(np.array(x) < 0, 3, 5)
+    write(tmp_path / "digits.csv", "x,digit\n" + "".join(f"{a!r},{d}\n" for a, d in zip(x, digit)))
+    digits = classes_run(tmp_path, "digits", "{source: csv, path: digits.csv}")  # classes 3, 5
+    expected = scores(digits, tmp_path / "digits.csv")
+    spelt = write(tmp_path / "spelt.csv", "x,digit\n" + "".join(f"{a!r},{d:.1f}\n" for a, d in zip(x, digit)))
+    np.savez(tmp_path / "floats.npz", X=np.array(x)[:, None], y=digit.astype(float))
+    np.savez(tmp_path / "ints.npz", X=np.array(x)[:, None], y=digit)
+    for f in (spelt, tmp_path / "floats.npz", tmp_path / "ints.npz"):
+        assert scores(digits, f) == expected
+    for cell in ("7", "0.5"):
+        bad = write(tmp_path / "bad.csv", f"x,digit\n0.5,5\n0.25,{cell}\n")
+        rejected(digits, bad, f":3: column 'digit': class '{cell}' is not one the run was trained on (3, 5)")
+
+    X = np.random.default_rng(2).normal(size=(12, 9))          # 9 features: x0 ... x8
+    np.savez(tmp_path / "pets.npz", X=X, y=(X[:, 0] > 0).astype(int))
+    pets = classes_run(tmp_path, "pets", "{source: npz, path: pets.npz, classes: [cat, dog]}")
+    rows = [",".join(map(repr, map(float, r))) for r in X]
+    by_name = write(tmp_path / "names.csv", "".join(
+        f"{r},{'dog' if a > 0 else 'cat'}\n" for r, a in zip(rows, X[:, 0])))
+    expected = scores(pets, by_name)
+    for label in ("{:d}", "{:.1f}"):                            # class indices, as 1 or 1.0
+        f = write(tmp_path / "index.csv", "".join(f"{r},{label.format(int(a > 0))}\n" for r, a in zip(rows, X[:, 0])))
+        assert scores(pets, f) == expected
+    for cell in ("2", "-1", "0.5"):
+        bad = write(tmp_path / "bad.csv", f"{rows[0]},{cell}\n{rows[1]},1\n")
+        rejected(pets, bad, f":1: column 9: class '{cell}' is not one the run was trained on (cat, dog)")
+    r = run(["predict", str(pets), "--data", str(write(tmp_path / "x0.csv", "x0\n1\n"))])
+    assert r.exit_code == 3 and r.stderr.strip().endswith(
+        "x0.csv: the header does not match the run's columns: missing 'x1', 'x2', 'x3', 'x4', 'x5', 'x6', "
+        "'x7', 'x8'; expected the features x0, x1, x2, x3, x4, x5, x6, x7, ... (9 in all), in any order "
+        "(or no header, in the training file's order)"), r.output
+
+    np.savez(tmp_path / "codes.npz", X=np.array(x)[:, None], y=np.where(digit == 3, "007", "042"))
+    codes = classes_run(tmp_path, "codes", "{source: npz, path: codes.npz}")  # names, not numbers
+    assert scores(codes, tmp_path / "codes.npz")["n"] == 12
