@@ -410,15 +410,18 @@ def test_new_targets_are_class_names_their_numeric_spellings_or_class_indices(tm
     for label in ("{:d}", "{:.1f}"):                            # class indices, as 1 or 1.0
         f = write(tmp_path / "index.csv", "".join(f"{r},{label.format(int(a > 0))}\n" for r, a in zip(rows, X[:, 0])))
         assert scores(pets, f) == expected
-    for cell in ("2", "-1", "0.5"):
-        bad = write(tmp_path / "bad.csv", f"{rows[0]},{cell}\n{rows[1]},1\n")
-        rejected(pets, bad, f":1: column 9: class '{cell}' is not one the run was trained on (cat, dog)")
+    for cell in ("2", "-1", "0.5", "bird"):                    # the row that is wrong is named
+        bad = write(tmp_path / "bad.csv", f"{rows[0]},1\n{rows[1]},{cell}\n")
+        rejected(pets, bad, f":2: column 9: class '{cell}' is not one the run was trained on (cat, dog)")
     r = run(["predict", str(pets), "--data", str(write(tmp_path / "x0.csv", "x0\n1\n"))])
     assert r.exit_code == 3 and r.stderr.strip().endswith(
         "x0.csv: the header does not match the run's columns: missing 'x1', 'x2', 'x3', 'x4', 'x5', 'x6', "
         "'x7', 'x8'; expected the features x0, x1, x2, x3, x4, x5, x6, x7, ... (9 in all), in any order "
         "(or no header, in the training file's order)"), r.output
 
-    np.savez(tmp_path / "codes.npz", X=np.array(x)[:, None], y=np.where(digit == 3, "007", "042"))
-    codes = classes_run(tmp_path, "codes", "{source: npz, path: codes.npz}")  # names, not numbers
-    assert scores(codes, tmp_path / "codes.npz")["n"] == 12
+    # classes named as numbers are written (an .npz of strings): 1.0 is class '1.0', not index 1
+    np.savez(tmp_path / "grades.npz", X=np.array(x)[:, None], y=np.where(digit == 3, "1.0", "2.0"))
+    grades = classes_run(tmp_path, "grades", "{source: npz, path: grades.npz}")
+    expected = scores(grades, tmp_path / "grades.npz")
+    np.savez(tmp_path / "floats.npz", X=np.array(x)[:, None], y=np.where(digit == 3, 1.0, 2.0))
+    assert scores(grades, tmp_path / "floats.npz") == expected and expected["n"] == 12
