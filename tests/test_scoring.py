@@ -268,24 +268,40 @@ def scores(run_dir, data):
 
 
 def test_files_without_a_header_follow_the_training_files_layout(points, tmp_path):
-    """Without a header, a file is laid out as the training file (here the target first),
-    or (predict) holds the features alone, in the run's order."""
+    """Without a header, a file is laid out as the training file (here an id column, dropped,
+    then the target), or (predict) holds the features alone, in the run's order. With a
+    header, the training file's dropped columns may be there and are ignored."""
     rows = [line.split(",") for line in (tmp_path / "points.csv").read_text().splitlines()]
-    write(tmp_path / "points.csv", "".join(f"{c},{a},{b}\n" for a, b, c in rows))   # label,x,y
-    res = api.train(points, runs_dir=tmp_path / "runs")
-    bare = write(tmp_path / "bare.csv", "".join(f"{c},{a},{b}\n" for a, b, c in rows[1:]))
+    bare = write(tmp_path / "bare.csv", "".join(f"{i},{c},{a},{b}\n" for i, (a, b, c) in enumerate(rows[1:])))
+    write(tmp_path / "points.csv", "id,label,x,y\n" + bare.read_text())
+    cfg = write(tmp_path / "drop.yaml", (tmp_path / "blobs.yaml").read_text().replace(
+        "target: label", "target: label, drop: [id]"))
+    res = api.train(cfg, runs_dir=tmp_path / "runs")
     assert scores(res.run_dir, bare) == scores(res.run_dir, tmp_path / "points.csv")
     assert scores(res.run_dir, bare)["n"] == 120
     expected = run(["predict", str(res.run_dir), "--data", str(tmp_path / "points.csv")])
     assert expected.exit_code == 0 and len(expected.stdout.splitlines()) == 121
     xy = write(tmp_path / "xy.csv", "".join(f"{a},{b}\n" for a, b, c in rows[1:]))
-    for f in (bare, xy):
+    named = write(tmp_path / "named.csv", "y,id,x\n" + "".join(f"{b},{i},{a}\n" for i, (a, b, c) in enumerate(rows[1:])))
+    for f in (bare, xy, named):
         r = run(["predict", str(res.run_dir), "--data", str(f)])
         assert r.exit_code == 0 and r.stdout == expected.stdout, r.output
     r = run(["eval", str(res.run_dir), "--data", str(xy)])           # eval needs the targets
     assert r.exit_code == 3
-    assert r.stderr.strip().endswith(f"{xy}: 2 column(s) and no header; expected 3 as in the training "
+    assert r.stderr.strip().endswith(f"{xy}: 2 column(s) and no header; expected 4 as in the training "
                                      "data (features and target label)"), r.stderr
+    r = run(["eval", str(res.run_dir), "--data", str(named)])
+    assert r.exit_code == 3
+    assert r.stderr.strip().endswith(f"{named}: the header does not match the run's columns: no target "
+                                     "column 'label'; expected the features x, y and the target label, in "
+                                     "any order (or no header, in the training file's order)"), r.stderr
+    # trained without a header: the features are x0, x1, ..., and a header may name them so
+    write(tmp_path / "points.csv", bare.read_text())
+    cfg = write(tmp_path / "bare.yaml", cfg.read_text().replace("target: label, drop: [id]", "target: 1, drop: [0]"))
+    res = api.train(cfg, runs_dir=tmp_path / "runs")
+    expected = run(["predict", str(res.run_dir), "--data", str(xy)])
+    r = run(["predict", str(res.run_dir), "--data", str(write(tmp_path / "x0.csv", "x0,x1\n" + xy.read_text()))])
+    assert expected.exit_code == 0 and r.exit_code == 0 and r.stdout == expected.stdout, r.output
 
 
 def test_npz_files_are_read_with_the_runs_array_names(points, tmp_path):
