@@ -137,3 +137,45 @@ def test_stored_preprocessing_is_reapplied_instead_of_refitted(tmp_path):
     again = run({"source": "csv", "path": "new.csv", "scale": "standardize"}, base_dir=tmp_path,
                 preprocessing=stored)
     np.testing.assert_allclose(again.train.X[:, 0], [(10 - 3) / np.sqrt(5), (20 - 3) / np.sqrt(5)])
+
+
+@pytest.mark.parametrize("scale", ["standardize", "minmax"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_statistics_over_several_blocks_are_numpys(scale, dtype):
+    """mean and std are summed in float64 over blocks of about 1 MB (65,536 rows of 2
+    features): with three blocks, and float32 data, they are NumPy's float64 statistics of
+    the same values, two-pass std included (a large offset)."""
+    X = (np.random.default_rng(3).normal(size=(150_000, 2)) * [2.0, 0.5] + [1e4, -3.0]).astype(dtype)
+    prep = preprocess.fit(X, scale)
+    X = X.astype(np.float64)
+    if scale == "standardize":
+        np.testing.assert_allclose(prep["shift"], X.mean(axis=0), rtol=1e-13)
+        np.testing.assert_allclose(prep["divisor"], X.std(axis=0), rtol=1e-11)
+    else:
+        np.testing.assert_array_equal(prep["shift"], X.min(axis=0))
+        np.testing.assert_array_equal(prep["divisor"], X.max(axis=0) - X.min(axis=0))
+
+
+def test_preprocessing_files_that_cannot_be_read(tmp_path):
+    with pytest.raises(DataError) as e:
+        preprocess.load(tmp_path / "none.npz")
+    assert str(e.value) == f"{tmp_path / 'none.npz'}: file not found"
+    (tmp_path / "text.npz").write_text("scale,shift\n")
+    with pytest.raises(DataError, match=r"text.npz: not a readable preprocessing file \(.+\)$"):
+        preprocess.load(tmp_path / "text.npz")
+    np.savez(tmp_path / "objects.npz", scale=np.array([{}], dtype=object))
+    with pytest.raises(DataError, match=r"objects.npz: not a readable preprocessing file \(.*pickle.*\)$"):
+        preprocess.load(tmp_path / "objects.npz")
+    np.savez(tmp_path / "part.npz", scale=np.array("none"), shift=np.zeros(2))
+    with pytest.raises(DataError) as e:
+        preprocess.load(tmp_path / "part.npz")
+    assert str(e.value) == f"{tmp_path / 'part.npz'}: missing array(s) divisor; expected scale, shift, divisor"
+    np.savez(tmp_path / "bare.npz", scale=np.array("none"))
+    with pytest.raises(DataError, match=r"bare.npz: missing array\(s\) shift, divisor; expected"):
+        preprocess.load(tmp_path / "bare.npz")
+    prep = preprocess.fit(np.array([[1.0], [3.0]]), "minmax")
+    preprocess.save(tmp_path / "p.npz", prep)                  # no classes: None, not []
+    again, classes = preprocess.load(tmp_path / "p.npz")
+    assert classes is None and sorted(again) == ["divisor", "scale", "shift"]
+    np.testing.assert_array_equal(again["shift"], [1.0])
+    np.testing.assert_array_equal(again["divisor"], [2.0])
