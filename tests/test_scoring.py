@@ -141,6 +141,9 @@ def test_a_run_folder_alone_predicts_and_scores_new_files(points, tmp_path):
     info = json.loads((res.run_dir / "data.json").read_text())
     assert info["feature_names"] == ["x", "y"] and info["target_names"] == ["label"]
     assert info["classes"] == ["blue", "green", "red"] and info["n_features"] == 2
+    assert info["format"] == 1 and info["source"] == "csv" and info["task"] == "classification"
+    assert info["columns"] == {"names": ["x", "y", "label"], "width": 3, "features": [0, 1],
+                               "targets": [2], "dropped": []}
     (tmp_path / "points.csv").unlink()                    # the training file is gone
     elsewhere = shutil.copytree(res.run_dir, tmp_path / "copied" / "run")
     shutil.rmtree(res.run_dir)                            # and the run moved
@@ -244,7 +247,9 @@ def test_predict_rejects_or_skips_bad_rows(points, tmp_path):
     assert "Skipped 2 of 5 rows of" in r.stderr and "(lines 2, 5)" in r.stderr
     write(tmp_path / "all.csv", "x,y\nnan,1\n")
     r = run(["predict", str(res.run_dir), "--data", str(tmp_path / "all.csv"), "--skip-bad-rows"])
-    assert r.exit_code == 3 and "all.csv:2: column 'x': 'nan' is not finite" in r.stderr
+    assert r.exit_code == 3 and r.stderr.strip().endswith(   # no hint: --skip-bad-rows was given
+        "all.csv:2: column 'x': 'nan' is not finite; expected finite numbers (1 of 1 rows have empty, "
+        "NaN, inf or non-numeric features)"), r.stderr
 
 
 def test_predict_checks_npz_files(points, tmp_path):
@@ -319,6 +324,11 @@ def test_npz_files_are_read_with_the_runs_array_names(points, tmp_path):
     assert scores(by_keys.run_dir, tmp_path / "pts.npz") == scores(by_keys.run_dir, bare)
     assert scores(by_csv.run_dir, tmp_path / "plain.npz") == scores(by_csv.run_dir, tmp_path / "points.csv")
     assert scores(by_keys.run_dir, bare)["n"] == 120
+    centres = np.array([[50.0, 50], [90, 50], [50, 90]])
+    np.savez(tmp_path / "centres.npz", features=centres)
+    expected = run(["predict", str(by_keys.run_dir), "--data", str(tmp_path / "centres.npz")])
+    r = run(["predict", str(by_keys.run_dir), "--data", str(write(tmp_path / "centres.csv", "x0,x1\n50,50\n90,50\n50,90\n"))])
+    assert r.exit_code == 0 and r.stdout == expected.stdout and len(r.stdout.splitlines()) == 4, r.output
     np.savez(tmp_path / "nan.npz", features=np.array([[50.0, 50], [np.nan, 50]]), kinds=kinds[:2])
     r = run(["predict", str(by_keys.run_dir), "--data", str(tmp_path / "nan.npz")])
     assert r.exit_code == 3
@@ -441,3 +451,34 @@ def test_new_targets_are_class_names_their_numeric_spellings_or_class_indices(tm
     expected = scores(grades, tmp_path / "grades.npz")
     np.savez(tmp_path / "floats.npz", X=np.array(x)[:, None], y=np.where(digit == 3, 1.0, 2.0))
     assert scores(grades, tmp_path / "floats.npz") == expected and expected["n"] == 12
+
+
+def test_a_damaged_data_json_is_an_error_naming_it(points, tmp_path):
+    res = api.train(points, runs_dir=tmp_path / "runs")
+    new = write(tmp_path / "new.csv", "x,y\n50,50\n")
+    path = res.run_dir / "data.json"
+    info = json.loads(path.read_text())
+    for text, problem in [
+            ('{"task": ', "not valid JSON ("),
+            (json.dumps({k: v for k, v in info.items() if k not in ("task", "classes")}), "missing task, classes; "),
+            ("[1, 2]", "missing task, n_features, feature_names, target_names, classes; "),
+            (json.dumps({**info, "n_features": 3}), "2 feature_names for n_features 3; expected one name per feature")]:
+        path.write_text(text)
+        r = run(["predict", str(res.run_dir), "--data", str(new)])
+        assert r.exit_code == 3 and r.stdout == "", r.output
+        assert r.stderr.startswith(f"Error: {path}: {problem}"), r.stderr
+        if "missing" in problem or "JSON" in problem:
+            assert r.stderr.strip().endswith("; expected the file backprop train writes"), r.stderr
+
+
+def test_new_files_are_read_with_the_training_files_delimiter_and_header(points, tmp_path):
+    """The training file's data.delimiter and data.header apply to new files: here ';' and
+    a header of numbers (wavelengths, years), which only header: yes takes for one."""
+    text = (tmp_path / "points.csv").read_text().replace(",", ";").replace("x;y;label", "400;500;label")
+    write(tmp_path / "points.csv", text)
+    cfg = write(tmp_path / "semi.yaml", (tmp_path / "blobs.yaml").read_text().replace(
+        "target: label", "target: label, delimiter: ';', header: 'yes'"))
+    res = api.train(cfg, runs_dir=tmp_path / "runs")
+    assert scores(res.run_dir, tmp_path / "points.csv")["n"] == 120
+    r = run(["predict", str(res.run_dir), "--data", str(write(tmp_path / "new.csv", "500;400\n50;90\n90;50\n"))])
+    assert r.exit_code == 0 and [row.split(",")[0] for row in r.stdout.splitlines()] == ["class", "green", "blue"]
