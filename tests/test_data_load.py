@@ -109,9 +109,11 @@ def test_class_names_from_the_file_and_from_the_config(tmp_path):
     ({"source": "csv", "path": "n.csv", "classes": ["a", "b"]}, {"units": 2}, "{d}/n.csv:3: column 'y': data.classes: label 2 is not a class index; expected 0 to 1 for 2 classes"),
     ({"source": "npz", "path": "nan.npz"}, {}, "{d}/nan.npz: 3 NaN or inf value(s) in the features, the first at row 0, column 1"),
     ({"source": "csv", "path": "missing.csv"}, {}, "{d}/missing.csv: data.path: file not found (nothing there)"),
+    ({"source": "csv", "path": "folder"}, {}, "{d}/folder: data.path: file not found (a folder there)"),
 ])
 def test_data_errors(tmp_path, data, kw, message):
     (tmp_path / "one.csv").write_text("a,y\n1,1\n2,1\n")
+    (tmp_path / "folder").mkdir(exist_ok=True)
     (tmp_path / "frac.csv").write_text("a,y\n1,0\n2,0.5\n")
     (tmp_path / "gaps.csv").write_text("a,y\n\n1,0\n\n2,2.5\n")  # row 1 of the data, file line 5
     (tmp_path / "nohead.csv").write_text("1,0\n2,0.5\n")  # no header: the column by its index
