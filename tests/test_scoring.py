@@ -363,6 +363,8 @@ def two_targets(tmp_path):
 
 def test_regression_files_without_a_header_have_features_then_targets(two_targets, tmp_path):
     run_dir, rows = two_targets
+    info = json.loads((run_dir / "data.json").read_text())            # unnamed columns
+    assert info["feature_names"] == ["x0", "x1"] and info["target_names"] == ["y0", "y1"]
     bare = write(tmp_path / "bare.csv", "".join(",".join(r) + "\n" for r in rows))
     ours, theirs = scores(run_dir, bare), scores(run_dir, tmp_path / "train.npz")
     assert ours == theirs and ours["n"] == 30
@@ -451,6 +453,8 @@ def test_new_targets_are_class_names_their_numeric_spellings_or_class_indices(tm
     expected = scores(grades, tmp_path / "grades.npz")
     np.savez(tmp_path / "floats.npz", X=np.array(x)[:, None], y=np.where(digit == 3, 1.0, 2.0))
     assert scores(grades, tmp_path / "floats.npz") == expected and expected["n"] == 12
+    info = json.loads((grades / "data.json").read_text())             # one unnamed feature: x0
+    assert info["feature_names"] == ["x0"] and info["target_names"] == ["y"]
 
 
 def test_a_damaged_data_json_is_an_error_naming_it(points, tmp_path):
