@@ -110,10 +110,14 @@ def test_class_names_from_the_file_and_from_the_config(tmp_path):
     ({"source": "npz", "path": "nan.npz"}, {}, "{d}/nan.npz: 3 NaN or inf value(s) in the features, the first at row 0, column 1"),
     ({"source": "csv", "path": "missing.csv"}, {}, "{d}/missing.csv: data.path: file not found (nothing there)"),
     ({"source": "csv", "path": "folder"}, {}, "{d}/folder: data.path: file not found (a folder there)"),
+    ({"source": "npz", "path": "nany.npz"}, {"classification": False}, "{d}/nany.npz: 2 NaN or inf target value(s), the first at row 1"),
+    ({"source": "npz", "path": "values.npz", "task": "regression"}, {"classification": False, "units": 2}, "{d}/values.npz: model.layers: the output layer has 2 units but the data has 1 target column(s)"),
 ])
 def test_data_errors(tmp_path, data, kw, message):
     (tmp_path / "one.csv").write_text("a,y\n1,1\n2,1\n")
     (tmp_path / "folder").mkdir(exist_ok=True)
+    np.savez(tmp_path / "values.npz", X=np.ones((3, 1)), y=np.array([0.5, 1.5, 2.5]))
+    np.savez(tmp_path / "nany.npz", X=np.ones((3, 1)), y=np.array([0.5, np.nan, np.inf]))
     (tmp_path / "frac.csv").write_text("a,y\n1,0\n2,0.5\n")
     (tmp_path / "gaps.csv").write_text("a,y\n\n1,0\n\n2,2.5\n")  # row 1 of the data, file line 5
     (tmp_path / "nohead.csv").write_text("1,0\n2,0.5\n")  # no header: the column by its index
@@ -181,3 +185,11 @@ def test_preprocessing_files_that_cannot_be_read(tmp_path):
     assert classes is None and sorted(again) == ["divisor", "scale", "shift"]
     np.testing.assert_array_equal(again["shift"], [1.0])
     np.testing.assert_array_equal(again["divisor"], [2.0])
+
+
+def test_regression_targets_are_values_of_the_task_the_loss_implies(tmp_path):
+    np.savez(tmp_path / "r.npz", X=np.arange(6.0).reshape(3, 2), y=np.array([[0.5, 1], [1.5, 2], [2.5, 3]]))
+    s = run({"source": "npz", "path": "r.npz"}, units=2, classification=False, base_dir=tmp_path)
+    assert s.task == "regression" and s.classes is None and s.train.labels is None
+    np.testing.assert_array_equal(s.train.Y, [[0.5, 1], [1.5, 2], [2.5, 3]])
+    assert s.target_names == ["y0", "y1"] and s.feature_names == ["x0", "x1"]
