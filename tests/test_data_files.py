@@ -61,11 +61,42 @@ def test_csv_gzipped(tmp_path):
 def test_one_column_files_are_not_taken_for_another_delimiter(tmp_path):
     lines, rows, names = read_rows(csv(tmp_path, "x\n1.5\n-2\n"), ",", "auto")
     assert names == ["x"] and rows == [["1.5"], ["-2"]] and lines == [2, 3]
+    lines, rows, names = read_rows(csv(tmp_path, '"1,5"\n"2,5"\n'), ",", "auto")  # quoted: one field
+    assert names is None and rows == [["1,5"], ["2,5"]]
 
 
 def test_csv_header_auto_detection(tmp_path):
     assert read_csv_file(csv(tmp_path, "1,2\n3,4\n"), {})["feature_names"] is None
     assert read_csv_file(csv(tmp_path, "a,b\n3,4\n"), {})["feature_names"] == ["a"]
+    assert read_csv_file(csv(tmp_path, "1,cat\n2,dog\n"), {})["feature_names"] is None  # a word over a word
+    assert read_csv_file(csv(tmp_path, "1,2\n3,4\n"), {"header": "yes"})["feature_names"] == ["1"]
+
+
+def test_csv_columns_by_index_and_by_names_that_start_like_numbers(tmp_path):
+    p = csv(tmp_path, "X1,X2,y\n1,2,3\n4,5,6\n")
+    assert read_csv_file(p, {})["y"].tolist() == [3, 6]                      # the last column by default
+    assert read_csv_file(p, {"target": "-1"})["y"].tolist() == [3, 6]        # an index given as text
+    assert read_csv_file(p, {"target": -3})["y"].tolist() == [1, 4]          # -width is the first
+    raw = read_csv_file(p, {"drop": ["X1"]})
+    assert raw["feature_names"] == ["X2"] and raw["columns"]["dropped"] == [0]
+
+
+def test_csv_text_encoding_blank_lines_and_unreadable_files(tmp_path):
+    p = tmp_path / "bom.csv"
+    p.write_bytes("a,b\n1,2\n".encode("utf-8-sig"))                        # as Excel saves it
+    assert read_csv_file(p, {})["feature_names"] == ["a"]
+    lines, rows, names = read_rows(csv(tmp_path, "a,b\n1,2\n,\n \t, \n3,4\n"), ",", "auto")
+    assert lines == [2, 5] and rows == [["1", "2"], ["3", "4"]]            # lines of empty cells skipped
+    (tmp_path / "bin.csv").write_bytes(b"a,b\n1,\xff\n")
+    with pytest.raises(DataError) as e:
+        read_rows(tmp_path / "bin.csv", ",", "auto")
+    assert str(e.value) == f"{tmp_path / 'bin.csv'}: not a text CSV file (invalid start byte at byte 6)"
+    big = csv(tmp_path, "a,b\n" + "1" * 200_000 + ",2\n", "big.csv")
+    with pytest.raises(DataError, match=r"big.csv: not a valid CSV file \(field larger than field limit \(\d+\)\)$"):
+        read_rows(big, ",", "auto")
+    (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(b"a,b\n" + b"1,2\n" * 1000)[:-12])
+    with pytest.raises(DataError, match=r"cut.csv.gz: not a readable gzip file \(.+\); the file may be truncated$"):
+        read_rows(tmp_path / "cut.csv.gz", ",", "auto")
 
 
 @pytest.mark.parametrize("text, opts, message", [
@@ -91,6 +122,18 @@ def test_csv_header_auto_detection(tmp_path):
      "(such as 'cat' on line 2); expected class names only, or numbers only"),
     ("1,cat\n2,dog\n3,7\n", {}, ":3: column 1: '7' is a number among class names (such as 'cat' on line 1); "
      "expected class names only, or numbers only"),
+    ("1;2;3\n", {}, ": every line is one field when split at ',' (data.delimiter), but the file looks "
+     "';'-separated (3 fields per line); set data.delimiter: ';' (or --set data.delimiter=';')"),
+    ("a,b\n1,2,3\n", {}, ":2: row has 3 fields, expected 2 (ragged rows)"),
+    ("1,2\nx,3\n", {}, ":2: column 0: not a number: 'x' (only numeric columns are supported)"),
+    ("1,2\nnan,3\n", {}, ": 1 NaN or inf value(s), the first at line 2, column 0"),
+    ("1,2\n3,4\n", {"target": 2}, ": data.target: column index 2 out of range for 2 columns (expected -2 to 1)"),
+    ("a,b\n1,2\n", {"target": []}, ": data.target: an empty list; expected a column or a list of columns"),
+    ("a,b\n1,2\n", {"drop": ["c"]}, ": data.drop: no column 'c' (columns: a, b)"),
+    ("1,2,3\n4,5,6\n", {"drop": [5]}, ": data.drop: column index 5 out of range for 3 columns (expected -3 to 2)"),
+    ("1,2\n3,4\n", {"drop": [1]}, ": data.drop: column 1 is also the target; expected distinct columns"),
+    ("x,y1,y2\n1,a,2\n3,b,4\n", {"target": ["y1", "y2"]}, ":2: column 'y1': not a number: 'a' (only numeric "
+     "columns are supported)"),
 ])
 def test_csv_errors_name_the_file_line_and_column(tmp_path, text, opts, message):
     p = csv(tmp_path, text)

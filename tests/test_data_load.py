@@ -95,6 +95,8 @@ def test_class_names_from_the_file_and_from_the_config(tmp_path):
     ({"source": "csv", "path": "one.csv"}, {}, "{d}/one.csv: the target has one class only (1); classification needs at least 2"),
     ({"source": "csv", "path": "frac.csv"}, {}, "{d}/frac.csv:3: column 'y': target value 0.5 is not a class label; expected integers or class names (or a regression loss and task: regression)"),
     ({"source": "csv", "path": "gaps.csv"}, {}, "{d}/gaps.csv:5: column 'y': target value 2.5 is not a class label; expected integers or class names (or a regression loss and task: regression)"),
+    ({"source": "csv", "path": "nohead.csv"}, {}, "{d}/nohead.csv:2: column 1: target value 0.5 is not a class label; expected integers or class names (or a regression loss and task: regression)"),
+    ({"source": "npz", "path": "frac.npz"}, {}, "{d}/frac.npz: row 1: target value 0.5 is not a class label; expected integers or class names (or a regression loss and task: regression)"),
     ({"source": "csv", "path": "frac.csv", "task": "regression"}, {}, "{d}/frac.csv: data.task: the data is for regression but the loss is for classification; use a regression loss (mse, quadratic, mae) or task: classification"),
     ({"source": "sine"}, {"loss_name": "bce"}, "sine: data.task: the data is for regression but the loss bce is for classification; use a regression loss (mse, quadratic, mae) or task: classification"),
     ({"source": "csv", "path": "words.csv"}, {"classification": False}, "{d}/words.csv: the target holds class names, not values; expected numbers for regression (or task: classification)"),
@@ -107,11 +109,19 @@ def test_class_names_from_the_file_and_from_the_config(tmp_path):
     ({"source": "csv", "path": "n.csv", "classes": ["a", "b"]}, {"units": 2}, "{d}/n.csv:3: column 'y': data.classes: label 2 is not a class index; expected 0 to 1 for 2 classes"),
     ({"source": "npz", "path": "nan.npz"}, {}, "{d}/nan.npz: 3 NaN or inf value(s) in the features, the first at row 0, column 1"),
     ({"source": "csv", "path": "missing.csv"}, {}, "{d}/missing.csv: data.path: file not found (nothing there)"),
+    ({"source": "csv", "path": "folder"}, {}, "{d}/folder: data.path: file not found (a folder there)"),
+    ({"source": "npz", "path": "nany.npz"}, {"classification": False}, "{d}/nany.npz: 2 NaN or inf target value(s), the first at row 1"),
+    ({"source": "npz", "path": "values.npz", "task": "regression"}, {"classification": False, "units": 2}, "{d}/values.npz: model.layers: the output layer has 2 units but the data has 1 target column(s)"),
 ])
 def test_data_errors(tmp_path, data, kw, message):
     (tmp_path / "one.csv").write_text("a,y\n1,1\n2,1\n")
+    (tmp_path / "folder").mkdir(exist_ok=True)
+    np.savez(tmp_path / "values.npz", X=np.ones((3, 1)), y=np.array([0.5, 1.5, 2.5]))
+    np.savez(tmp_path / "nany.npz", X=np.ones((3, 1)), y=np.array([0.5, np.nan, np.inf]))
     (tmp_path / "frac.csv").write_text("a,y\n1,0\n2,0.5\n")
     (tmp_path / "gaps.csv").write_text("a,y\n\n1,0\n\n2,2.5\n")  # row 1 of the data, file line 5
+    (tmp_path / "nohead.csv").write_text("1,0\n2,0.5\n")  # no header: the column by its index
+    np.savez(tmp_path / "frac.npz", X=np.array([[1.0], [2.0]]), y=np.array([0, 0.5]))  # arrays: by row
     (tmp_path / "wide.csv").write_text("a,b,y\n1,2,0\n")
     (tmp_path / "words.csv").write_text("a,y\n1,cat\n2,dog\n")
     (tmp_path / "other.csv").write_text("a,y\n1,cat\n2,bird\n")
@@ -133,3 +143,53 @@ def test_stored_preprocessing_is_reapplied_instead_of_refitted(tmp_path):
     again = run({"source": "csv", "path": "new.csv", "scale": "standardize"}, base_dir=tmp_path,
                 preprocessing=stored)
     np.testing.assert_allclose(again.train.X[:, 0], [(10 - 3) / np.sqrt(5), (20 - 3) / np.sqrt(5)])
+
+
+@pytest.mark.parametrize("scale", ["standardize", "minmax"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_statistics_over_several_blocks_are_numpys(scale, dtype):
+    """mean and std are summed in float64 over blocks of about 1 MB (65,536 rows of 2
+    features): with three blocks, and float32 data, they are NumPy's float64 statistics of
+    the same values, two-pass std included (a large offset)."""
+    X = (np.random.default_rng(3).normal(size=(150_000, 2)) * [2.0, 0.5] + [1e4, -3.0]).astype(dtype)
+    prep = preprocess.fit(X, scale)
+    X = X.astype(np.float64)
+    if scale == "standardize":
+        np.testing.assert_allclose(prep["shift"], X.mean(axis=0), rtol=1e-13)
+        np.testing.assert_allclose(prep["divisor"], X.std(axis=0), rtol=1e-11)
+    else:
+        np.testing.assert_array_equal(prep["shift"], X.min(axis=0))
+        np.testing.assert_array_equal(prep["divisor"], X.max(axis=0) - X.min(axis=0))
+
+
+def test_preprocessing_files_that_cannot_be_read(tmp_path):
+    with pytest.raises(DataError) as e:
+        preprocess.load(tmp_path / "none.npz")
+    assert str(e.value) == f"{tmp_path / 'none.npz'}: file not found"
+    (tmp_path / "text.npz").write_text("scale,shift\n")
+    with pytest.raises(DataError, match=r"text.npz: not a readable preprocessing file \(.+\)$"):
+        preprocess.load(tmp_path / "text.npz")
+    np.savez(tmp_path / "objects.npz", scale=np.array([{}], dtype=object))
+    with pytest.raises(DataError, match=r"objects.npz: not a readable preprocessing file \(.*pickle.*\)$"):
+        preprocess.load(tmp_path / "objects.npz")
+    np.savez(tmp_path / "part.npz", scale=np.array("none"), shift=np.zeros(2))
+    with pytest.raises(DataError) as e:
+        preprocess.load(tmp_path / "part.npz")
+    assert str(e.value) == f"{tmp_path / 'part.npz'}: missing array(s) divisor; expected scale, shift, divisor"
+    np.savez(tmp_path / "bare.npz", scale=np.array("none"))
+    with pytest.raises(DataError, match=r"bare.npz: missing array\(s\) shift, divisor; expected"):
+        preprocess.load(tmp_path / "bare.npz")
+    prep = preprocess.fit(np.array([[1.0], [3.0]]), "minmax")
+    preprocess.save(tmp_path / "p.npz", prep)                  # no classes: None, not []
+    again, classes = preprocess.load(tmp_path / "p.npz")
+    assert classes is None and sorted(again) == ["divisor", "scale", "shift"]
+    np.testing.assert_array_equal(again["shift"], [1.0])
+    np.testing.assert_array_equal(again["divisor"], [2.0])
+
+
+def test_regression_targets_are_values_of_the_task_the_loss_implies(tmp_path):
+    np.savez(tmp_path / "r.npz", X=np.arange(6.0).reshape(3, 2), y=np.array([[0.5, 1], [1.5, 2], [2.5, 3]]))
+    s = run({"source": "npz", "path": "r.npz"}, units=2, classification=False, base_dir=tmp_path)
+    assert s.task == "regression" and s.classes is None and s.train.labels is None
+    np.testing.assert_array_equal(s.train.Y, [[0.5, 1], [1.5, 2], [2.5, 3]])
+    assert s.target_names == ["y0", "y1"] and s.feature_names == ["x0", "x1"]

@@ -141,6 +141,9 @@ def test_a_run_folder_alone_predicts_and_scores_new_files(points, tmp_path):
     info = json.loads((res.run_dir / "data.json").read_text())
     assert info["feature_names"] == ["x", "y"] and info["target_names"] == ["label"]
     assert info["classes"] == ["blue", "green", "red"] and info["n_features"] == 2
+    assert info["format"] == 1 and info["source"] == "csv" and info["task"] == "classification"
+    assert info["columns"] == {"names": ["x", "y", "label"], "width": 3, "features": [0, 1],
+                               "targets": [2], "dropped": []}
     (tmp_path / "points.csv").unlink()                    # the training file is gone
     elsewhere = shutil.copytree(res.run_dir, tmp_path / "copied" / "run")
     shutil.rmtree(res.run_dir)                            # and the run moved
@@ -209,6 +212,8 @@ def test_predict_matches_columns_by_name(points, tmp_path):
     ("x,Y\n1,2\n", "the header does not match the run's columns: missing 'y' (did you mean 'Y'?); "
                     "unexpected 'Y'; expected the features x, y, in any order"),
     ("x,y,z\n1,2,3\n", "the header does not match the run's columns: unexpected 'z'"),
+    ("x,yy\n1,2\n", "the header does not match the run's columns: missing 'y' (did you mean 'yy'?); "
+                     "unexpected 'yy'; expected the features x, y, in any order"),
     ("x\n1\n", "the header does not match the run's columns: missing 'y'; expected the features x, y"),
     ("x,why\n1,2\n", "the header does not match the run's columns: missing 'y'; unexpected 'why'"),
     ("x,y,x\n1,2,3\n", "the header names column 'x' 2 times; expected each name once"),
@@ -242,7 +247,9 @@ def test_predict_rejects_or_skips_bad_rows(points, tmp_path):
     assert "Skipped 2 of 5 rows of" in r.stderr and "(lines 2, 5)" in r.stderr
     write(tmp_path / "all.csv", "x,y\nnan,1\n")
     r = run(["predict", str(res.run_dir), "--data", str(tmp_path / "all.csv"), "--skip-bad-rows"])
-    assert r.exit_code == 3 and "all.csv:2: column 'x': 'nan' is not finite" in r.stderr
+    assert r.exit_code == 3 and r.stderr.strip().endswith(   # no hint: --skip-bad-rows was given
+        "all.csv:2: column 'x': 'nan' is not finite; expected finite numbers (1 of 1 rows have empty, "
+        "NaN, inf or non-numeric features)"), r.stderr
 
 
 def test_predict_checks_npz_files(points, tmp_path):
@@ -256,3 +263,226 @@ def test_predict_checks_npz_files(points, tmp_path):
     np.savez(tmp_path / "wide.npz", X=np.zeros((2, 3)))
     r = run(["predict", str(res.run_dir), "--data", str(tmp_path / "wide.npz")])
     assert r.exit_code == 3 and "wide.npz: array 'X' has 3 features per example, expected 2" in r.stderr
+
+
+def scores(run_dir, data):
+    """eval --data's report of one run, without the fields that name the file."""
+    r = run(["eval", str(run_dir), "--data", str(data), "--json"])
+    assert r.exit_code == 0, r.output
+    return {k: v for k, v in json.loads(r.stdout)["runs"][0].items() if k != "data"}
+
+
+def test_files_without_a_header_follow_the_training_files_layout(points, tmp_path):
+    """Without a header, a file is laid out as the training file (here an id column, dropped,
+    then the target), or (predict) holds the features alone, in the run's order. With a
+    header, the training file's dropped columns may be there and are ignored."""
+    rows = [line.split(",") for line in (tmp_path / "points.csv").read_text().splitlines()]
+    bare = write(tmp_path / "bare.csv", "".join(f"{i},{c},{a},{b}\n" for i, (a, b, c) in enumerate(rows[1:])))
+    write(tmp_path / "points.csv", "id,label,x,y\n" + bare.read_text())
+    cfg = write(tmp_path / "drop.yaml", (tmp_path / "blobs.yaml").read_text().replace(
+        "target: label", "target: label, drop: [id]"))
+    res = api.train(cfg, runs_dir=tmp_path / "runs")
+    assert scores(res.run_dir, bare) == scores(res.run_dir, tmp_path / "points.csv")
+    assert scores(res.run_dir, bare)["n"] == 120
+    expected = run(["predict", str(res.run_dir), "--data", str(tmp_path / "points.csv")])
+    assert expected.exit_code == 0 and len(expected.stdout.splitlines()) == 121
+    xy = write(tmp_path / "xy.csv", "".join(f"{a},{b}\n" for a, b, c in rows[1:]))
+    named = write(tmp_path / "named.csv", "y,id,x\n" + "".join(f"{b},{i},{a}\n" for i, (a, b, c) in enumerate(rows[1:])))
+    for f in (bare, xy, named):
+        r = run(["predict", str(res.run_dir), "--data", str(f)])
+        assert r.exit_code == 0 and r.stdout == expected.stdout, r.output
+    r = run(["eval", str(res.run_dir), "--data", str(xy)])           # eval needs the targets
+    assert r.exit_code == 3
+    assert r.stderr.strip().endswith(f"{xy}: 2 column(s) and no header; expected 4 as in the training "
+                                     "data (features and target label)"), r.stderr
+    r = run(["eval", str(res.run_dir), "--data", str(named)])
+    assert r.exit_code == 3
+    assert r.stderr.strip().endswith(f"{named}: the header does not match the run's columns: no target "
+                                     "column 'label'; expected the features x, y and the target label, in "
+                                     "any order (or no header, in the training file's order)"), r.stderr
+    # trained without a header: the features are x0, x1, ..., and a header may name them so
+    write(tmp_path / "points.csv", bare.read_text())
+    cfg = write(tmp_path / "bare.yaml", cfg.read_text().replace("target: label, drop: [id]", "target: 1, drop: [0]"))
+    res = api.train(cfg, runs_dir=tmp_path / "runs")
+    expected = run(["predict", str(res.run_dir), "--data", str(xy)])
+    r = run(["predict", str(res.run_dir), "--data", str(write(tmp_path / "x0.csv", "x0,x1\n" + xy.read_text()))])
+    assert expected.exit_code == 0 and r.exit_code == 0 and r.stdout == expected.stdout, r.output
+
+
+def test_npz_files_are_read_with_the_runs_array_names(points, tmp_path):
+    """A run trained on an .npz reads new .npz files by its x_key and y_key (and names them
+    in errors); a run trained on a CSV reads the arrays X and y."""
+    raw = np.loadtxt(tmp_path / "points.csv", delimiter=",", skiprows=1, dtype=str)
+    X, kinds = raw[:, :2].astype(float), raw[:, 2]
+    np.savez(tmp_path / "pts.npz", features=X, kinds=kinds)
+    np.savez(tmp_path / "plain.npz", X=X, y=kinds)
+    cfg = write(tmp_path / "npz.yaml", BLOBS.replace(
+        "source: csv, path: points.csv, target: label", "source: npz, path: pts.npz, x_key: features, y_key: kinds"))
+    by_keys = api.train(cfg, runs_dir=tmp_path / "runs")
+    by_csv = api.train(points, runs_dir=tmp_path / "runs")
+    bare = write(tmp_path / "bare.csv", "".join(f"{a},{b},{c}\n" for a, b, c in raw))  # x0, x1, y
+    assert scores(by_keys.run_dir, tmp_path / "pts.npz") == scores(by_keys.run_dir, bare)
+    assert scores(by_csv.run_dir, tmp_path / "plain.npz") == scores(by_csv.run_dir, tmp_path / "points.csv")
+    assert scores(by_keys.run_dir, bare)["n"] == 120
+    centres = np.array([[50.0, 50], [90, 50], [50, 90]])
+    np.savez(tmp_path / "centres.npz", features=centres)
+    expected = run(["predict", str(by_keys.run_dir), "--data", str(tmp_path / "centres.npz")])
+    r = run(["predict", str(by_keys.run_dir), "--data", str(write(tmp_path / "centres.csv", "x0,x1\n50,50\n90,50\n50,90\n"))])
+    assert r.exit_code == 0 and r.stdout == expected.stdout and len(r.stdout.splitlines()) == 4, r.output
+    np.savez(tmp_path / "nan.npz", features=np.array([[50.0, 50], [np.nan, 50]]), kinds=kinds[:2])
+    r = run(["predict", str(by_keys.run_dir), "--data", str(tmp_path / "nan.npz")])
+    assert r.exit_code == 3
+    assert r.stderr.strip().endswith(f"{tmp_path / 'nan.npz'}: features[1, 0]: NaN or inf; expected finite "
+                                     "numbers (1 of 2 rows have empty, NaN, inf or non-numeric features; "
+                                     "--skip-bad-rows leaves them out)"), r.stderr
+    np.savez(tmp_path / "odd.npz", features=X[:2], kinds=np.array(["red", "purple"]))
+    r = run(["eval", str(by_keys.run_dir), "--data", str(tmp_path / "odd.npz")])
+    assert r.exit_code == 3
+    assert r.stderr.strip().endswith(f"{tmp_path / 'odd.npz'}: kinds[1]: class 'purple' is not one the run "
+                                     "was trained on (blue, green, red)"), r.stderr
+
+
+TWO_TARGETS = """
+data: {source: npz, path: train.npz}
+model: {layers: [{units: 2}]}
+loss: mse
+optimizer: {name: sgd, lr: 0.1}
+training: {epochs: 20, batch_size: full}
+"""
+
+
+@pytest.fixture
+def two_targets(tmp_path):
+    """A regression run with two targets, trained on an .npz, and its data as CSV lines."""
+    X = np.random.default_rng(1).uniform(-1, 1, size=(30, 2))
+    Y = np.stack([2 * X[:, 0] - X[:, 1] + 1, X[:, 0] + X[:, 1]], axis=1)
+    np.savez(tmp_path / "train.npz", X=X, y=Y)
+    res = api.train(write(tmp_path / "two.yaml", TWO_TARGETS), runs_dir=tmp_path / "runs")
+    return res.run_dir, [[repr(float(v)) for v in (*x, *y)] for x, y in zip(X, Y)]
+
+
+def test_regression_files_without_a_header_have_features_then_targets(two_targets, tmp_path):
+    run_dir, rows = two_targets
+    info = json.loads((run_dir / "data.json").read_text())            # unnamed columns
+    assert info["feature_names"] == ["x0", "x1"] and info["target_names"] == ["y0", "y1"]
+    bare = write(tmp_path / "bare.csv", "".join(",".join(r) + "\n" for r in rows))
+    ours, theirs = scores(run_dir, bare), scores(run_dir, tmp_path / "train.npz")
+    assert ours == theirs and ours["n"] == 30
+    # predict ignores the target columns, even left empty, as it does when they are not there
+    xy = run(["predict", str(run_dir), "--data", str(write(tmp_path / "xy.csv", "".join(
+        ",".join(r[:2]) + "\n" for r in rows)))])
+    assert xy.exit_code == 0 and len(xy.stdout.splitlines()) == 31, xy.output
+    empty = run(["predict", str(run_dir), "--data", str(write(tmp_path / "empty.csv", "".join(
+        ",".join(r[:2]) + ",,\n" for r in rows)))])
+    assert empty.exit_code == 0 and empty.stdout == xy.stdout, empty.output
+
+
+@pytest.mark.parametrize("cell, problem", [
+    ("nan", "'nan' is not finite"), ("-inf", "'-inf' is not finite"), ("", "empty"),
+    ("1O", "not a number: '1O'")])
+def test_regression_targets_must_be_finite_numbers(two_targets, tmp_path, cell, problem):
+    """eval --data names the file line and column of the first target that is not a finite
+    number (here the second target of the file's third row)."""
+    run_dir, rows = two_targets
+    rows[2][3] = cell
+    bad = write(tmp_path / "bad.csv", "".join(",".join(r) + "\n" for r in rows))
+    r = run(["eval", str(run_dir), "--data", str(bad)])
+    assert r.exit_code == 3
+    assert r.stderr.strip().endswith(f"{bad}:3: column 3: target {problem}; expected a finite number"), r.stderr
+
+
+CLASSES = """
+data: {data}
+model: {{layers: [{{units: 2, activation: softmax}}]}}
+loss: cross_entropy
+optimizer: {{name: sgd, lr: 0.5}}
+training: {{epochs: 10, batch_size: full}}
+"""
+
+
+def classes_run(tmp_path, name, data):
+    return api.train(write(tmp_path / f"{name}.yaml", CLASSES.format(data=data)),
+                     runs_dir=tmp_path / "runs").run_dir
+
+
+def rejected(run_dir, path, message):
+    r = run(["eval", str(run_dir), "--data", str(path)])
+    assert r.exit_code == 3 and r.stderr.strip().endswith(f"{path}{message}"), r.output
+
+
+def test_new_targets_are_class_names_their_numeric_spellings_or_class_indices(tmp_path):
+    """eval --data reads a target as the run's class name, as written or as a number spelled
+    otherwise (5.0 for class 5), else as a class index 0 to K-1 (classes named by
+    data.classes); anything else is an error naming its line."""
+    x = np.linspace(-1, 1, 12).tolist()
+    digit = np.where(np.array(x) < 0, 3, 5)
+    write(tmp_path / "digits.csv", "x,digit\n" + "".join(f"{a!r},{d}\n" for a, d in zip(x, digit)))
+    digits = classes_run(tmp_path, "digits", "{source: csv, path: digits.csv}")  # classes 3, 5
+    expected = scores(digits, tmp_path / "digits.csv")
+    spelt = write(tmp_path / "spelt.csv", "x,digit\n" + "".join(f"{a!r},{d:.1f}\n" for a, d in zip(x, digit)))
+    np.savez(tmp_path / "floats.npz", X=np.array(x)[:, None], y=digit.astype(float))
+    np.savez(tmp_path / "ints.npz", X=np.array(x)[:, None], y=digit)
+    for f in (spelt, tmp_path / "floats.npz", tmp_path / "ints.npz"):
+        assert scores(digits, f) == expected
+    for cell in ("7", "0.5"):
+        bad = write(tmp_path / "bad.csv", f"x,digit\n0.5,5\n0.25,{cell}\n")
+        rejected(digits, bad, f":3: column 'digit': class '{cell}' is not one the run was trained on (3, 5)")
+
+    X = np.random.default_rng(2).normal(size=(12, 9))          # 9 features: x0 ... x8
+    np.savez(tmp_path / "pets.npz", X=X, y=(X[:, 0] > 0).astype(int))
+    pets = classes_run(tmp_path, "pets", "{source: npz, path: pets.npz, classes: [cat, dog]}")
+    rows = [",".join(map(repr, map(float, r))) for r in X]
+    by_name = write(tmp_path / "names.csv", "".join(
+        f"{r},{'dog' if a > 0 else 'cat'}\n" for r, a in zip(rows, X[:, 0])))
+    expected = scores(pets, by_name)
+    for label in ("{:d}", "{:.1f}"):                            # class indices, as 1 or 1.0
+        f = write(tmp_path / "index.csv", "".join(f"{r},{label.format(int(a > 0))}\n" for r, a in zip(rows, X[:, 0])))
+        assert scores(pets, f) == expected
+    for cell in ("2", "-1", "0.5", "bird"):                    # the row that is wrong is named
+        bad = write(tmp_path / "bad.csv", f"{rows[0]},1\n{rows[1]},{cell}\n")
+        rejected(pets, bad, f":2: column 9: class '{cell}' is not one the run was trained on (cat, dog)")
+    r = run(["predict", str(pets), "--data", str(write(tmp_path / "x0.csv", "x0\n1\n"))])
+    assert r.exit_code == 3 and r.stderr.strip().endswith(
+        "x0.csv: the header does not match the run's columns: missing 'x1', 'x2', 'x3', 'x4', 'x5', 'x6', "
+        "'x7', 'x8'; expected the features x0, x1, x2, x3, x4, x5, x6, x7, ... (9 in all), in any order "
+        "(or no header, in the training file's order)"), r.output
+
+    # classes named as numbers are written (an .npz of strings): 1.0 is class '1.0', not index 1
+    np.savez(tmp_path / "grades.npz", X=np.array(x)[:, None], y=np.where(digit == 3, "1.0", "2.0"))
+    grades = classes_run(tmp_path, "grades", "{source: npz, path: grades.npz}")
+    expected = scores(grades, tmp_path / "grades.npz")
+    np.savez(tmp_path / "floats.npz", X=np.array(x)[:, None], y=np.where(digit == 3, 1.0, 2.0))
+    assert scores(grades, tmp_path / "floats.npz") == expected and expected["n"] == 12
+    info = json.loads((grades / "data.json").read_text())             # one unnamed feature: x0
+    assert info["feature_names"] == ["x0"] and info["target_names"] == ["y"]
+
+
+def test_a_damaged_data_json_is_an_error_naming_it(points, tmp_path):
+    res = api.train(points, runs_dir=tmp_path / "runs")
+    new = write(tmp_path / "new.csv", "x,y\n50,50\n")
+    path = res.run_dir / "data.json"
+    info = json.loads(path.read_text())
+    for text, problem in [
+            ('{"task": ', "not valid JSON ("),
+            (json.dumps({k: v for k, v in info.items() if k not in ("task", "classes")}), "missing task, classes; "),
+            ("[1, 2]", "missing task, n_features, feature_names, target_names, classes; "),
+            (json.dumps({**info, "n_features": 3}), "2 feature_names for n_features 3; expected one name per feature")]:
+        path.write_text(text)
+        r = run(["predict", str(res.run_dir), "--data", str(new)])
+        assert r.exit_code == 3 and r.stdout == "", r.output
+        assert r.stderr.startswith(f"Error: {path}: {problem}"), r.stderr
+        if "missing" in problem or "JSON" in problem:
+            assert r.stderr.strip().endswith("; expected the file backprop train writes"), r.stderr
+
+
+def test_new_files_are_read_with_the_training_files_delimiter_and_header(points, tmp_path):
+    """The training file's data.delimiter and data.header apply to new files: here ';' and
+    a header of numbers (wavelengths, years), which only header: yes takes for one."""
+    text = (tmp_path / "points.csv").read_text().replace(",", ";").replace("x;y;label", "400;500;label")
+    write(tmp_path / "points.csv", text)
+    cfg = write(tmp_path / "semi.yaml", (tmp_path / "blobs.yaml").read_text().replace(
+        "target: label", "target: label, delimiter: ';', header: 'yes'"))
+    res = api.train(cfg, runs_dir=tmp_path / "runs")
+    assert scores(res.run_dir, tmp_path / "points.csv")["n"] == 120
+    r = run(["predict", str(res.run_dir), "--data", str(write(tmp_path / "new.csv", "500;400\n50;90\n90;50\n"))])
+    assert r.exit_code == 0 and [row.split(",")[0] for row in r.stdout.splitlines()] == ["class", "green", "blue"]

@@ -249,17 +249,16 @@ def labels_of(y: np.ndarray, classes: list[str], new: NewFile) -> np.ndarray:
     """Class indices of targets given as the run's class names, their numeric spellings
     (1.0 for class 1), or class indices; an error names the row of the first unknown class."""
     index = {c: i for i, c in enumerate(classes)}
-    y = np.asarray(y)
-    names = [f"{v:g}" for v in y] if y.dtype.kind == "f" else [str(v) for v in y]
+    names = [str(v) for v in np.asarray(y)]  # 1.0 as written first, as a CSV cell '1.0'
     names = [n if n in index else _canonical(n) for n in names]
     unknown = [i for i, n in enumerate(names) if n not in index]
     if not unknown:
         return np.array([index[n] for n in names], dtype=np.int64)
     nums = floats(np.array(names, dtype=str)[:, None])[:, 0]
-    if np.isfinite(nums).all() and np.all(nums == np.round(nums)) and nums.min() >= 0 \
-            and nums.max() < len(classes):
+    ok = np.isfinite(nums) & (nums == np.round(nums)) & (nums >= 0) & (nums < len(classes))
+    if ok.all():
         return nums.astype(np.int64)  # class indices, for classes named by data.classes
-    i = unknown[0]
+    i = next((i for i in unknown if not ok[i]), unknown[0])  # a row that is neither, if any
     raise DataError(f"{new.where(i, target=True)}: class {names[i]!r} is not one the run was trained "
                     f"on ({_list(classes)})")
 
