@@ -189,6 +189,13 @@ def test_npz_arrays_of_the_wrong_kind(tmp_path, arrays, keys, message):
     assert str(e.value) == f"{tmp_path / 'a.npz'}: {message}"
 
 
+def test_npz_with_no_examples_keeps_its_feature_shape(tmp_path):
+    """np.reshape cannot infer -1 for an empty array: an .npz with zero rows was a traceback."""
+    np.savez(tmp_path / "e.npz", X=np.zeros((0, 4, 2)), y=np.zeros(0))
+    raw = read_npz(tmp_path / "e.npz", "X", "y")
+    assert raw["X"].shape == (0, 8) and raw["y"].shape == (0,)
+
+
 # ----------------------------------------------------------------------------- IDX
 @pytest.mark.parametrize("gz", [True, False])
 def test_idx_images_are_flattened_and_labels_read(tmp_path, gz):

@@ -42,7 +42,7 @@ def read_npz(path: Path, x_key: str, y_key: str | None) -> dict:
                             "entry per example")
     if X.ndim < 2:
         X = X.reshape(-1, 1) if X.ndim == 1 else X
-    X = X.reshape(len(X), -1)
+    X = X.reshape(len(X), int(np.prod(X.shape[1:])))   # not -1: an empty array has no size to infer
     if X.dtype.kind not in "biuf":
         raise DataError(f"{path}: array {x_key!r} has type {X.dtype}, expected numbers")
     if y is None:
