@@ -118,6 +118,25 @@ def test_metrics_lines_are_the_json_of_the_record_with_non_finite_numbers_as_nul
     assert line == json.dumps(expected) + "\n"   # the same text json.dumps writes
 
 
+def test_json_files_hold_numpy_values_and_paths_as_json_two_space_indented(tmp_path):
+    """summary.json, eval.json and data.json: NumPy scalars and arrays as numbers and lists,
+    paths as text, one key per line, a final newline; a value JSON cannot hold is a TypeError
+    naming its type, and no file is written."""
+    import json
+    from pathlib import Path
+
+    from backprop_cli.rundir import json_line, write_json
+    path = tmp_path / "summary.json"
+    write_json(path, {"loss": np.float32(0.5), "w": np.arange(3), "run": Path("runs/x"), "n": {"k": 1}})
+    plain = {"loss": 0.5, "w": [0, 1, 2], "run": "runs/x", "n": {"k": 1}}
+    assert path.read_text() == json.dumps(plain, indent=2) + "\n"
+    for write in (lambda v: write_json(tmp_path / "bad.json", v), json_line):
+        with pytest.raises(TypeError) as e:
+            write({"x": {1, 2}})
+        assert str(e.value) == "not JSON serializable: set"
+    assert not (tmp_path / "bad.json").exists()
+
+
 @pytest.mark.parametrize("outputs,loss", [(1, "bce"), (1, "mse"), (1, "hinge"), (3, "cross_entropy")])
 def test_correct_counter_agrees_with_decide(outputs, loss, rng):
     from backprop_cli.engine.network import build_network
