@@ -118,6 +118,16 @@ def test_metrics_lines_are_the_json_of_the_record_with_non_finite_numbers_as_nul
     assert line == json.dumps(expected) + "\n"   # the same text json.dumps writes
 
 
+def test_a_metric_name_new_to_the_process_is_written_as_json_first_time_and_after():
+    """json_line keeps each key's JSON text for the next epochs: the first record with a new
+    name (a process that ran other trainings first) is written as json.dumps writes it too."""
+    import json
+    import uuid
+
+    from backprop_cli.rundir import json_line
+    record = {f"metric_{uuid.uuid4().hex}": 0.5, f'a "quoted" é {uuid.uuid4().hex}': 2}
+    assert json_line(record) == json.dumps(record) + "\n" == json_line(record)
+
 def test_json_files_hold_numpy_values_and_paths_as_json_two_space_indented(tmp_path):
     """summary.json, eval.json and data.json: NumPy scalars and arrays as numbers and lists,
     paths as text, one key per line, a final newline; a value JSON cannot hold is a TypeError
