@@ -288,3 +288,12 @@ def test_no_free_temporary_name_is_an_error_naming_the_folder(tmp_path, monkeypa
     assert str(e.value) == f"{tmp_path}: no free temporary file name for last.npz"
     assert sorted(p.name for p in tmp_path.iterdir()) == [".last.npz.aaaa.tmp"]
     assert (tmp_path / ".last.npz.aaaa.tmp").read_text() == "taken"
+
+
+def test_a_long_file_name_is_written_atomically(tmp_path):
+    """A name the user picks (eval --output) may be long: its temporary file, '.<name>.<8 hex
+    digits>.tmp', stays within the 255 bytes a file name may have up to a 241-byte name."""
+    from backprop_cli.rundir import atomic_write
+    path = tmp_path / ("e" * 236 + ".json")
+    atomic_write(path, "{}\n")
+    assert [p.name for p in tmp_path.iterdir()] == [path.name] and path.read_text() == "{}\n"
