@@ -128,6 +128,11 @@ def test_a_metric_name_new_to_the_process_is_written_as_json_first_time_and_afte
     record = {f"metric_{uuid.uuid4().hex}": 0.5, f'a "quoted" é {uuid.uuid4().hex}': 2}
     assert json_line(record) == json.dumps(record) + "\n" == json_line(record)
 
+def test_metrics_lines_write_numpy_arrays_as_lists():
+    """A callback may log a vector (per-class figures): it is written as a JSON list."""
+    from backprop_cli.rundir import json_line
+    assert json_line({"recall": np.array([0.25, 1.0]), "n": np.array(3)}) == '{"recall": [0.25, 1.0], "n": 3}\n'
+
 def test_json_files_hold_numpy_values_and_paths_as_json_two_space_indented(tmp_path):
     """summary.json, eval.json and data.json: NumPy scalars and arrays as numbers and lists,
     paths as text, one key per line, a final newline; a value JSON cannot hold is a TypeError
