@@ -354,9 +354,12 @@ def test_metrics_lines_reach_the_file_while_the_run_goes_on(tmp_path):
     path = tmp_path / "metrics.jsonl"
     w = MetricsWriter(path)
     try:
-        time.sleep(0.3)
-        w.write({"epoch": 1, "train_loss": 0.5})
-        assert path.read_text() == json_line({"epoch": 1, "train_loss": 0.5})
+        lines = ""
+        for epoch in (1, 2):
+            time.sleep(0.3)
+            w.write({"epoch": epoch, "train_loss": 0.5})
+            lines += json_line({"epoch": epoch, "train_loss": 0.5})
+            assert path.read_text() == lines
     finally:
         w.close()
 

@@ -128,6 +128,13 @@ def test_a_metric_name_new_to_the_process_is_written_as_json_first_time_and_afte
     record = {f"metric_{uuid.uuid4().hex}": 0.5, f'a "quoted" é {uuid.uuid4().hex}': 2}
     assert json_line(record) == json.dumps(record) + "\n" == json_line(record)
 
+def test_summary_numbers_that_json_cannot_hold_become_null():
+    """summary.json's final and best metrics of a diverged run: NaN and inf are not JSON
+    (strict parsers refuse them), so they are written as null; every other value as it is."""
+    from backprop_cli.rundir import json_number
+    assert [json_number(x) for x in (float("nan"), float("inf"), float("-inf"))] == [None] * 3
+    assert [json_number(x) for x in (0.0, -2.5, 1e308, 3, None, "nan")] == [0.0, -2.5, 1e308, 3, None, "nan"]
+
 def test_metrics_lines_write_numpy_arrays_as_lists():
     """A callback may log a vector (per-class figures): it is written as a JSON list."""
     from backprop_cli.rundir import json_line
