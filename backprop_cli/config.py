@@ -776,7 +776,7 @@ def check_name(cfg: dict, v: Validator) -> None:
     name = cfg.get("name")
     if isinstance(name, str) and (not NAME_RE.match(name) or ".." in name):
         v.error(("name",), f"invalid run name {name!r}: use letters, digits, '.', '_' and '-' "
-                "(starting with a letter or digit), at most 100 characters")
+                "(starting with a letter or digit, no '..'), at most 100 characters")
 
 
 def format_errors(errors: list[tuple[str, str]]) -> list[str]:

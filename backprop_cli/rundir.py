@@ -18,11 +18,11 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def check_name(name: str, where: str = "name") -> str:
-    """A run name is one path component of letters, digits, '.', '_' and '-': it cannot
-    escape the runs folder."""
+    """A run name is one path component of letters, digits, '.', '_' and '-', without '..':
+    it cannot escape the runs folder."""
     if not NAME_RE.match(name) or ".." in name:
         raise ConfigError(f"{where}: invalid run name {name!r}: use letters, digits, '.', '_' and "
-                          "'-' (starting with a letter or digit), at most 100 characters")
+                          "'-' (starting with a letter or digit, no '..'), at most 100 characters")
     return name
 
 

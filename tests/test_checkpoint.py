@@ -229,3 +229,71 @@ def test_a_broken_npy_header_is_one_error_line(tmp_path, header):
     from backprop_cli.errors import DataError
     with pytest.raises(DataError, match="not a readable .npz file"):
         read_npz(p, "X", None)
+
+
+def test_a_write_is_flushed_to_disk_before_it_replaces_the_file(tmp_path, monkeypatch):
+    """Temp file, fsync, rename: after a power cut the old file or the whole new one is there,
+    never a renamed file whose data was still in the page cache."""
+    import os
+
+    from backprop_cli.rundir import atomic_write
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.fstat(fd).st_ino))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", os.stat(src).st_ino))
+        real_replace(src, dst)
+
+    monkeypatch.setattr("os.fsync", fsync)
+    monkeypatch.setattr("os.replace", replace)
+    atomic_write(tmp_path / "summary.json", "{}\n")
+    checkpoint.save(tmp_path / "last.npz", weights(), epoch=1)
+    files = [(tmp_path / n).stat().st_ino for n in ("summary.json", "last.npz")]
+    assert events == [("fsync", files[0]), ("replace", files[0]),
+                      ("fsync", files[1]), ("replace", files[1])]
+
+
+def test_a_temporary_name_in_use_is_never_written_through(tmp_path, monkeypatch):
+    """The temp file is created new (O_EXCL): a name already taken, by another writer's temp
+    file or by a symlink planted in the run folder, is skipped, and what it points at is kept."""
+    import os
+    import secrets
+
+    from backprop_cli.rundir import atomic_write
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("not yours\n")
+    (tmp_path / ".summary.json.aaaa.tmp").write_text("another writer's\n")
+    os.symlink(elsewhere, tmp_path / ".summary.json.bbbb.tmp")
+    names = iter(["aaaa", "bbbb", "cccc"])
+    monkeypatch.setattr(secrets, "token_hex", lambda n: next(names))
+    atomic_write(tmp_path / "summary.json", "{}\n")
+    assert (tmp_path / "summary.json").read_text() == "{}\n"
+    assert not (tmp_path / "summary.json").is_symlink()
+    assert elsewhere.read_text() == "not yours\n"
+    assert (tmp_path / ".summary.json.aaaa.tmp").read_text() == "another writer's\n"
+    assert os.readlink(tmp_path / ".summary.json.bbbb.tmp") == str(elsewhere)
+
+
+def test_no_free_temporary_name_is_an_error_naming_the_folder(tmp_path, monkeypatch):
+    import secrets
+
+    (tmp_path / ".last.npz.aaaa.tmp").write_text("taken")
+    monkeypatch.setattr(secrets, "token_hex", lambda n: "aaaa")
+    with pytest.raises(FileExistsError) as e:
+        checkpoint.save(tmp_path / "last.npz", weights(), epoch=1)
+    assert str(e.value) == f"{tmp_path}: no free temporary file name for last.npz"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".last.npz.aaaa.tmp"]
+    assert (tmp_path / ".last.npz.aaaa.tmp").read_text() == "taken"
+
+
+def test_a_long_file_name_is_written_atomically(tmp_path):
+    """A name the user picks (eval --output) may be long: its temporary file, '.<name>.<8 hex
+    digits>.tmp', stays within the 255 bytes a file name may have up to a 241-byte name."""
+    from backprop_cli.rundir import atomic_write
+    path = tmp_path / ("e" * 236 + ".json")
+    atomic_write(path, "{}\n")
+    assert [p.name for p in tmp_path.iterdir()] == [path.name] and path.read_text() == "{}\n"

@@ -111,6 +111,70 @@ def test_name_and_runs_dir_options_and_unsafe_names(tmp_path):
     assert not (tmp_path.parent / "etc").exists()
 
 
+def test_name_option_and_config_name_refuse_the_same_names_with_the_same_message(tmp_path):
+    """--name follows the config's `name:` rule, '..' included, and says what is wrong."""
+    cfg = write(tmp_path / "xor.yaml", XOR_YAML)
+    rule = ("use letters, digits, '.', '_' and '-' (starting with a letter or digit, no '..'), "
+            "at most 100 characters")
+    for bad in ("a..b", "-x", "x" * 101):
+        r = train([str(cfg), "--quiet", "--name", bad])
+        assert r.exit_code == 2
+        assert r.stderr.strip() == f"Error: --name: invalid run name {bad!r}: {rule}"
+        r = train([str(cfg), "--quiet", "--set", f"name={bad}"])
+        assert r.exit_code == 2
+        assert r.stderr.strip() == f"Error: --set name={bad}: name: invalid run name {bad!r}: {rule}"
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("stem,name", [
+    ("My Config (v2)", "My-Config-v2"),       # unsafe runs become one '-', none at either end
+    ("_Xor.", "Xor"),                         # '.', '-' and '_' trimmed from both ends, no more
+    ("été", "t"),
+    ("+++", "run"),                           # nothing left: a name that still works
+    ("a" * 150, "a" * 100),
+])
+def test_a_run_named_after_its_config_file_gets_a_safe_name(tmp_path, stem, name):
+    from backprop_cli.rundir import check_name, safe_name
+    assert safe_name(stem) == name == check_name(name)
+    cfg = write(tmp_path / f"{stem}.yaml", XOR_YAML.replace("epochs: 2000", "epochs: 1"))
+    r = train([str(cfg), "--quiet", "--json", "--runs-dir", str(tmp_path / "runs")])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["name"].rsplit("-", 2)[0] == name
+
+
+def test_run_folders_are_named_by_the_start_time_and_made_with_their_parents(tmp_path):
+    import datetime as dt
+    before = dt.datetime.now().replace(microsecond=0)
+    path = make_run_dir(tmp_path / "a" / "b", "x")
+    after = dt.datetime.now()
+    assert path.parent == tmp_path / "a" / "b" and path.is_dir()
+    name, day, clock = path.name.split("-")
+    assert name == "x" and len(day) == 8 and len(clock) == 6
+    assert before <= dt.datetime.strptime(f"{day}-{clock}", "%Y%m%d-%H%M%S") <= after
+
+
+def test_run_folder_names_all_taken_is_an_error_naming_the_folder(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from backprop_cli.errors import ConfigError
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    tried = []
+
+    def taken(self, *args, **kwargs):   # every run folder name exists already
+        if self != runs:
+            tried.append(self.name)
+            raise FileExistsError(self)
+
+    monkeypatch.setattr(Path, "mkdir", taken)
+    monkeypatch.setattr("time.strftime", lambda fmt: "20261127-140000")
+    with pytest.raises(ConfigError) as e:
+        make_run_dir(runs, "x")
+    assert str(e.value) == f"{runs}: cannot find a free run folder name for x-20261127-140000"
+    assert tried[:3] == ["x-20261127-140000", "x-20261127-140000-2", "x-20261127-140000-3"]
+    assert len(set(tried)) == len(tried)   # each name tried once, then it gives up
+
+
 def test_invalid_config_exits_2_and_writes_nothing(tmp_path):
     cfg = write(tmp_path / "bad.yaml", XOR_YAML.replace("lr: 0.5", "lr: -0.5"))
     r = train([str(cfg)])

@@ -331,6 +331,39 @@ def test_keep_metrics_cuts_back_to_the_checkpoint_and_drops_a_torn_line(tmp_path
     assert path.read_text() == '{"epoch": 1, "train_loss": 0.5}\n{"epoch": 2, "train_loss": 0.4}\n'
 
 
+def test_keep_metrics_ends_a_whole_last_line_cut_before_its_newline_and_makes_a_missing_file(tmp_path):
+    """A kill between a line's '}' and its newline (the buffer is flushed in blocks) leaves a
+    whole record without its end: it is kept, and ended, so the epochs --resume appends do not
+    run on into it. A metrics.jsonl that is gone resumes from no history."""
+    from backprop_cli.rundir import MetricsWriter, keep_metrics
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"epoch": 1, "train_loss": 0.5}\n{"epoch": 2, "train_loss": 0.4}')
+    assert [r["epoch"] for r in keep_metrics(path, 2)] == [1, 2]
+    w = MetricsWriter(path, append=True)
+    w.write({"epoch": 3, "train_loss": 0.3})
+    w.close()
+    assert [json.loads(line)["epoch"] for line in path.read_text().splitlines()] == [1, 2, 3]
+    path.unlink()
+    assert keep_metrics(path, 3) == [] and path.read_text() == ""
+
+
+def test_metrics_lines_reach_the_file_while_the_run_goes_on(tmp_path):
+    """`backprop plot` of a run in progress reads metrics.jsonl: an epoch that ends more than
+    a quarter of a second after the last flush is on disk at once, not at the end of the run."""
+    from backprop_cli.rundir import MetricsWriter, json_line
+    path = tmp_path / "metrics.jsonl"
+    w = MetricsWriter(path)
+    try:
+        lines = ""
+        for epoch in (1, 2):
+            time.sleep(0.3)
+            w.write({"epoch": epoch, "train_loss": 0.5})
+            lines += json_line({"epoch": epoch, "train_loss": 0.5})
+            assert path.read_text() == lines
+    finally:
+        w.close()
+
+
 def test_signals_held_replays_each_signal_in_order_after_the_block():
     from backprop_cli.rundir import signals_held
     got = []

@@ -118,6 +118,47 @@ def test_metrics_lines_are_the_json_of_the_record_with_non_finite_numbers_as_nul
     assert line == json.dumps(expected) + "\n"   # the same text json.dumps writes
 
 
+def test_a_metric_name_new_to_the_process_is_written_as_json_first_time_and_after():
+    """json_line keeps each key's JSON text for the next epochs: the first record with a new
+    name (a process that ran other trainings first) is written as json.dumps writes it too."""
+    import json
+    import uuid
+
+    from backprop_cli.rundir import json_line
+    record = {f"metric_{uuid.uuid4().hex}": 0.5, f'a "quoted" é {uuid.uuid4().hex}': 2}
+    assert json_line(record) == json.dumps(record) + "\n" == json_line(record)
+
+def test_summary_numbers_that_json_cannot_hold_become_null():
+    """summary.json's final and best metrics of a diverged run: NaN and inf are not JSON
+    (strict parsers refuse them), so they are written as null; every other value as it is."""
+    from backprop_cli.rundir import json_number
+    assert [json_number(x) for x in (float("nan"), float("inf"), float("-inf"))] == [None] * 3
+    assert [json_number(x) for x in (0.0, -2.5, 1e308, 3, None, "nan")] == [0.0, -2.5, 1e308, 3, None, "nan"]
+
+def test_metrics_lines_write_numpy_arrays_as_lists():
+    """A callback may log a vector (per-class figures): it is written as a JSON list."""
+    from backprop_cli.rundir import json_line
+    assert json_line({"recall": np.array([0.25, 1.0]), "n": np.array(3)}) == '{"recall": [0.25, 1.0], "n": 3}\n'
+
+def test_json_files_hold_numpy_values_and_paths_as_json_two_space_indented(tmp_path):
+    """summary.json, eval.json and data.json: NumPy scalars and arrays as numbers and lists,
+    paths as text, one key per line, a final newline; a value JSON cannot hold is a TypeError
+    naming its type, and no file is written."""
+    import json
+    from pathlib import Path
+
+    from backprop_cli.rundir import json_line, write_json
+    path = tmp_path / "summary.json"
+    write_json(path, {"loss": np.float32(0.5), "w": np.arange(3), "run": Path("runs/x"), "n": {"k": 1}})
+    plain = {"loss": 0.5, "w": [0, 1, 2], "run": "runs/x", "n": {"k": 1}}
+    assert path.read_text() == json.dumps(plain, indent=2) + "\n"
+    for write in (lambda v: write_json(tmp_path / "bad.json", v), json_line):
+        with pytest.raises(TypeError) as e:
+            write({"x": {1, 2}})
+        assert str(e.value) == "not JSON serializable: set"
+    assert not (tmp_path / "bad.json").exists()
+
+
 @pytest.mark.parametrize("outputs,loss", [(1, "bce"), (1, "mse"), (1, "hinge"), (3, "cross_entropy")])
 def test_correct_counter_agrees_with_decide(outputs, loss, rng):
     from backprop_cli.engine.network import build_network
