@@ -139,9 +139,12 @@ def _jsonable(x):
 
 
 def json_number(x):
-    """JSON has no NaN or inf: write them as null."""
-    if isinstance(x, float) and (x != x or x in (float("inf"), float("-inf"))):
-        return None
+    """JSON has no NaN or inf: write them as null (Python floats and NumPy scalars alike)."""
+    try:
+        if not math.isfinite(x):
+            return None
+    except TypeError:  # not a real number: strings, None, lists, ...
+        pass
     return x
 
 

@@ -110,10 +110,11 @@ def test_metrics_lines_are_the_json_of_the_record_with_non_finite_numbers_as_nul
     from backprop_cli.rundir import json_line
     record = {"epoch": 3, "train_loss": 0.1 + 0.2, "tiny": 5e-324, "big": 10 ** 20, "flag": True,
               "nan": float("nan"), "inf": float("-inf"), "np": np.float32(0.25), "n": np.int64(7),
+              "np_nan": np.float32("nan"),
               "text": 'a "quoted" é', "none": None, "list": [1, 2.5]}
     line = json_line(record)
     assert line.endswith("}\n") and "\n" not in line[:-1]
-    expected = {**record, "nan": None, "inf": None, "np": 0.25, "n": 7}
+    expected = {**record, "nan": None, "inf": None, "np": 0.25, "n": 7, "np_nan": None}
     assert json.loads(line) == expected
     assert line == json.dumps(expected) + "\n"   # the same text json.dumps writes
 
@@ -134,6 +135,8 @@ def test_summary_numbers_that_json_cannot_hold_become_null():
     from backprop_cli.rundir import json_number
     assert [json_number(x) for x in (float("nan"), float("inf"), float("-inf"))] == [None] * 3
     assert [json_number(x) for x in (0.0, -2.5, 1e308, 3, None, "nan")] == [0.0, -2.5, 1e308, 3, None, "nan"]
+    assert [json_number(np.float32(x)) for x in ("nan", "inf", "-inf")] == [None] * 3   # a callback's own metric
+    assert json_number(np.float32(0.25)) == 0.25 and json_number(True) is True and json_number([1.0]) == [1.0]
 
 def test_metrics_lines_write_numpy_arrays_as_lists():
     """A callback may log a vector (per-class figures): it is written as a JSON list."""
