@@ -112,6 +112,12 @@ def test_class_names_from_the_file_and_from_the_config(tmp_path):
     ({"source": "csv", "path": "folder"}, {}, "{d}/folder: data.path: file not found (a folder there)"),
     ({"source": "npz", "path": "nany.npz"}, {"classification": False}, "{d}/nany.npz: 2 NaN or inf target value(s), the first at row 1"),
     ({"source": "npz", "path": "values.npz", "task": "regression"}, {"classification": False, "units": 2}, "{d}/values.npz: model.layers: the output layer has 2 units but the data has 1 target column(s)"),
+    ({"source": "npz", "path": "y2.npz"}, {"units": 2}, "{d}/y2.npz: the target has 2 columns; classification needs one column of class labels"),
+    ({"source": "npz", "path": "infy.npz"}, {"units": 2}, "{d}/infy.npz: row 2: target value inf is not a class label; expected integers or class names (or a regression loss and task: regression)"),
+    ({"source": "csv", "path": "words.csv", "classes": ["dog", "fish"]}, {"units": 2}, "{d}/words.csv: data.classes: class 'cat' of the data is not listed (classes: dog, fish)"),
+    ({"source": "csv", "path": "words.csv", "test_path": "zoo.csv"}, {"units": 2}, "{d}/zoo.csv:3: column 'y': class 'zebra' does not occur in the training data"),
+    ({"source": "csv", "path": "n.csv", "test_path": "words.csv"}, {"units": 3}, "{d}/words.csv:2: column 'y': class 'cat' does not occur in the training data"),
+    ({"source": "npz", "path": "flags.npz", "test_path": "ints.npz"}, {"units": 2}, "{d}/ints.npz: row 2: class '2' does not occur in the training data"),
 ])
 def test_data_errors(tmp_path, data, kw, message):
     (tmp_path / "one.csv").write_text("a,y\n1,1\n2,1\n")
@@ -127,6 +133,11 @@ def test_data_errors(tmp_path, data, kw, message):
     (tmp_path / "other.csv").write_text("a,y\n1,cat\n2,bird\n")
     (tmp_path / "n.csv").write_text("a,y\n1,0\n2,2\n3,1\n")
     np.savez(tmp_path / "nan.npz", X=np.array([[1.0, np.nan], [np.inf, 2.0], [3.0, np.nan]]), y=np.array([0, 1, 0]))
+    np.savez(tmp_path / "y2.npz", X=np.ones((2, 1)), y=np.array([[0, 1], [1, 0]]))
+    np.savez(tmp_path / "infy.npz", X=np.ones((3, 1)), y=np.array([0, 1, np.inf]))  # inf == round(inf)
+    (tmp_path / "zoo.csv").write_text("a,y\n1,cat\n2,zebra\n")  # after every training class
+    np.savez(tmp_path / "flags.npz", X=np.ones((2, 1)), y=np.array([False, True]))  # classes 'False', 'True'
+    np.savez(tmp_path / "ints.npz", X=np.ones((3, 1)), y=np.array([0, 1, 2]))  # 2 is neither
     kw = dict(kw)  # the parameter set is shared by every run of the test in this process
     units, classification = kw.pop("units", 1), kw.pop("classification", True)
     with pytest.raises(DataError) as e:
