@@ -89,6 +89,9 @@ def test_class_names_from_the_file_and_from_the_config(tmp_path):
     (tmp_path / "n.csv").write_text("a,y\n1,0\n2,2\n3,1\n")
     s = run({"source": "csv", "path": "n.csv", "classes": ["lo", "mid", "hi"]}, units=3, base_dir=tmp_path)
     assert s.classes == ["lo", "mid", "hi"] and s.train.labels.tolist() == [0, 2, 1]
+    (tmp_path / "z.csv").write_text("a,kind\n1,cat\n2,dog\n3,fish\n4,cat\n")  # classes neither sorted nor reversed
+    s = run({"source": "csv", "path": "z.csv", "classes": ["dog", "fish", "cat"]}, units=3, base_dir=tmp_path)
+    assert s.classes == ["dog", "fish", "cat"] and s.train.labels.tolist() == [2, 0, 1, 2]
 
 
 @pytest.mark.parametrize("data, kw, message", [
@@ -143,6 +146,26 @@ def test_data_errors(tmp_path, data, kw, message):
     with pytest.raises(DataError) as e:
         run(data, units=units, classification=classification, base_dir=tmp_path, **kw)
     assert str(e.value) == message.format(d=tmp_path)
+
+
+def test_apply_returns_new_floats_unless_told_to_scale_in_place():
+    """apply() leaves X alone by default, in X's floating type or float64 for integers; with
+    copy=False it scales X itself only when X is writable (a read-only X is copied)."""
+    prep = preprocess.fit(np.array([[1.0, 5.0], [3.0, 9.0]]), "minmax")
+    X = np.array([[2.0, 7.0]])
+    out = preprocess.apply(prep, X)
+    assert X.tolist() == [[2.0, 7.0]] and out.tolist() == [[0.5, 0.5]]
+    half = preprocess.apply(prep, X.astype(np.float32))
+    assert half.dtype == np.float32 and half.tolist() == [[0.5, 0.5]]
+    ints = preprocess.apply(prep, np.array([[2, 7]]))
+    assert ints.dtype == np.float64 and ints.tolist() == [[0.5, 0.5]]
+    X.flags.writeable = False
+    assert preprocess.apply(prep, X, copy=False).tolist() == [[0.5, 0.5]] and X.tolist() == [[2.0, 7.0]]
+    W = np.array([[2.0, 7.0]])
+    assert preprocess.apply(prep, W, copy=False) is W and W.tolist() == [[0.5, 0.5]]
+    with pytest.raises(DataError) as e:
+        preprocess.apply(prep, np.ones(2), label="new")
+    assert str(e.value) == "new: (2,) features, expected 2 (as in the training data)"
 
 
 def test_stored_preprocessing_is_reapplied_instead_of_refitted(tmp_path):
