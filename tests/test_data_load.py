@@ -166,6 +166,9 @@ def test_apply_returns_new_floats_unless_told_to_scale_in_place():
     with pytest.raises(DataError) as e:
         preprocess.apply(prep, np.ones(2), label="new")
     assert str(e.value) == "new: (2,) features, expected 2 (as in the training data)"
+    with pytest.raises(ValueError) as e:  # a caller's bug: data.scale's choices are checked first
+        preprocess.fit(np.ones((2, 1)), "zscore")
+    assert str(e.value) == "unknown scale 'zscore'; expected one of " + ", ".join(preprocess.SCALES)
 
 
 def test_stored_preprocessing_is_reapplied_instead_of_refitted(tmp_path):
