@@ -121,6 +121,7 @@ def test_class_names_from_the_file_and_from_the_config(tmp_path):
     ({"source": "csv", "path": "words.csv", "test_path": "zoo.csv"}, {"units": 2}, "{d}/zoo.csv:3: column 'y': class 'zebra' does not occur in the training data"),
     ({"source": "csv", "path": "n.csv", "test_path": "words.csv"}, {"units": 3}, "{d}/words.csv:2: column 'y': class 'cat' does not occur in the training data"),
     ({"source": "npz", "path": "flags.npz", "test_path": "ints.npz"}, {"units": 2}, "{d}/ints.npz: row 2: class '2' does not occur in the training data"),
+    ({"source": "npz", "path": "empty.npz"}, {"units": 2}, "{d}/empty.npz: no examples"),
 ])
 def test_data_errors(tmp_path, data, kw, message):
     (tmp_path / "one.csv").write_text("a,y\n1,1\n2,1\n")
@@ -141,6 +142,7 @@ def test_data_errors(tmp_path, data, kw, message):
     (tmp_path / "zoo.csv").write_text("a,y\n1,cat\n2,zebra\n")  # after every training class
     np.savez(tmp_path / "flags.npz", X=np.ones((2, 1)), y=np.array([False, True]))  # classes 'False', 'True'
     np.savez(tmp_path / "ints.npz", X=np.ones((3, 1)), y=np.array([0, 1, 2]))  # 2 is neither
+    np.savez(tmp_path / "empty.npz", X=np.zeros((0, 2)), y=np.zeros(0, dtype=int))
     kw = dict(kw)  # the parameter set is shared by every run of the test in this process
     units, classification = kw.pop("units", 1), kw.pop("classification", True)
     with pytest.raises(DataError) as e:
