@@ -109,6 +109,7 @@ def test_class_names_from_the_file_and_from_the_config(tmp_path):
     ({"source": "csv", "path": "words.csv", "test_path": "other.csv"}, {"units": 2}, "{d}/other.csv:3: column 'y': class 'bird' does not occur in the training data"),
     ({"source": "csv", "path": "words.csv", "test_path": "words.csv", "test_fraction": 0.5}, {"units": 2}, "{d}/words.csv: data.test_fraction: 0.5 given as well as a separate test file; expected one of them"),
     ({"source": "xor", "val_fraction": 0.1}, {}, "xor: data.val_fraction: val 0.1 of 4 examples leaves the val split empty"),
+    ({"source": "xor", "val_fraction": 0.4, "test_fraction": 0.4}, {}, "xor: data.val_fraction + data.test_fraction: val 0.4, test 0.4 of 4 examples leaves the train split empty"),
     ({"source": "csv", "path": "n.csv", "classes": ["a", "b"]}, {"units": 2}, "{d}/n.csv:3: column 'y': data.classes: label 2 is not a class index; expected 0 to 1 for 2 classes"),
     ({"source": "npz", "path": "nan.npz"}, {}, "{d}/nan.npz: 3 NaN or inf value(s) in the features, the first at row 0, column 1"),
     ({"source": "csv", "path": "missing.csv"}, {}, "{d}/missing.csv: data.path: file not found (nothing there)"),
@@ -163,6 +164,8 @@ def test_apply_returns_new_floats_unless_told_to_scale_in_place():
     assert ints.dtype == np.float64 and ints.tolist() == [[0.5, 0.5]]
     X.flags.writeable = False
     assert preprocess.apply(prep, X, copy=False).tolist() == [[0.5, 0.5]] and X.tolist() == [[2.0, 7.0]]
+    small = preprocess.fit(np.array([[0.0, 3.0], [0.25, 3.0]]), "minmax")  # a spread below 1 divides too;
+    assert small["divisor"].tolist() == [0.25, 1.0]                      # only a constant feature keeps 1
     W = np.array([[2.0, 7.0]])
     assert preprocess.apply(prep, W, copy=False) is W and W.tolist() == [[0.5, 0.5]]
     with pytest.raises(DataError) as e:
