@@ -43,8 +43,10 @@ def test_load_splits_a_built_in_problem_stratified():
 def test_standardize_uses_training_statistics_only(tmp_path):
     (tmp_path / "tr.csv").write_text("x,y\n0,0\n2,1\n4,0\n6,1\n")
     (tmp_path / "te.csv").write_text("x,y\n100,0\n-100,1\n")
-    s = run({"source": "csv", "path": "tr.csv", "test_path": "te.csv", "scale": "standardize"},
-            base_dir=tmp_path)
+    (tmp_path / "va.csv").write_text("x,y\n3,1\n")
+    s = run({"source": "csv", "path": "tr.csv", "val_path": "va.csv", "test_path": "te.csv",
+             "scale": "standardize"}, base_dir=tmp_path)
+    assert s.val.X.tolist() == [[0.0]] and s.val.labels.tolist() == [1]  # the val file, scaled alike
     # training x: mean 3, std sqrt(5)
     np.testing.assert_allclose(s.preprocessing["shift"], [3.0])
     np.testing.assert_allclose(s.preprocessing["divisor"], [np.sqrt(5)])
@@ -108,6 +110,7 @@ def test_class_names_from_the_file_and_from_the_config(tmp_path):
     ({"source": "csv", "path": "frac.csv", "test_path": "wide.csv", "task": "regression"}, {"classification": False}, "{d}/wide.csv: 2 features in the test data, expected 1 as in the training data"),
     ({"source": "csv", "path": "words.csv", "test_path": "other.csv"}, {"units": 2}, "{d}/other.csv:3: column 'y': class 'bird' does not occur in the training data"),
     ({"source": "csv", "path": "words.csv", "test_path": "words.csv", "test_fraction": 0.5}, {"units": 2}, "{d}/words.csv: data.test_fraction: 0.5 given as well as a separate test file; expected one of them"),
+    ({"source": "csv", "path": "words.csv", "val_path": "other.csv", "val_fraction": 0.5}, {"units": 2}, "{d}/other.csv: data.val_fraction: 0.5 given as well as a separate val file; expected one of them"),
     ({"source": "xor", "val_fraction": 0.1}, {}, "xor: data.val_fraction: val 0.1 of 4 examples leaves the val split empty"),
     ({"source": "xor", "val_fraction": 0.4, "test_fraction": 0.4}, {}, "xor: data.val_fraction + data.test_fraction: val 0.4, test 0.4 of 4 examples leaves the train split empty"),
     ({"source": "csv", "path": "n.csv", "classes": ["a", "b"]}, {"units": 2}, "{d}/n.csv:3: column 'y': data.classes: label 2 is not a class index; expected 0 to 1 for 2 classes"),
