@@ -157,6 +157,27 @@ def test_data_errors(tmp_path, data, kw, message):
     assert str(e.value) == message.format(d=tmp_path)
 
 
+def test_stored_preprocessing_of_another_width_names_the_file(tmp_path):
+    (tmp_path / "tr.csv").write_text("x,y\n0,0\n2,1\n")
+    (tmp_path / "wide.csv").write_text("a,b,y\n1,2,0\n3,4,1\n")
+    trained = run({"source": "csv", "path": "tr.csv", "scale": "minmax"}, base_dir=tmp_path)
+    with pytest.raises(DataError) as e:
+        run({"source": "csv", "path": "wide.csv", "scale": "minmax"}, base_dir=tmp_path,
+            preprocessing=trained.preprocessing)
+    assert str(e.value) == f"{tmp_path / 'wide.csv'}: 2 features, expected 1 (as in the training data)"
+
+
+def test_data_show_names_the_files_each_split_came_from(tmp_path):
+    from backprop_cli.data.summary import describe
+    (tmp_path / "tr.csv").write_text("x,y\n0,0\n2,1\n4,0\n6,1\n")
+    (tmp_path / "te.csv").write_text("x,y\n1,0\n3,1\n")
+    d = describe(run({"source": "csv", "path": "tr.csv", "test_path": "te.csv", "val_fraction": 0.5},
+                     base_dir=tmp_path))
+    assert d["paths"] == {"train": str(tmp_path / "tr.csv"), "test": str(tmp_path / "te.csv")}
+    assert {k: v["from"] for k, v in d["splits"].items()} == {
+        "train": "file, the rest", "val": "fraction 0.5", "test": "file"}
+
+
 def test_apply_returns_new_floats_unless_told_to_scale_in_place():
     """apply() leaves X alone by default, in X's floating type or float64 for integers; with
     copy=False it scales X itself only when X is writable (a read-only X is copied)."""
