@@ -80,6 +80,7 @@ def test_pixels_divide_by_pixel_max_in_the_run_dtype(tmp_path):
              loss_is_classification=True, dtype="float32", base_dir=tmp_path, rng=np.random.default_rng(0))
     assert s.train.X.dtype == np.float32 and s.train.Y.dtype == np.float32
     np.testing.assert_allclose(s.train.X, [[0, 1], [0.2, 0.4]], rtol=1e-6)
+    assert s.target_names == ["y"] and s.feature_names == ["x0", "x1"]  # one target, two output units
     s = load({"source": "npz", "path": "im.npz", "scale": "pixels", "pixel_max": 51}, output_units=2,
              loss_is_classification=True, dtype="float64", base_dir=tmp_path, rng=np.random.default_rng(0))
     np.testing.assert_allclose(s.train.X, [[0, 5], [1, 2]], rtol=1e-12)  # data.pixel_max: 51
