@@ -371,6 +371,32 @@ def test_mnist_source_reads_the_four_files_of_its_folder(tmp_path, names):
     assert "test" not in load_source("mnist", tmp_path, dir="mnist", test=False)
 
 
+def test_mnist_has_ten_classes_whichever_digits_its_labels_hold(tmp_path):
+    """load keeps the source's class names: MNIST's ten digits, even when the (here five)
+    training labels miss some, so a 10-unit output layer fits and labels stay the digits."""
+    from backprop_cli.data import load
+    arrays = mnist_folder(tmp_path / "mnist", [s + ".gz" for s in MNIST_FILES["train"] + MNIST_FILES["test"]])
+    s = load({"source": "mnist", "dir": "mnist"}, output_units=10, loss_is_classification=True,
+             dtype="float32", base_dir=tmp_path, rng=np.random.default_rng(0))
+    assert len(set(arrays["train-labels-idx1-ubyte"].tolist())) < 10  # the point of this test
+    assert s.classes == list("0123456789")
+    np.testing.assert_array_equal(s.train.labels, arrays["train-labels-idx1-ubyte"])
+    np.testing.assert_array_equal(s.test.labels, arrays["t10k-labels-idx1-ubyte"])
+
+
+def test_mnist_labels_must_be_digits(tmp_path):
+    """A label byte of 10 or more in MNIST's files is no class of its ten: the error names the
+    file and row (MNIST's classes are its own, not data.classes)."""
+    from backprop_cli.data import load
+    mnist_folder(tmp_path / "mnist", [s + ".gz" for s in MNIST_FILES["train"] + MNIST_FILES["test"]])
+    write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz", np.array([3, 10, 12], dtype=np.uint8))
+    with pytest.raises(DataError) as e:
+        load({"source": "mnist", "dir": "mnist"}, output_units=10, loss_is_classification=True,
+             dtype="float32", base_dir=tmp_path, rng=np.random.default_rng(0))
+    assert str(e.value) == (f"{tmp_path / 'mnist' / 't10k-images-idx3-ubyte.gz'}: row 1: label 10 is not "
+                            "a class index; expected 0 to 9 for 10 classes")
+
+
 def test_mnist_source_without_its_folder(tmp_path):
     with pytest.raises(DataError) as e:
         load_source("mnist", tmp_path, dir="nowhere")

@@ -43,8 +43,10 @@ def test_load_splits_a_built_in_problem_stratified():
 def test_standardize_uses_training_statistics_only(tmp_path):
     (tmp_path / "tr.csv").write_text("x,y\n0,0\n2,1\n4,0\n6,1\n")
     (tmp_path / "te.csv").write_text("x,y\n100,0\n-100,1\n")
-    s = run({"source": "csv", "path": "tr.csv", "test_path": "te.csv", "scale": "standardize"},
-            base_dir=tmp_path)
+    (tmp_path / "va.csv").write_text("x,y\n3,1\n")
+    s = run({"source": "csv", "path": "tr.csv", "val_path": "va.csv", "test_path": "te.csv",
+             "scale": "standardize"}, base_dir=tmp_path)
+    assert s.val.X.tolist() == [[0.0]] and s.val.labels.tolist() == [1]  # the val file, scaled alike
     # training x: mean 3, std sqrt(5)
     np.testing.assert_allclose(s.preprocessing["shift"], [3.0])
     np.testing.assert_allclose(s.preprocessing["divisor"], [np.sqrt(5)])
@@ -78,6 +80,10 @@ def test_pixels_divide_by_pixel_max_in_the_run_dtype(tmp_path):
              loss_is_classification=True, dtype="float32", base_dir=tmp_path, rng=np.random.default_rng(0))
     assert s.train.X.dtype == np.float32 and s.train.Y.dtype == np.float32
     np.testing.assert_allclose(s.train.X, [[0, 1], [0.2, 0.4]], rtol=1e-6)
+    assert s.target_names == ["y"] and s.feature_names == ["x0", "x1"]  # one target, two output units
+    s = load({"source": "npz", "path": "im.npz", "scale": "pixels", "pixel_max": 51}, output_units=2,
+             loss_is_classification=True, dtype="float64", base_dir=tmp_path, rng=np.random.default_rng(0))
+    np.testing.assert_allclose(s.train.X, [[0, 5], [1, 2]], rtol=1e-12)  # data.pixel_max: 51
 
 
 def test_class_names_from_the_file_and_from_the_config(tmp_path):
@@ -89,6 +95,9 @@ def test_class_names_from_the_file_and_from_the_config(tmp_path):
     (tmp_path / "n.csv").write_text("a,y\n1,0\n2,2\n3,1\n")
     s = run({"source": "csv", "path": "n.csv", "classes": ["lo", "mid", "hi"]}, units=3, base_dir=tmp_path)
     assert s.classes == ["lo", "mid", "hi"] and s.train.labels.tolist() == [0, 2, 1]
+    (tmp_path / "z.csv").write_text("a,kind\n1,cat\n2,dog\n3,fish\n4,cat\n")  # classes neither sorted nor reversed
+    s = run({"source": "csv", "path": "z.csv", "classes": ["dog", "fish", "cat"]}, units=3, base_dir=tmp_path)
+    assert s.classes == ["dog", "fish", "cat"] and s.train.labels.tolist() == [2, 0, 1, 2]
 
 
 @pytest.mark.parametrize("data, kw, message", [
@@ -105,13 +114,22 @@ def test_class_names_from_the_file_and_from_the_config(tmp_path):
     ({"source": "csv", "path": "frac.csv", "test_path": "wide.csv", "task": "regression"}, {"classification": False}, "{d}/wide.csv: 2 features in the test data, expected 1 as in the training data"),
     ({"source": "csv", "path": "words.csv", "test_path": "other.csv"}, {"units": 2}, "{d}/other.csv:3: column 'y': class 'bird' does not occur in the training data"),
     ({"source": "csv", "path": "words.csv", "test_path": "words.csv", "test_fraction": 0.5}, {"units": 2}, "{d}/words.csv: data.test_fraction: 0.5 given as well as a separate test file; expected one of them"),
+    ({"source": "csv", "path": "words.csv", "val_path": "other.csv", "val_fraction": 0.5}, {"units": 2}, "{d}/other.csv: data.val_fraction: 0.5 given as well as a separate val file; expected one of them"),
     ({"source": "xor", "val_fraction": 0.1}, {}, "xor: data.val_fraction: val 0.1 of 4 examples leaves the val split empty"),
+    ({"source": "xor", "val_fraction": 0.4, "test_fraction": 0.4}, {}, "xor: data.val_fraction + data.test_fraction: val 0.4, test 0.4 of 4 examples leaves the train split empty"),
     ({"source": "csv", "path": "n.csv", "classes": ["a", "b"]}, {"units": 2}, "{d}/n.csv:3: column 'y': data.classes: label 2 is not a class index; expected 0 to 1 for 2 classes"),
     ({"source": "npz", "path": "nan.npz"}, {}, "{d}/nan.npz: 3 NaN or inf value(s) in the features, the first at row 0, column 1"),
     ({"source": "csv", "path": "missing.csv"}, {}, "{d}/missing.csv: data.path: file not found (nothing there)"),
     ({"source": "csv", "path": "folder"}, {}, "{d}/folder: data.path: file not found (a folder there)"),
     ({"source": "npz", "path": "nany.npz"}, {"classification": False}, "{d}/nany.npz: 2 NaN or inf target value(s), the first at row 1"),
     ({"source": "npz", "path": "values.npz", "task": "regression"}, {"classification": False, "units": 2}, "{d}/values.npz: model.layers: the output layer has 2 units but the data has 1 target column(s)"),
+    ({"source": "npz", "path": "y2.npz"}, {"units": 2}, "{d}/y2.npz: the target has 2 columns; classification needs one column of class labels"),
+    ({"source": "npz", "path": "infy.npz"}, {"units": 2}, "{d}/infy.npz: row 2: target value inf is not a class label; expected integers or class names (or a regression loss and task: regression)"),
+    ({"source": "csv", "path": "words.csv", "classes": ["dog", "fish"]}, {"units": 2}, "{d}/words.csv: data.classes: class 'cat' of the data is not listed (classes: dog, fish)"),
+    ({"source": "csv", "path": "words.csv", "test_path": "zoo.csv"}, {"units": 2}, "{d}/zoo.csv:3: column 'y': class 'zebra' does not occur in the training data"),
+    ({"source": "csv", "path": "n.csv", "test_path": "words.csv"}, {"units": 3}, "{d}/words.csv:2: column 'y': class 'cat' does not occur in the training data"),
+    ({"source": "npz", "path": "flags.npz", "test_path": "ints.npz"}, {"units": 2}, "{d}/ints.npz: row 2: class '2' does not occur in the training data"),
+    ({"source": "npz", "path": "empty.npz"}, {"units": 2}, "{d}/empty.npz: no examples"),
 ])
 def test_data_errors(tmp_path, data, kw, message):
     (tmp_path / "one.csv").write_text("a,y\n1,1\n2,1\n")
@@ -127,11 +145,63 @@ def test_data_errors(tmp_path, data, kw, message):
     (tmp_path / "other.csv").write_text("a,y\n1,cat\n2,bird\n")
     (tmp_path / "n.csv").write_text("a,y\n1,0\n2,2\n3,1\n")
     np.savez(tmp_path / "nan.npz", X=np.array([[1.0, np.nan], [np.inf, 2.0], [3.0, np.nan]]), y=np.array([0, 1, 0]))
+    np.savez(tmp_path / "y2.npz", X=np.ones((2, 1)), y=np.array([[0, 1], [1, 0]]))
+    np.savez(tmp_path / "infy.npz", X=np.ones((3, 1)), y=np.array([0, 1, np.inf]))  # inf == round(inf)
+    (tmp_path / "zoo.csv").write_text("a,y\n1,cat\n2,zebra\n")  # after every training class
+    np.savez(tmp_path / "flags.npz", X=np.ones((2, 1)), y=np.array([False, True]))  # classes 'False', 'True'
+    np.savez(tmp_path / "ints.npz", X=np.ones((3, 1)), y=np.array([0, 1, 2]))  # 2 is neither
+    np.savez(tmp_path / "empty.npz", X=np.zeros((0, 2)), y=np.zeros(0, dtype=int))
     kw = dict(kw)  # the parameter set is shared by every run of the test in this process
     units, classification = kw.pop("units", 1), kw.pop("classification", True)
     with pytest.raises(DataError) as e:
         run(data, units=units, classification=classification, base_dir=tmp_path, **kw)
     assert str(e.value) == message.format(d=tmp_path)
+
+
+def test_stored_preprocessing_of_another_width_names_the_file(tmp_path):
+    (tmp_path / "tr.csv").write_text("x,y\n0,0\n2,1\n")
+    (tmp_path / "wide.csv").write_text("a,b,y\n1,2,0\n3,4,1\n")
+    trained = run({"source": "csv", "path": "tr.csv", "scale": "minmax"}, base_dir=tmp_path)
+    with pytest.raises(DataError) as e:
+        run({"source": "csv", "path": "wide.csv", "scale": "minmax"}, base_dir=tmp_path,
+            preprocessing=trained.preprocessing)
+    assert str(e.value) == f"{tmp_path / 'wide.csv'}: 2 features, expected 1 (as in the training data)"
+
+
+def test_data_show_names_the_files_each_split_came_from(tmp_path):
+    from backprop_cli.data.summary import describe
+    (tmp_path / "tr.csv").write_text("x,y\n0,0\n2,1\n4,0\n6,1\n")
+    (tmp_path / "te.csv").write_text("x,y\n1,0\n3,1\n")
+    d = describe(run({"source": "csv", "path": "tr.csv", "test_path": "te.csv", "val_fraction": 0.5},
+                     base_dir=tmp_path))
+    assert d["paths"] == {"train": str(tmp_path / "tr.csv"), "test": str(tmp_path / "te.csv")}
+    assert {k: v["from"] for k, v in d["splits"].items()} == {
+        "train": "file, the rest", "val": "fraction 0.5", "test": "file"}
+
+
+def test_apply_returns_new_floats_unless_told_to_scale_in_place():
+    """apply() leaves X alone by default, in X's floating type or float64 for integers; with
+    copy=False it scales X itself only when X is writable (a read-only X is copied)."""
+    prep = preprocess.fit(np.array([[1.0, 5.0], [3.0, 9.0]]), "minmax")
+    X = np.array([[2.0, 7.0]])
+    out = preprocess.apply(prep, X)
+    assert X.tolist() == [[2.0, 7.0]] and out.tolist() == [[0.5, 0.5]]
+    half = preprocess.apply(prep, X.astype(np.float32))
+    assert half.dtype == np.float32 and half.tolist() == [[0.5, 0.5]]
+    ints = preprocess.apply(prep, np.array([[2, 7]]))
+    assert ints.dtype == np.float64 and ints.tolist() == [[0.5, 0.5]]
+    X.flags.writeable = False
+    assert preprocess.apply(prep, X, copy=False).tolist() == [[0.5, 0.5]] and X.tolist() == [[2.0, 7.0]]
+    small = preprocess.fit(np.array([[0.0, 3.0], [0.25, 3.0]]), "minmax")  # a spread below 1 divides too;
+    assert small["divisor"].tolist() == [0.25, 1.0]                      # only a constant feature keeps 1
+    W = np.array([[2.0, 7.0]])
+    assert preprocess.apply(prep, W, copy=False) is W and W.tolist() == [[0.5, 0.5]]
+    with pytest.raises(DataError) as e:
+        preprocess.apply(prep, np.ones(2), label="new")
+    assert str(e.value) == "new: (2,) features, expected 2 (as in the training data)"
+    with pytest.raises(ValueError) as e:  # a caller's bug: data.scale's choices are checked first
+        preprocess.fit(np.ones((2, 1)), "zscore")
+    assert str(e.value) == "unknown scale 'zscore'; expected one of " + ", ".join(preprocess.SCALES)
 
 
 def test_stored_preprocessing_is_reapplied_instead_of_refitted(tmp_path):

@@ -441,6 +441,8 @@ def test_new_targets_are_class_names_their_numeric_spellings_or_class_indices(tm
     for cell in ("2", "-1", "0.5", "bird"):                    # the row that is wrong is named
         bad = write(tmp_path / "bad.csv", f"{rows[0]},1\n{rows[1]},{cell}\n")
         rejected(pets, bad, f":2: column 9: class '{cell}' is not one the run was trained on (cat, dog)")
+    mixed = write(tmp_path / "mixed.csv", f"{rows[0]},1\n{rows[1]},dog\n")  # names or indices, not both:
+    rejected(pets, mixed, ":1: column 9: class '1' is not one the run was trained on (cat, dog)")  # the index
     r = run(["predict", str(pets), "--data", str(write(tmp_path / "x0.csv", "x0\n1\n"))])
     assert r.exit_code == 3 and r.stderr.strip().endswith(
         "x0.csv: the header does not match the run's columns: missing 'x1', 'x2', 'x3', 'x4', 'x5', 'x6', "

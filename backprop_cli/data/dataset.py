@@ -125,7 +125,6 @@ def encode_classes(parts: dict, given: list | None, named: list | None, label: s
         names = [f"{v:g}" if isinstance(v, (float, np.floating)) else str(v) for v in values]
     labels = {}
     for k, y in ys.items():
-        y = y.astype(values.dtype) if y.dtype.kind != values.dtype.kind and y.dtype.kind in "biuf" else y
         order = np.argsort(values)
         pos = np.searchsorted(values, y, sorter=order).clip(0, len(values) - 1)
         idx = order[pos]
