@@ -1,5 +1,5 @@
 """``python -m backprop_cli ...`` is the ``backprop`` command (where its script is not on PATH)."""
-from .cli import main
+from .cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -547,3 +547,18 @@ def predict(run, data, which, skip_bad_rows, overrides, output):
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+def run() -> None:
+    """The ``backprop`` command: :func:`main`, with SIGTERM taken as Ctrl-C for the whole life
+    of the process. A training run handles both itself while it runs, then puts the previous
+    handlers back; a second SIGTERM that came after that, while the command printed its
+    summary and exited, killed the process by the signal (exit -15) instead of exit 130."""
+    import signal
+
+    def terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, terminate)
+    main()

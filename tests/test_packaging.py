@@ -30,7 +30,7 @@ def test_the_distribution_name_is_not_another_projects():
     # https://pypi.org/project/backprop/ is an unrelated project: a hint saying
     # `pip install 'backprop[plot]'` (or `pip install -U backprop`) would install it
     assert PROJECT["name"] != "backprop"
-    assert PROJECT["scripts"] == {"backprop": "backprop_cli.cli:main"}
+    assert PROJECT["scripts"] == {"backprop": "backprop_cli.cli:run"}
 
 
 def test_every_install_hint_names_this_distribution_and_an_extra_it_has():

@@ -3,6 +3,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -319,6 +320,31 @@ output: {{checkpoint_every: {every if every else 'null'}}}
         assert proc.returncode == 130, err
         done, lines, saved = record_of(next(runs.iterdir()))
         assert done == lines == saved, (first, second, moments, err)
+
+
+def test_a_term_signal_after_the_run_while_the_command_exits_is_exit_130(tmp_path):
+    """The run puts its signal handlers back when it ends; a SIGTERM that comes after that,
+    while ``backprop train`` prints its summary, killed the process by the signal (exit -15:
+    the random-moment test above caught it once in a few runs). The command takes SIGTERM as
+    Ctrl-C for its whole life: exit 130, and the run's record is whole."""
+    code = f"""
+import os, signal, sys
+from backprop_cli import console
+from backprop_cli.cli import run
+real = console.print_run
+def print_run(summary):
+    os.kill(os.getpid(), signal.SIGTERM)
+    real(summary)
+console.print_run = print_run
+sys.argv = ["backprop", "train", {str(CONFIGS / "xor.yaml")!r}, "--runs-dir", {str(tmp_path)!r},
+            "--set", "training.epochs=3"]
+run()
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 130, (r.returncode, r.stderr)
+    assert r.stderr.strip().endswith("Interrupted.")
+    done, lines, saved = record_of(next(tmp_path.iterdir()))
+    assert done == lines == saved == 3
 
 
 def test_keep_metrics_cuts_back_to_the_checkpoint_and_drops_a_torn_line(tmp_path):
