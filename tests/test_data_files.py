@@ -440,3 +440,17 @@ def test_csv_delimiter_is_one_character(tmp_path):
     with pytest.raises(DataError) as e:
         load_source("csv", tmp_path, path="d.csv", delimiter=";;")
     assert str(e.value) == "data.delimiter: must be one character, got ';;'"
+
+
+def test_the_delimiter_hint_looks_at_every_line(tmp_path):
+    """likely_delimiter: a separator that occurs the same number of times on every line. A
+    one-column file whose first 60 lines hold one ';' but whose last does not is not taken
+    for a ';'-separated file (only the first 50 lines used to be looked at)."""
+    from backprop_cli.data.csvfile import read_rows
+    path = tmp_path / "one.csv"
+    path.write_text("".join(f"{i};{i}\n" for i in range(60)) + "60\n")
+    lines, rows, names = read_rows(path, ",", "no")
+    assert len(rows) == 61 and rows[0] == ["0;0"]
+    path.write_text("".join(f"{i};{i}\n" for i in range(61)))
+    with pytest.raises(DataError, match="looks ';'-separated"):
+        read_rows(path, ",", "no")

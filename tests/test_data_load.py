@@ -263,3 +263,17 @@ def test_regression_targets_are_values_of_the_task_the_loss_implies(tmp_path):
     assert s.task == "regression" and s.classes is None and s.train.labels is None
     np.testing.assert_array_equal(s.train.Y, [[0.5, 1], [1.5, 2], [2.5, 3]])
     assert s.target_names == ["y0", "y1"] and s.feature_names == ["x0", "x1"]
+
+
+def test_float32_scaling_is_computed_in_float32():
+    """apply's docstring: (X - shift) / divisor in the run's dtype. Shift and 1/divisor are
+    rounded to float32 first and each operation rounds in float32 (mixing in the float64
+    statistics would round once, and differ by up to an ulp)."""
+    from backprop_cli.data.preprocess import apply
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(200, 3)) * 7 + 3).astype(np.float32)
+    prep = {"scale": "standardize", "shift": rng.normal(size=3) * 3, "divisor": rng.uniform(0.5, 4, 3)}
+    expected = (X - prep["shift"].astype(np.float32)) * (1.0 / prep["divisor"]).astype(np.float32)
+    out = apply(prep, X)
+    assert out.dtype == np.float32 and np.array_equal(out, expected)
+    assert not np.array_equal(out, ((X - prep["shift"]) / prep["divisor"]).astype(np.float32))

@@ -59,7 +59,7 @@ def read_rows(path: Path, delimiter: str, header: str):
     if not rows:
         raise DataError(f"{path}: the file has no rows")
     if all(len(r) == 1 for r in rows):
-        other = likely_delimiter([r[0] for r in rows[:50]], delimiter)
+        other = likely_delimiter([r[0] for r in rows], delimiter)   # every line, as it says
         if other:
             raise DataError(f"{path}: every line is one field when split at {delimiter!r} (data.delimiter), "
                             f"but the file looks {other!r}-separated ({rows[0][0].count(other) + 1} fields per line); "
