@@ -12,6 +12,21 @@ def rng():
     return np.random.default_rng(1234)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _temporary_files_of_subprocesses_in_pytests_folder(tmp_path_factory):
+    """The commands the tests start (sweeps killed by SIGKILL on purpose cannot clean up
+    their temporary folder) keep their temporary files under pytest's own folder, which
+    pytest prunes, not in the system's /tmp."""
+    folder = tmp_path_factory.mktemp("TMPDIR")
+    old = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(folder)
+    yield
+    if old is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = old
+
+
 @pytest.fixture(autouse=True)
 def _no_runs_in_repo(monkeypatch, tmp_path):
     """Tests run in a temporary working directory, so default runs/ never lands in the repo."""
