@@ -18,9 +18,11 @@ FAMILY = ["and-perceptron", "xor-perceptron", "restarts-xor", "sgd-spirals", "mo
           "adam-spirals", "overfit", "overfit-l2", "overfit-dropout", "early-stopping"]
 
 
-def reference_perceptron(X, y, lr=1.0, epochs=100):
-    """The notes' rule, written independently: weights w0..wn from 0, o = [w0 + w·x > 0]."""
-    w = [0.0] * (X.shape[1] + 1)
+def reference_perceptron(X, y, lr=1.0, epochs=100, per_epoch=False):
+    """The notes' rule, written independently: weights w0..wn from 0, o = [w0 + w·x > 0].
+    Returns the weights and the epoch it converged in (None if it did not), or with
+    ``per_epoch`` the mistakes of each epoch."""
+    w, mistakes_per_epoch = [0.0] * (X.shape[1] + 1), []
     for epoch in range(1, epochs + 1):
         mistakes = 0
         for x, t in zip(X.tolist(), y.tolist()):
@@ -28,9 +30,12 @@ def reference_perceptron(X, y, lr=1.0, epochs=100):
             if o != t:
                 mistakes += 1
                 w = [w[0] + lr * (t - o)] + [wi + lr * (t - o) * xi for wi, xi in zip(w[1:], x)]
+        mistakes_per_epoch.append(mistakes)
         if mistakes == 0:
-            return w, epoch
-    return w, None
+            break
+    if per_epoch:
+        return w, mistakes_per_epoch
+    return w, (len(mistakes_per_epoch) if mistakes_per_epoch[-1] == 0 else None)
 
 
 @pytest.mark.parametrize("source", ["and", "or"])
@@ -213,19 +218,8 @@ AND_OR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
 
 
 def reference_with_mistakes(X, y, lr=1.0, epochs=100):
-    """The notes' rule for one unit, written independently: (w0, w), mistakes per epoch."""
-    w, per_epoch = [0.0] * (X.shape[1] + 1), []
-    for _ in range(epochs):
-        mistakes = 0
-        for x, t in zip(X.tolist(), y.tolist()):
-            o = 1 if w[0] + sum(wi * xi for wi, xi in zip(w[1:], x)) > 0 else 0
-            if o != t:
-                mistakes += 1
-                w = [w[0] + lr * (t - o)] + [wi + lr * (t - o) * xi for wi, xi in zip(w[1:], x)]
-        per_epoch.append(mistakes)
-        if mistakes == 0:
-            break
-    return w, per_epoch
+    """The notes' rule for one unit (reference_perceptron above): (w0, w), mistakes per epoch."""
+    return reference_perceptron(X, y, lr, epochs, per_epoch=True)
 
 
 class RecordEpochs(Callback):
