@@ -64,12 +64,28 @@ def setup(config, overrides=()) -> Setup:
                        loss_is_classification=loss_cls.classification, dtype=c["dtype"],
                        base_dir=cfg.base_dir, rng=streams.data,
                        input_size=c["model"].get("input_size"), loss_name=named(c["loss"])[0])
-    net = build_network(layers, splits.n_features, c["loss"], c["dtype"], streams.init, streams.dropout)
+    shape = network_input(layers, splits.n_features, getattr(splits, "shape", None), cfg.name)  # TODO(merge)
+    net = build_network(layers, shape, c["loss"], c["dtype"], streams.init, streams.dropout)
     if c["model"]["init_from"]:
         p = Path(c["model"]["init_from"])
         p = p if p.is_absolute() else cfg.base_dir / p
         net.load_state_dict(checkpoint.load_weights(p), source=str(p))
     return Setup(cfg, splits, net, streams)
+
+
+def network_input(layers: list[dict], n_features: int, image_shape, where: str) -> tuple:
+    """The shape of one example the network takes (see engine.blocks.input_shape), with the
+    layers' shapes checked against it: a located ConfigError (exit 2) when they do not fit."""
+    from .engine.blocks import LayerShapeError, infer_shapes, input_shape, show
+    shape = None
+    try:
+        shape = input_shape(layers, n_features, image_shape)
+        infer_shapes(layers, shape)
+    except LayerShapeError as e:
+        given = f" (the data's examples are {show(shape)})" if shape is not None else ""
+        raise ConfigError(f"{where}: model.layers.{e.index}" + (f".{e.key}" if e.key else "")
+                          + f": {e.message}{given}") from None
+    return shape
 
 
 @dataclass
@@ -324,7 +340,7 @@ def _fit(run_dir: Path, s: "Setup", callbacks, on_start, handle_signals, t_start
     net = s.network
 
     def reinit():  # a restart's fresh weights, drawn from the restart stream
-        return build_network(c["model"]["layers"], s.splits.n_features, c["loss"], c["dtype"],
+        return build_network(c["model"]["layers"], s.network.input_shape, c["loss"], c["dtype"],
                              s.streams.restart, s.streams.dropout).state_dict()
 
     recorder = RunRecorder(run_dir, s, append=restore is not None,

@@ -57,11 +57,13 @@ def config_keys() -> list[tuple[str, str]]:
             keys[dotted] = node.doc
             walk(node.item, path + ("N",))
         elif isinstance(node, Component):
-            keys[dotted] = node.doc
+            if path[-1] != "N":  # a list's item as a whole is the list's business
+                keys[dotted] = node.doc
             keys[f"{dotted}.{node.key}"] = f"{node.registry.kind} name"
             for name in node.registry.names():
                 for key, opt in node.options_of(name).items():
-                    keys.setdefault(f"{dotted}.{key}", opt.doc)
+                    if f"{dotted}.{key}" not in keys:
+                        walk(opt, path + (key,))
         else:
             keys[dotted] = node.doc
 

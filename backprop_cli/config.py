@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,35 +53,65 @@ class Component:
     common: dict = field(default_factory=dict)
     shorthand: bool = True
     example: Any = None
+    per_name: dict | None = None  # name -> options, in place of the class's own ``options``
 
     def options_of(self, name) -> dict[str, Option]:
         cls = self.registry.get(name)
-        return {**self.common, **(getattr(cls, "options", None) or {})}
+        own = self.per_name[name] if self.per_name is not None else getattr(cls, "options", None)
+        return {**self.common, **(own or {})}
 
 
 def _schema() -> Section:
     from .data.sources import COMMON as DATA_COMMON
     from .data.sources import SOURCES
     from .engine.activations import ACTIVATIONS
+    from .engine.blocks import LAYERS
     from .engine.initializers import INITIALIZERS
     from .engine.losses import LOSSES
     from .training.optimizers import OPTIMIZERS
     from .training.schedules import SCHEDULES
 
-    layer = Section({
+    activation = Component(ACTIVATIONS, "identity", "the layer's activation unit", example="tanh")
+    init = Component(INITIALIZERS, "auto", "weight initializer (biases start at 0); auto: he_uniform "
+                     "before relu-like units, xavier_uniform otherwise")
+    dropout = Option(float, 0.0, "inverted dropout rate on the layer's output, training only", ge=0, lt=1)
+    size = Option((int, list), doc="", ge=1, items=Option(int, ge=1))
+    dense = {
         "units": Option(int, doc="number of units (neurons) in the layer", ge=1, example=4),
-        "activation": Component(ACTIVATIONS, "identity", "the layer's activation unit",
-                                example="tanh"),
-        "type": Option(str, "dense", "dense: net = x W + b; gated: (x W + b) ⊙ gate(x W_gate + b_gate)",
-                       choices=("dense", "gated")),
-        "gate": Component(ACTIVATIONS, "sigmoid", "activation of the gate of a gated layer"),
-        "init": Component(INITIALIZERS, "auto", "weight initializer (biases start at 0); auto: "
-                          "he_uniform before relu-like units, xavier_uniform otherwise"),
-        "dropout": Option(float, 0.0, "inverted dropout rate on the layer's output, training only",
-                          ge=0, lt=1),
+        "activation": activation,
+        "gate": Component(ACTIVATIONS, "sigmoid", "activation of the gate (type gated only)"),
+        "init": init,
+        "dropout": dropout,
         "max_norm": Option(float, None, "max-norm constraint: after each step, each unit's incoming "
                            "weight vector is scaled down to this L2 norm if longer", gt=0, nullable=True),
-    }, "one layer", optional=False)
+    }
+    pool = {
+        "kernel": replace(size, doc="window size: an integer or [kh, kw]", example=2),
+        "stride": replace(size, default=None, nullable=True, doc="step between windows: an integer "
+                          "or [sh, sw] (default: the kernel)"),
+        "padding": Option((int, list), 0, "pixels added on each side (-inf for max, 0 for average; "
+                          "at most half the kernel): an integer or [ph, pw]", ge=0,
+                          items=Option(int, ge=0)),
+    }
+    layer_options = {
+        "dense": dense, "gated": dense,
+        "conv2d": {
+            "channels": Option(int, doc="number of filters (output channels)", ge=1, example=6),
+            "kernel": replace(size, doc="filter size: an integer or [kh, kw]", example=5),
+            "stride": replace(size, default=1, doc="step between filter positions: an integer or "
+                              "[sh, sw]"),
+            "padding": Option((int, list, str), 0, "zeros added on each side: an integer, [ph, pw], "
+                              "'valid' (none) or 'same' (output size = ceil(input / stride))",
+                              choices=("valid", "same"), ge=0, items=Option(int, ge=0)),
+            "dilation": replace(size, default=1, doc="spacing between kernel taps: an integer or "
+                                "[dh, dw]"),
+            "activation": activation, "init": init, "dropout": dropout,
+        },
+        "maxpool2d": pool, "avgpool2d": pool, "flatten": {}, "global_avgpool": {},
+    }
+    layer = Component(LAYERS, "dense", "one layer: dense (the default type), gated, conv2d, "
+                      "maxpool2d, avgpool2d, flatten or global_avgpool", key="type", shorthand=False,
+                      per_name=layer_options)
     return Section({
         "name": Option(str, None, "run name (default: the config file's name)", nullable=True),
         "seed": Option(int, 0, "seed of every random stream (init, shuffle, dropout, splits)", ge=0),
@@ -596,6 +626,7 @@ def check_semantics(cfg: dict, v: Validator) -> None:
                         "backpropagation cannot train them; use sigmoid or tanh, or "
                         "training.method: perceptron for one layer of threshold units")
     _check_training_methods(cfg, v)
+    _check_shapes(cfg, layers, v)
     if layers and isinstance(layers[-1], dict):
         last = layers[-1]
         if last.get("dropout"):
@@ -613,6 +644,67 @@ def check_semantics(cfg: dict, v: Validator) -> None:
             v.error(("loss",), f"cross_entropy needs probabilities, but the output activation is "
                     f"{act}; use softmax outputs")
         _check_classes(cfg, units, v, len(layers) - 1)
+
+
+def _check_shapes(cfg: dict, layers: list, v: Validator) -> None:
+    """Each layer type's own option checks, then the shapes layer by layer: with the input
+    shape the data section declares (mnist, data.shape, ...), or ranks only when it is read
+    from the data; the output layer must be dense (or gated), images never reach a softmax."""
+    from .engine.blocks import LAYERS, LayerShapeError, infer_shapes, named, show
+    if not layers or not all(isinstance(lay, dict) and lay.get("type") in LAYERS for lay in layers):
+        return
+    bad = False
+    for i, layer in enumerate(layers):
+        for key, msg in LAYERS.get(layer["type"]).problems(layer):
+            v.error(("model", "layers", i) + ((key,) if key else ()), msg)
+            bad = True
+    last = layers[-1]
+    if last["type"] not in ("dense", "gated"):
+        v.error(("model", "layers", len(layers) - 1, "type"), f"the output layer is {last['type']}; "
+                "end with a dense layer (after flatten or global_avgpool for feature maps)")
+        bad = True
+    if bad:
+        return
+    shape = declared_input_shape(cfg)
+    if shape is not None and len(shape) == 1 and len(infer_shapes(layers[:1], None)[0]) > 0 \
+            and LAYERS.get(layers[0]["type"]).takes == "images" and layers[0]["type"] != "flatten":
+        v.error(("model", "layers", 0, "type"), f"{layers[0]['type']} takes images (C×H×W), but the "
+                f"data gives rows of {shape[0]} features; set data.shape: [C, H, W] (their product "
+                f"must be {shape[0]})")
+        return
+    try:
+        shapes = infer_shapes(layers, shape)
+    except LayerShapeError as e:
+        given = f" (the data's examples are {show(shape)})" if shape is not None else ""
+        v.error(("model", "layers", e.index) + ((e.key,) if e.key else ()), e.message + given)
+        return
+    for i, (layer, out) in enumerate(zip(layers, shapes)):
+        if len(out) > 1 and layer.get("activation") and named(layer["activation"])[0] == "softmax":
+            v.error(("model", "layers", i, "activation"), f"softmax needs a vector, but this layer "
+                    f"gives feature maps {show(out)}; use it on a dense output layer")
+
+
+def declared_input_shape(cfg: dict) -> tuple | None:
+    """The shape of one example as the config's data section declares it before any data is
+    read (None when only the data can tell), flattened when the first layer takes features."""
+    try:
+        from .data.sources import declared_shape
+    except ImportError:  # TODO(merge augment branch)
+        return None
+    from .engine.blocks import input_rank
+    data = cfg.get("data")
+    if isinstance(data, str):
+        data = {"source": data}
+    layers = (cfg.get("model") or {}).get("layers") or []
+    try:
+        shape = declared_shape(data) if isinstance(data, dict) else None
+    except Exception:  # noqa: BLE001 - options with errors of their own, reported elsewhere
+        return None
+    if shape is None or not layers:
+        return None
+    if input_rank(layers) == 1:
+        return (math.prod(shape),)
+    return tuple(shape)
 
 
 def _method(cfg: dict) -> str:

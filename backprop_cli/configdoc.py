@@ -223,6 +223,8 @@ def _node_doc(node, path: tuple, level: int) -> list[str]:
             for key, sub in node.item.fields.items():
                 if not isinstance(sub, Option):
                     out += _node_doc(sub, path + ("N", key), level + 1)
+        if isinstance(node.item, Component):
+            out += _component_doc(node.item, path + ("N",), level + 1)
         return out
     return _component_doc(node, path, level)
 
@@ -268,6 +270,12 @@ def _component_doc(node: Component, path: tuple, level: int) -> list[str]:
             out += [f"Options of `{name}`:\n", *_options_table(own)]
     ex = node.example if node.example is not None else example_of(node)
     out += _yaml_example(path, ex)
+    seen = set()  # sub-components (a layer's activation, init), each documented once
+    for name in names:
+        for key, sub in node.options_of(name).items():
+            if isinstance(sub, Component) and key not in seen:
+                seen.add(key)
+                out += _component_doc(sub, path + (key,), level + 1)
     return out
 
 

@@ -90,7 +90,7 @@ def load_member(target, which: str = "best", overrides=()) -> Member:
 
     The network is built from the config and ``data.json``'s feature count; a run without
     ``data.json`` (written by an older backprop) reads its training data to learn them."""
-    from .api import Streams
+    from .api import Streams, network_input
     from .config import Locator, apply_override, parse_override, validate
     from .engine.network import build_network
     run_dir, ckpt = locate(target, which)
@@ -120,8 +120,10 @@ def load_member(target, which: str = "best", overrides=()) -> Member:
     prep_file = run_dir / "preprocessing.npz"
     member.prep = preprocess.load(prep_file)[0] if prep_file.is_file() else member.splits().preprocessing
     streams = Streams.from_seed(config["seed"])
-    member.network = build_network(config["model"]["layers"], member.info["n_features"], config["loss"],
-                                   config["dtype"], streams.init, streams.dropout)
+    layers = config["model"]["layers"]
+    shape = network_input(layers, member.info["n_features"], member.info.get("shape"), str(ckpt))
+    member.network = build_network(layers, shape, config["loss"], config["dtype"], streams.init,
+                                   streams.dropout)
     weights = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
     member.network.load_state_dict(weights, source=str(ckpt))
     return member

@@ -78,8 +78,10 @@ def test_set_completes_config_keys_with_their_descriptions():
     assert plain("backprop eval runs/x --set data.val_f") == ["data.val_fraction="]
     # a list's items: the index as typed
     assert "model.layers.1.units=" in plain("backprop train c.yaml --set model.layers.1.u")
-    assert plain("backprop train c.yaml --set model.layers.") [:3] == [
-        "model.layers.0.units=", "model.layers.0.activation=", "model.layers.0.activation.name="]
+    assert plain("backprop train c.yaml --set model.layers.") [:4] == [
+        "model.layers.0.type=", "model.layers.0.units=", "model.layers.0.activation=",
+        "model.layers.0.activation.name="]
+    assert "model.layers.0.kernel=" in plain("backprop train c.yaml --set model.layers.0.k")
     # zsh and fish show each key's description from the schema
     zsh = complete("backprop train c.yaml --set training.epo", shell="zsh")
     assert zsh == ["plain", "training.epochs=", "epoch limit"]

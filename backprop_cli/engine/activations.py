@@ -127,7 +127,9 @@ class PReLU(Activation):
 
     f'(z) = 1 if z > 0 else a, and dE/da = sum over the batch (and units, when a is
     shared) of min(z, 0)·dE/dy. ``a`` is one per unit, or one for the layer with
-    ``shared: true``; it starts at ``init`` (0.25, as in PyTorch) and is not decayed.
+    ``shared: true``; it starts at ``init`` (0.25, as in PyTorch) and is not decayed. After a
+    convolution (``channels`` set by the builder) a unit is a channel: one a per feature map,
+    as PyTorch's ``PReLU(num_parameters=C)``, and dE/da also sums over the pixels.
     """
 
     has_kinks = True
@@ -137,23 +139,28 @@ class PReLU(Activation):
     def __init__(self, shared: bool = False, init: float = 0.25):
         self.shared, self.init = shared, init
         self.alpha: Parameter | None = None
+        self.channels = False  # True: z is (n, C, H, W) and a is one per channel
 
     def init_parameters(self, units, dtype, prefix):
         shape = (1,) if self.shared else (units,)
         self.alpha = Parameter(f"{prefix}alpha", np.full(shape, self.init, dtype=dtype), decay=False)
 
+    def _a(self):
+        a = self.alpha.value
+        return a[:, None, None] if self.channels and not self.shared else a
+
     def forward(self, z, training=False):
         self._z = z
         self._mask = z > 0
-        return np.where(self._mask, z, self.alpha.value * z)
+        return np.where(self._mask, z, self._a() * z)
 
     def backward(self, dy):
         neg = np.where(self._mask, 0, self._z) * dy  # min(z, 0) * dE/dy
         if self.shared:
             self.alpha.grad[...] = neg.sum()
         else:
-            np.sum(neg, axis=0, out=self.alpha.grad)
-        return np.where(self._mask, dy, self.alpha.value * dy)
+            np.sum(neg, axis=(0, 2, 3) if self.channels else 0, out=self.alpha.grad)
+        return np.where(self._mask, dy, self._a() * dy)
 
     def parameters(self):
         return [self.alpha]

@@ -1,5 +1,8 @@
 """Weight initializers: W (fan_in, fan_out) from a NumPy Generator. Biases start at 0.
 
+A convolution's W (out_channels, in_channels, kh, kw) is drawn the same way with PyTorch's
+fans: fan_in = in_channels·kh·kw, fan_out = out_channels·kh·kw.
+
 | name | distribution |
 | zeros | 0 |
 | uniform | U(-scale, scale) ("small random numbers", note 002) |
@@ -24,14 +27,15 @@ from ..schema import Option
 class Initializer:
     options: dict[str, Option] = {}
 
-    def __call__(self, shape, rng: np.random.Generator, dtype) -> np.ndarray:
-        fan_in, fan_out = shape
-        return self.sample(fan_in, fan_out, rng).astype(dtype, copy=False)
+    def __call__(self, shape, rng: np.random.Generator, dtype, fans=None) -> np.ndarray:
+        """An array of ``shape``; ``fans`` (fan_in, fan_out) default to ``shape`` itself."""
+        fan_in, fan_out = fans if fans is not None else shape
+        return self.sample(fan_in, fan_out, tuple(shape), rng).astype(dtype, copy=False)
 
 
 class Zeros(Initializer):
-    def sample(self, fan_in, fan_out, rng):
-        return np.zeros((fan_in, fan_out))
+    def sample(self, fan_in, fan_out, size, rng):
+        return np.zeros(size)
 
 
 class Uniform(Initializer):
@@ -40,8 +44,8 @@ class Uniform(Initializer):
     def __init__(self, scale: float = 0.1):
         self.scale = scale
 
-    def sample(self, fan_in, fan_out, rng):
-        return rng.uniform(-self.scale, self.scale, size=(fan_in, fan_out))
+    def sample(self, fan_in, fan_out, size, rng):
+        return rng.uniform(-self.scale, self.scale, size=size)
 
 
 class Normal(Initializer):
@@ -50,30 +54,30 @@ class Normal(Initializer):
     def __init__(self, scale: float = 0.1):
         self.scale = scale
 
-    def sample(self, fan_in, fan_out, rng):
-        return rng.normal(0.0, self.scale, size=(fan_in, fan_out))
+    def sample(self, fan_in, fan_out, size, rng):
+        return rng.normal(0.0, self.scale, size=size)
 
 
 class XavierUniform(Initializer):
-    def sample(self, fan_in, fan_out, rng):
+    def sample(self, fan_in, fan_out, size, rng):
         r = math.sqrt(6.0 / (fan_in + fan_out))
-        return rng.uniform(-r, r, size=(fan_in, fan_out))
+        return rng.uniform(-r, r, size=size)
 
 
 class XavierNormal(Initializer):
-    def sample(self, fan_in, fan_out, rng):
-        return rng.normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), size=(fan_in, fan_out))
+    def sample(self, fan_in, fan_out, size, rng):
+        return rng.normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), size=size)
 
 
 class HeUniform(Initializer):
-    def sample(self, fan_in, fan_out, rng):
+    def sample(self, fan_in, fan_out, size, rng):
         r = math.sqrt(6.0 / fan_in)
-        return rng.uniform(-r, r, size=(fan_in, fan_out))
+        return rng.uniform(-r, r, size=size)
 
 
 class HeNormal(Initializer):
-    def sample(self, fan_in, fan_out, rng):
-        return rng.normal(0.0, math.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
+    def sample(self, fan_in, fan_out, size, rng):
+        return rng.normal(0.0, math.sqrt(2.0 / fan_in), size=size)
 
 
 INITIALIZERS = Registry("initializer", {

@@ -12,25 +12,23 @@ from typing import Any
 
 import numpy as np
 
-from .activations import ACTIVATIONS, Activation
-from .initializers import INITIALIZERS, resolve
-from .layers import Dense, Dropout, GatedDense, Layer
+from .activations import Activation
+from .blocks import build_blocks, named
+from .layers import Layer
 from .losses import FUSED, LOSSES, Loss
 from .parameter import Parameter, flatten
 
-
-def named(spec) -> tuple[str, dict]:
-    """A component spec as (name, options): 'tanh' or {name: leaky_relu, slope: 0.2}."""
-    if isinstance(spec, str):
-        return spec, {}
-    spec = dict(spec)
-    return spec.pop("name"), spec
+__all__ = ["Network", "build_network", "named"]
 
 
 class Network:
     def __init__(self, layers: list[Layer], loss: Loss, head: Activation | None = None,
-                 blocks: list[list[Layer]] | None = None):
+                 blocks: list[list[Layer]] | None = None, input_shape: tuple | None = None):
         self.layers = layers
+        #: the shape of one example, (d,) or (C, H, W); rows of images arrive flattened, (n, C·H·W),
+        #: and ``forward`` views them as (n, C, H, W)
+        self.input_shape = input_shape
+        self._images = input_shape is not None and len(input_shape) > 1
         self.loss = loss
         self.head = head
         self.blocks = blocks or [[layer] for layer in layers]
@@ -40,6 +38,8 @@ class Network:
     # -- forward and backward -------------------------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """What the loss sees: the outputs, or the logits when the loss is fused."""
+        if self._images:
+            x = x.reshape((len(x), *self.input_shape))
         for layer in self.layers:
             x = layer.forward(x, training)
         return x
@@ -63,7 +63,7 @@ class Network:
                 dout = layer.backward(dout)
         finally:
             first.input_grad = True
-        return dout
+        return dout.reshape(len(dout), -1) if self._images and dout is not None else dout
 
     def train_step_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """One forward and backward pass in training mode: (batch loss, forward output)."""
@@ -124,46 +124,17 @@ class Network:
         return [" → ".join(map(repr, block)) for block in self.blocks]
 
 
-def build_network(layer_specs: list[dict[str, Any]], n_inputs: int, loss_spec, dtype,
+def build_network(layer_specs: list[dict[str, Any]], input_shape, loss_spec, dtype,
                   init_rng: np.random.Generator, dropout_rng: np.random.Generator) -> Network:
-    """Build the network a validated ``model.layers`` list declares.
+    """Build the network a validated ``model.layers`` list declares, for examples of
+    ``input_shape``: (C, H, W) images, or (d,) features (an int d is short for (d,)).
 
-    Each spec: ``units``, ``activation`` (name or {name, options}), ``type`` (dense | gated,
-    with ``gate`` the gate's activation), ``init``, ``dropout`` (rate after the activation).
-    Parameter names are ``<i>.<param>`` with ``i`` the spec's position.
+    Each spec's ``type`` (engine/blocks.py) builds its block: dense and gated layers, conv2d,
+    pools, flatten, global_avgpool, each with its activation and dropout. Parameter names are
+    ``<i>.<param>`` with ``i`` the spec's position.
     """
-    dtype = np.dtype(dtype)
-    blocks: list[list[Layer]] = []
-    fan_in = n_inputs
-    for i, spec in enumerate(layer_specs):
-        prefix = f"{i}."
-        units = int(spec["units"])
-        act_name, act_opts = named(spec.get("activation", "identity"))
-        init_name, init_opts = named(spec.get("init", "auto"))
-        init = INITIALIZERS.get(resolve(init_name, act_name))(**init_opts)
-
-        def weight(suffix):
-            return Parameter(f"{prefix}{suffix}", init((fan_in, units), init_rng, dtype))
-
-        def bias(suffix):
-            return Parameter(f"{prefix}{suffix}", np.zeros(units, dtype=dtype), decay=False)
-
-        if spec.get("type", "dense") == "gated":
-            gate_name, gate_opts = named(spec.get("gate", "sigmoid"))
-            gate = ACTIVATIONS.get(gate_name)(**gate_opts)
-            gate.init_parameters(units, dtype, f"{prefix}gate_")
-            block: list[Layer] = [GatedDense(weight("W"), bias("b"), weight("W_gate"),
-                                             bias("b_gate"), gate)]
-        else:
-            block = [Dense(weight("W"), bias("b"))]
-        activation = ACTIVATIONS.get(act_name)(**act_opts)
-        activation.init_parameters(units, dtype, prefix)
-        block.append(activation)
-        if spec.get("dropout", 0.0):
-            block.append(Dropout(float(spec["dropout"]), dropout_rng))
-        blocks.append(block)
-        fan_in = units
-
+    shape = (int(input_shape),) if np.isscalar(input_shape) else tuple(int(s) for s in input_shape)
+    blocks = build_blocks(layer_specs, shape, dtype, init_rng, dropout_rng)
     loss_name, loss_opts = named(loss_spec)
     loss = LOSSES.get(loss_name)(**loss_opts)
     layers = [layer for block in blocks for layer in block]
@@ -173,4 +144,4 @@ def build_network(layer_specs: list[dict[str, Any]], n_inputs: int, loss_spec, d
     if fused is not None:
         head = layers.pop()
         loss = fused(**loss_opts)
-    return Network(layers, loss, head, blocks)
+    return Network(layers, loss, head, blocks, input_shape=shape)
