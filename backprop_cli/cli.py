@@ -130,8 +130,11 @@ def train(config, overrides, resume, epochs, runs_dir, name, as_json, quiet, log
     if not quiet:
         from .console import ProgressBar
         callbacks.append(ProgressBar(log_every=log_every))
+    on_start = None
+    if show:
+        from .console import print_network as on_start
     result = api.train(config, overrides, runs_dir=runs_dir, name=name, callbacks=callbacks,
-                       resume=resume, handle_signals=True, epochs=epochs)
+                       resume=resume, handle_signals=True, epochs=epochs, on_start=on_start)
     if as_json:
         click.echo(json.dumps(result.summary))
     if show or (not quiet and result.diverged):

@@ -420,13 +420,29 @@ def show_text(cfg: Config) -> str:
     if cfg.overrides:
         head += "; overrides: " + " ".join(f"--set {o}" for o in cfg.overrides)
     body = [text.ljust(width) + f"# {origin}" if origin else text for text, origin in lines]
-    return "\n".join([head, *body]) + "\n"
+    table = [f"# {line}" for line in layer_table(cfg)]
+    return "\n".join([head, *body, "", "# the network, layer by layer:", *table]) + "\n"
+
+
+def layer_rows(cfg: Config) -> list[dict]:
+    """Each layer's output shape and parameter count for the input shape the data section
+    declares (sizes the data alone can tell are None)."""
+    from .config import declared_input_shape
+    from .engine.blocks import summary
+    return summary(cfg.data["model"]["layers"], declared_input_shape(cfg.data))
+
+
+def layer_table(cfg: Config) -> list[str]:
+    from .engine.blocks import summary_lines
+    return summary_lines(layer_rows(cfg))
 
 
 def show_json(cfg: Config) -> dict:
     """The resolved config and, for each leaf, where its value came from."""
+    layers = [{**r, "output_shape": list(r["output_shape"])} for r in layer_rows(cfg)]
     return {"config": cfg.data, "files": cfg.files, "overrides": cfg.overrides,
-            "origins": {key: cfg.origin(path) for key, path in _leaf_paths(cfg.data)}}
+            "origins": {key: cfg.origin(path) for key, path in _leaf_paths(cfg.data)},
+            "layers": layers}
 
 
 def _leaf_paths(value, path: tuple = ()):

@@ -255,6 +255,29 @@ def status_line(tracker: Tracker, width: int) -> Text:
             return Text(head, no_wrap=True, overflow="ellipsis")
 
 
+def network_table(rows: list[dict]) -> Table:
+    """The layers with their output shapes and parameter counts, as Keras's summary()."""
+    from .engine.blocks import show
+    counts = [r["params"] for r in rows]
+    total = "?" if None in counts else f"{sum(counts):,}"
+    table = titled("network", caption=f"{total} parameters")
+    table.add_column("layer")
+    table.add_column("output shape")
+    table.add_column("parameters", justify="right")
+    for r in rows:
+        name = r["layer"] if r["index"] is None else f"{r['index']}  {r['layer']}"
+        table.add_row(name, show(r["output_shape"]), "?" if r["params"] is None else f"{r['params']:,}")
+    return table
+
+
+def print_network(run_dir, setup, console: Console = stderr) -> None:
+    """``backprop train``'s header: the run folder and the network's table of shapes."""
+    from .engine.blocks import summary
+    rows = summary(setup.config.data["model"]["layers"], setup.network.input_shape)
+    console.print(network_table(rows))
+    console.print(f"run folder: {run_dir}", markup=False, highlight=False, soft_wrap=True)
+
+
 def run_table(summary: dict) -> Table:
     t = titled(f"run {summary['name']}", show_header=True, header_style="bold")
     t.add_column("metric")
