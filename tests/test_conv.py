@@ -8,6 +8,7 @@ from backprop_cli.engine import conv as conv_module
 from backprop_cli.engine.conv import Conv2d
 from backprop_cli.engine.gradcheck import check_layer
 from backprop_cli.engine.parameter import Parameter
+from backprop_cli.engine.pooling import AvgPool2d, Flatten, GlobalAvgPool, MaxPool2d
 
 # (in channels, out channels, kernel, stride, padding ((top, bottom), (left, right)), dilation)
 CONV_CASES = {
@@ -196,3 +197,142 @@ def test_conv2d_equals_pytorch(name, rng):
     close(dx, tx.grad.numpy())
     close(layer.W.grad, tW.grad.numpy())
     close(layer.b.grad, tb.grad.numpy())
+
+
+# ---- pooling ----------------------------------------------------------------------------
+
+# kernel, stride, padding
+POOL_CASES = {
+    "2x2": ((2, 2), (2, 2), (0, 0)),
+    "3x3 stride 2 (overlapping)": ((3, 3), (2, 2), (0, 0)),
+    "3x3 stride 2 pad 1": ((3, 3), (2, 2), (1, 1)),
+    "2x3 stride 1x2 pad 1x0": ((2, 3), (1, 2), (1, 0)),
+    "2x2 stride 3 (gaps)": ((2, 2), (3, 3), (0, 0)),
+    "2x2 pad 1": ((2, 2), (2, 2), (1, 1)),
+}
+POOLS = {"max": MaxPool2d, "avg": AvgPool2d}
+
+
+def pool_input(rng, n=3, C=2, H=7, W=6, dtype=np.float64):
+    return rng.normal(size=(n, C, H, W)).astype(dtype)
+
+
+@pytest.mark.parametrize("kind", POOLS)
+@pytest.mark.parametrize("name", POOL_CASES)
+def test_pool_gradients_match_central_differences(kind, name, rng):
+    layer = POOLS[kind](*POOL_CASES[name])
+    x = pool_input(rng)
+    dy = rng.normal(size=layer.forward(x).shape)
+    checks = check_layer(layer, x, dy, f"{kind}pool {name}", eps=EPS, tol=1e-7)
+    assert_checks_pass(checks)
+    assert checks[0].skipped <= x.size // 20  # random inputs: few arg-maxes within 1e-3 of a tie
+
+
+@pytest.mark.parametrize("layer", [GlobalAvgPool(), Flatten()], ids=repr)
+def test_global_avgpool_and_flatten_gradients_match_central_differences(layer, rng):
+    x = pool_input(rng)
+    dy = rng.normal(size=layer.forward(x).shape)
+    assert_checks_pass(check_layer(layer, x, dy, repr(layer), eps=EPS, tol=1e-7))
+
+
+def tied_input(rng):
+    """Values from {0, 1, 2}: most 2x2 windows hold their maximum more than once."""
+    return rng.integers(0, 3, size=(2, 3, 6, 6)).astype(np.float64)
+
+
+def test_maxpool_ties_send_the_gradient_to_the_first_maximum():
+    layer = MaxPool2d((2, 2), (2, 2))
+    x = np.zeros((1, 1, 2, 4))
+    x[0, 0] = [[1, 5, 3, 3],
+               [5, 5, 3, 3]]
+    layer.forward(x)
+    dx = layer.backward(np.array([[[[10.0, 20.0]]]]))
+    np.testing.assert_array_equal(dx[0, 0], [[0, 10, 20, 0],
+                                             [0, 0, 0, 0]])
+    np.testing.assert_array_equal(layer.kink_state()[0, 0], [[1, 0]])  # p·kw + q of the first max
+
+
+def test_maxpool_ties_are_kinks_for_gradcheck(rng):
+    layer = MaxPool2d((2, 2), (2, 2))
+    x = tied_input(rng)
+    checks = check_layer(layer, x, rng.normal(size=(2, 3, 3, 3)), "maxpool ties", eps=EPS, tol=1e-7)
+    assert_checks_pass(checks)
+    assert checks[0].skipped > 0  # each entry tied for a window's maximum moves the arg-max
+
+
+@pytest.mark.parametrize("kind", POOLS)
+def test_pool_float32_stays_float32_and_keeps_pixel_major_layout(kind, rng):
+    layer = POOLS[kind]((3, 3), (2, 2), (1, 1))
+    nhwc = pool_input(rng, dtype=np.float32).transpose(0, 2, 3, 1).copy()
+    x = nhwc.transpose(0, 3, 1, 2)  # (n, C, H, W) shaped, channels last in memory
+    y = layer.forward(x, training=True)
+    dx = layer.backward(np.ones_like(y))
+    assert y.dtype == dx.dtype == np.float32
+    assert y.transpose(0, 2, 3, 1).flags.c_contiguous
+    ref = POOLS[kind]((3, 3), (2, 2), (1, 1))
+    np.testing.assert_array_equal(ref.forward(np.ascontiguousarray(x)), y)
+    np.testing.assert_array_equal(ref.backward(np.ones(y.shape, np.float32)), dx)
+
+
+def test_global_avgpool_float32_and_flatten_view(rng):
+    x = pool_input(rng, dtype=np.float32)
+    g = GlobalAvgPool()
+    y = g.forward(x)
+    assert y.shape == (3, 2) and y.dtype == g.backward(np.ones_like(y)).dtype == np.float32
+    f = Flatten()
+    flat = f.forward(x)
+    assert flat.shape == (3, 2 * 7 * 6) and np.shares_memory(flat, x)
+    np.testing.assert_array_equal(flat[1], x[1].ravel())
+    channels_last = x.transpose(0, 2, 3, 1).copy().transpose(0, 3, 1, 2)
+    np.testing.assert_array_equal(f.forward(channels_last), flat)  # C order whatever the memory
+    assert f.backward(flat).shape == x.shape
+
+
+def test_pool_repr_and_refusals():
+    assert repr(MaxPool2d((2, 2), (2, 2))) == "MaxPool2d(2x2, stride 2)"
+    assert repr(AvgPool2d((3, 2), (1, 1), (1, 1))) == "AvgPool2d(3x2, stride 1, pad 1)"
+    assert repr(MaxPool2d((2, 2))) == "MaxPool2d(2x2, stride 2)"  # stride defaults to the kernel
+    with pytest.raises(ValueError, match="at most half the kernel"):
+        MaxPool2d((2, 2), (2, 2), (2, 0))
+    with pytest.raises(ValueError, match=r"does not fit an input of shape \(1, 1, 2, 2\)"):
+        MaxPool2d((3, 3), (1, 1)).forward(np.zeros((1, 1, 2, 2)))
+
+
+@pytest.mark.parametrize("kind", POOLS)
+@pytest.mark.parametrize("name", POOL_CASES)
+def test_pool_equals_pytorch(kind, name, rng):
+    torch = pytest.importorskip("torch")
+    kernel, stride, padding = POOL_CASES[name]
+    layer = POOLS[kind](kernel, stride, padding)
+    fn = torch.nn.functional.max_pool2d if kind == "max" else torch.nn.functional.avg_pool2d
+    for x in (pool_input(rng, H=9, W=8), tied_input(rng)):
+        y = layer.forward(x)
+        dy = rng.normal(size=y.shape)
+        dx = layer.backward(dy)
+        tx = torch.tensor(x, requires_grad=True)
+        ty = fn(tx, kernel, stride, padding)
+        ty.backward(torch.tensor(dy))
+        close(y, ty.detach().numpy())
+        close(dx, tx.grad.numpy())
+        if kind == "max":  # the arg-maxes, as flat indices into the unpadded input
+            _, indices = fn(torch.tensor(x), kernel, stride, padding, return_indices=True)
+            Ho, Wo = y.shape[2:]
+            p, q = np.divmod(layer.kink_state(), kernel[1])
+            rows = np.arange(Ho)[:, None] * stride[0] + p - padding[0]
+            cols = np.arange(Wo)[None, :] * stride[1] + q - padding[1]
+            np.testing.assert_array_equal(rows * x.shape[3] + cols, indices.numpy())
+
+
+def test_global_avgpool_and_flatten_equal_pytorch(rng):
+    torch = pytest.importorskip("torch")
+    x = pool_input(rng)
+    for layer, fn in ((GlobalAvgPool(), lambda t: torch.nn.functional.adaptive_avg_pool2d(t, 1).flatten(1)),
+                      (Flatten(), lambda t: t.flatten(1))):
+        y = layer.forward(x)
+        dy = rng.normal(size=y.shape)
+        dx = layer.backward(dy)
+        tx = torch.tensor(x, requires_grad=True)
+        ty = fn(tx)
+        ty.backward(torch.tensor(dy))
+        close(y, ty.detach().numpy())
+        close(dx, tx.grad.numpy())
