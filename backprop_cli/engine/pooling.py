@@ -1,0 +1,216 @@
+"""Pooling and reshaping layers for NCHW tensors: max pool, average pool, global average
+pool, flatten. None has parameters.
+
+The pools work on the kh·kw strided views v_pq = x_pad[:, :, p::sh, q::sw] (cropped to the
+output size), one per window offset (p, q): the max or the sum of those views is the pooled
+output. Measured against a reshape + max over an (n, C, Ho, kh, Wo, kw) view (stride ==
+kernel), the strided views ran faster (benchmarks/conv_layers.py). Outputs and input
+gradients are allocated in the memory layout of the input (a conv layer's pixel-major
+output stays pixel-major), so the next layer reads them without a transposing copy.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .layers import Layer
+
+
+def pool_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
+    """PyTorch's floor((size + 2·pad - kernel) / stride) + 1 (ceil_mode False)."""
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def empty_in_layout(like: np.ndarray, shape: tuple, fill=None) -> np.ndarray:
+    """A new array of ``shape`` whose axes lie in memory in the order of ``like``'s (by
+    stride), filled with ``fill`` unless it is None."""
+    order = sorted(range(like.ndim), key=lambda a: -abs(like.strides[a]))
+    out = np.empty([shape[a] for a in order], dtype=like.dtype).transpose(np.argsort(order))
+    if fill is not None:
+        out[...] = fill
+    return out
+
+
+class _Pool2d(Layer):
+    """Shared by the max and average pools: options, output size, padding, the strided views."""
+
+    pad_value = 0.0
+
+    def __init__(self, kernel=(2, 2), stride=None, padding=(0, 0)):
+        self.kernel = tuple(int(k) for k in kernel)
+        self.stride = tuple(int(s) for s in (stride if stride is not None else kernel))
+        self.padding = tuple(int(p) for p in padding)
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel)):  # as PyTorch requires
+            raise ValueError(f"pool padding {self.padding} must be at most half the kernel {self.kernel}")
+
+    def output_shape(self, shape: tuple) -> tuple:
+        """(n, C, Ho, Wo) for an input of shape (n, C, H, W)."""
+        n, C, H, W = shape
+        return (n, C) + tuple(pool_output_size(s, k, st, p) for s, k, st, p
+                              in zip((H, W), self.kernel, self.stride, self.padding))
+
+    def _padded(self, x: np.ndarray) -> np.ndarray:
+        ph, pw = self.padding
+        if not (ph or pw):
+            return x
+        n, C, H, W = x.shape
+        xp = empty_in_layout(x, (n, C, H + 2 * ph, W + 2 * pw), x.dtype.type(self.pad_value))
+        xp[:, :, ph:ph + H, pw:pw + W] = x
+        return xp
+
+    def _windows(self, a: np.ndarray, Ho: int, Wo: int):
+        """(p, q, view) for each window offset in row-major order: a[:, :, p + i·sh, q + j·sw]."""
+        (kh, kw), (sh, sw) = self.kernel, self.stride
+        for p in range(kh):
+            for q in range(kw):
+                yield p, q, a[:, :, p:p + sh * (Ho - 1) + 1:sh, q:q + sw * (Wo - 1) + 1:sw]
+
+    def _check(self, x):
+        shape = self.output_shape(x.shape)
+        if x.ndim != 4 or shape[2] < 1 or shape[3] < 1:
+            raise ValueError(f"{self!r} does not fit an input of shape {x.shape}")
+        return shape[2], shape[3]
+
+    def _unpad(self, dxp: np.ndarray, shape: tuple) -> np.ndarray:
+        ph, pw = self.padding
+        return dxp[:, :, ph:ph + shape[2], pw:pw + shape[3]]
+
+    @property
+    def _disjoint(self) -> bool:
+        """Windows that neither overlap nor leave gaps: dx is written by assignment."""
+        return self.kernel == self.stride
+
+    def __repr__(self):
+        def pair(v):
+            return f"{v[0]}" if v[0] == v[1] else f"{v[0]}x{v[1]}"
+
+        pad = f", pad {pair(self.padding)}" if self.padding != (0, 0) else ""
+        return (f"{type(self).__name__}({self.kernel[0]}x{self.kernel[1]}, "
+                f"stride {pair(self.stride)}{pad})")
+
+
+class MaxPool2d(_Pool2d):
+    """Max pooling (PyTorch's max_pool2d: padding with -inf, ceil_mode False, dilation 1):
+
+        y[n,c,i,j] = max_{p<kh, q<kw} x_pad[n, c, i·sh + p, j·sw + q]
+
+    Backward: the window's arg-max (p*, q*) takes the whole gradient,
+
+        dE/dx_pad[n, c, i·sh + p*, j·sw + q*]  +=  dE/dy[n,c,i,j]
+
+    and every other entry of the window gets 0. Ties go to the first maximum in row-major
+    window order, as in PyTorch. The derivative jumps where the arg-max changes, so
+    ``has_kinks`` is True and ``kink_state()`` is the arg-max (p*·kw + q*) of each window:
+    gradcheck skips entries whose perturbation moves an arg-max (a tie is such a kink).
+    """
+
+    pad_value = -np.inf
+    has_kinks = True
+
+    def forward(self, x, training=False):
+        Ho, Wo = self._check(x)
+        xp = self._padded(x)
+        y = None
+        for _, _, v in self._windows(xp, Ho, Wo):
+            y = v.copy(order="K") if y is None else np.maximum(y, v, out=y)
+        self._xp, self._y, self._shape = xp, y, x.shape
+        return y
+
+    def backward(self, dy):
+        xp, y = self._xp, self._y
+        Ho, Wo = y.shape[2:]
+        dxp = empty_in_layout(xp, xp.shape, None if self._disjoint else 0)
+        if self._disjoint and dxp.shape[2:] != (Ho * self.stride[0], Wo * self.stride[1]):
+            dxp[...] = 0  # rows or columns that no window reaches
+        taken = np.zeros(y.shape, dtype=bool)  # windows whose (first) arg-max is already found
+        mask = np.empty(y.shape, dtype=bool)
+        zero = dy.dtype.type(0)
+        for (_, _, v), (_, _, d) in zip(self._windows(xp, Ho, Wo), self._windows(dxp, Ho, Wo)):
+            np.equal(v, y, out=mask)
+            np.greater(mask, taken, out=mask)  # a maximum here, and none earlier in the window
+            taken |= mask
+            if self._disjoint:
+                np.multiply(dy, mask, out=d)
+            else:
+                d += np.where(mask, dy, zero)
+        return self._unpad(dxp, self._shape)
+
+    def kink_state(self):
+        """The arg-max p·kw + q of each window in the last forward (first one on ties)."""
+        Ho, Wo = self._y.shape[2:]
+        idx = np.full(self._y.shape, -1, dtype=np.int16)
+        for p, q, v in self._windows(self._xp, Ho, Wo):
+            idx[(idx < 0) & (v == self._y)] = p * self.kernel[1] + q
+        return idx
+
+
+class AvgPool2d(_Pool2d):
+    """Average pooling (PyTorch's avg_pool2d defaults: zero padding counted in the average,
+    count_include_pad True, ceil_mode False):
+
+        y[n,c,i,j] = 1/(kh·kw) Σ_{p<kh, q<kw} x_pad[n, c, i·sh + p, j·sw + q]
+
+    Backward: every entry of a window gets an equal share,
+
+        dE/dx_pad[n, c, i·sh + p, j·sw + q]  +=  dE/dy[n,c,i,j] / (kh·kw)   for all p, q
+    """
+
+    def forward(self, x, training=False):
+        Ho, Wo = self._check(x)
+        xp = self._padded(x)
+        y = None
+        for _, _, v in self._windows(xp, Ho, Wo):
+            y = v.copy(order="K") if y is None else np.add(y, v, out=y)
+        y *= x.dtype.type(1.0 / (self.kernel[0] * self.kernel[1]))
+        self._xp_shape, self._shape, self._like = xp.shape, x.shape, x
+        return y
+
+    def backward(self, dy):
+        share = dy * dy.dtype.type(1.0 / (self.kernel[0] * self.kernel[1]))
+        Ho, Wo = dy.shape[2:]
+        fill_needed = not self._disjoint or self._xp_shape[2:] != (Ho * self.stride[0], Wo * self.stride[1])
+        dxp = empty_in_layout(self._like, self._xp_shape, 0 if fill_needed else None)
+        for _, _, d in self._windows(dxp, Ho, Wo):
+            if self._disjoint:
+                d[...] = share
+            else:
+                d += share
+        return self._unpad(dxp, self._shape)
+
+
+class GlobalAvgPool(Layer):
+    """Global average pooling, (n, C, H, W) → (n, C): y[n,c] = 1/(H·W) Σ_{i,j} x[n,c,i,j]
+    (PyTorch: adaptive_avg_pool2d(x, 1).flatten(1)).
+
+    Backward: dE/dx[n,c,i,j] = dE/dy[n,c] / (H·W) for every i, j.
+    """
+
+    def forward(self, x, training=False):
+        self._shape = x.shape
+        return x.mean(axis=(2, 3))
+
+    def backward(self, dy):
+        n, C, H, W = self._shape
+        dx = np.empty(self._shape, dtype=dy.dtype)
+        dx[...] = (dy * dy.dtype.type(1.0 / (H * W)))[:, :, None, None]
+        return dx
+
+    def __repr__(self):
+        return "GlobalAvgPool()"
+
+
+class Flatten(Layer):
+    """(n, C, H, W) → (n, C·H·W) in C order (channel, then row, then column; PyTorch's
+    flatten(1)), a view when the input's memory allows it, else a copy.
+
+    Backward: dE/dx is dE/dy reshaped to the input's shape.
+    """
+
+    def forward(self, x, training=False):
+        self._shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dy):
+        return dy.reshape(self._shape)
+
+    def __repr__(self):
+        return "Flatten()"
