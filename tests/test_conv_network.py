@@ -136,7 +136,7 @@ def test_parameters_have_pytorchs_layout_and_fans():
     shapes = {p.name: p.value.shape for p in net.parameters()}
     assert shapes["0.W"] == (3, 2, 3, 3) and shapes["0.b"] == (3,)
     assert shapes["2.W"] == (4, 3, 3, 2) and shapes["2.b"] == (4,)
-    assert shapes["5.W"] == (4 * 5 * 3, 5)  # flatten of 4×5×3 feeds the dense layer
+    assert shapes["5.W"] == (4 * 3 * 3, 5)  # flatten of 4×3×3 feeds the dense layer
     # he_uniform before relu: U(-r, r) with r = sqrt(6 / fan_in), fan_in = C·kh·kw = 18
     W = net.parameters()[0].value
     r = math.sqrt(6 / 18)
