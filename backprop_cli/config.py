@@ -596,6 +596,7 @@ def check_semantics(cfg: dict, v: Validator) -> None:
                         "backpropagation cannot train them; use sigmoid or tanh, or "
                         "training.method: perceptron for one layer of threshold units")
     _check_training_methods(cfg, v)
+    _check_data_shape(cfg, v)
     if layers and isinstance(layers[-1], dict):
         last = layers[-1]
         if last.get("dropout"):
@@ -665,6 +666,31 @@ def _check_training_methods(cfg: dict, v: Validator) -> None:
         if value not in (default, None) and value != default:
             v.error(path, f"the perceptron rule does not use {path[-1]} (got {value!r}); remove it "
                     "or use training.method: backprop")
+
+
+def _check_data_shape(cfg: dict, v: Validator) -> None:
+    """``data.shape``: [C, H, W] or [H, W], multiplying to the feature count when the source's
+    options fix it (xor's n_inputs, mnist's 28x28)."""
+    from .data.base import shape_problem, shape_text
+    from .data.sources import SOURCES
+    data = cfg.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("shape"), list):
+        return
+    problem = shape_problem(data["shape"])
+    if problem:
+        v.error(("data", "shape"), problem)
+        return
+    if data.get("source") not in SOURCES:
+        return
+    own = SOURCES.get(data["source"]).own_shape(data)
+    shape = SOURCES.get(data["source"]).declared_shape(data)
+    if own is not None and math.prod(shape) != math.prod(own):
+        v.error(("data", "shape"), f"{data['shape']} is {shape_text(shape)} = {math.prod(shape)} "
+                f"values per example, but {data['source']} has {math.prod(own)} features; expected "
+                f"C·H·W = {math.prod(own)}")
+    elif own is not None and len(own) == 3 and shape != own:
+        v.error(("data", "shape"), f"{data['shape']}, but {data['source']}'s images are "
+                f"{shape_text(own)}; expected {list(own)} or no data.shape")
 
 
 def _check_classes(cfg: dict, units, v: Validator, last: int) -> None:
