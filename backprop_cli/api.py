@@ -123,7 +123,7 @@ class RunRecorder(Callback):
         live = ["shuffle"]
         if any(layer.get("dropout") for layer in c["model"]["layers"]):
             live.append("dropout")
-        if c["augment"]["noise"]:
+        if any(c["augment"].values()):  # noise, shift, flip, rotate, crop
             live.append("augment")
         if c["training"]["restarts"]:
             live += ["restart", "init"]

@@ -62,6 +62,7 @@ class Source:
     options: dict[str, Option] = {}
     task: str | None = None
     doc = ""
+    images = False  # whether its files can hold image arrays (else only data.shape makes images)
 
     def __init__(self, **options):
         defaults = {k: o.default for k, o in self.options.items() if not o.required}

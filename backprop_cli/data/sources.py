@@ -50,6 +50,7 @@ class Csv(Source):
 
 
 class Npz(Source):
+    images = True
     doc = ("a NumPy .npz file: features and targets as named arrays (images of shape (n, H, W) or "
            "(n, C, H, W) keep their shape)")
     options = {
@@ -68,6 +69,7 @@ class Npz(Source):
 class Idx(Source):
     doc = "IDX files (MNIST's format, gzipped or not): images (n, H, W) or (n, C, H, W), and labels"
     task = "classification"
+    images = True
     options = {
         "images": Option(str, doc="the training images, relative to the config file", file=True,
                          example="../datasets/mnist/train-images-idx3-ubyte.gz"),
@@ -108,6 +110,7 @@ class Mnist(Source):
            "gzipped or not): 60,000 training and 10,000 test images of 28x28 pixels")
     task = "classification"
     n_classes = 10
+    images = True
     options = {
         "dir": Option(str, doc="the folder of the four files, relative to the config file",
                       example="../datasets/mnist", folder=True),
