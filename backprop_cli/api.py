@@ -64,7 +64,7 @@ def setup(config, overrides=()) -> Setup:
                        loss_is_classification=loss_cls.classification, dtype=c["dtype"],
                        base_dir=cfg.base_dir, rng=streams.data,
                        input_size=c["model"].get("input_size"), loss_name=named(c["loss"])[0])
-    shape = network_input(layers, splits.n_features, getattr(splits, "shape", None), cfg.name)  # TODO(merge)
+    shape = network_input(layers, splits.n_features, splits.shape, cfg.name)
     net = build_network(layers, shape, c["loss"], c["dtype"], streams.init, streams.dropout)
     if c["model"]["init_from"]:
         p = Path(c["model"]["init_from"])
@@ -139,7 +139,7 @@ class RunRecorder(Callback):
         live = ["shuffle"]
         if any(layer.get("dropout") for layer in c["model"]["layers"]):
             live.append("dropout")
-        if c["augment"]["noise"]:
+        if any(c["augment"].values()):  # noise, shift, flip, rotate, crop
             live.append("augment")
         if c["training"]["restarts"]:
             live += ["restart", "init"]

@@ -142,7 +142,22 @@ def _schema() -> Section:
         "augment": Section({
             "noise": Option(float, 0.0, "σ of Gaussian noise added to the inputs of every training "
                             "batch (never at evaluation)", ge=0),
-        }, "data augmentation"),
+            "shift": Option(int, 0, "images: move each example by whole pixels drawn from "
+                            "[-shift, shift] down and right independently, filling with zeros", ge=0,
+                            example=2),
+            "flip": Option((str, list), None, "images: mirror each example with probability 1/2: "
+                           "horizontal (columns reversed), vertical (rows reversed), both (each "
+                           "independently; also [horizontal, vertical])", nullable=True,
+                           choices=("horizontal", "vertical", "both"),
+                           items=Option(str, choices=("horizontal", "vertical")), example="horizontal"),
+            "rotate": Option(float, 0.0, "images: rotate each example by an angle drawn from "
+                             "[-rotate, rotate] degrees about its centre (bilinear, zero fill)",
+                             ge=0, le=180, example=10),
+            "crop": Option(int, 0, "images: pad each example by this many zero pixels on every side, "
+                           "then take a random window of the original size", ge=0, example=2),
+        }, "data augmentation of every training batch, never at evaluation (shift, flip, rotate "
+           "and crop need images: idx, mnist, image npz arrays, or data.shape; applied in the "
+           "order flip, crop, shift, rotate, then noise)"),
         "training": Section({
             "epochs": Option(int, 100, "epoch limit", ge=1),
             "batch_size": Option((int, str), 32, "examples per step: 1 is online, 'full' the whole "
@@ -626,6 +641,8 @@ def check_semantics(cfg: dict, v: Validator) -> None:
                         "backpropagation cannot train them; use sigmoid or tanh, or "
                         "training.method: perceptron for one layer of threshold units")
     _check_training_methods(cfg, v)
+    _check_data_shape(cfg, v)
+    _check_augment(cfg, v)
     _check_shapes(cfg, layers, v)
     if layers and isinstance(layers[-1], dict):
         last = layers[-1]
@@ -687,10 +704,7 @@ def _check_shapes(cfg: dict, layers: list, v: Validator) -> None:
 def declared_input_shape(cfg: dict) -> tuple | None:
     """The shape of one example as the config's data section declares it before any data is
     read (None when only the data can tell), flattened when the first layer takes features."""
-    try:
-        from .data.sources import declared_shape
-    except ImportError:  # TODO(merge augment branch)
-        return None
+    from .data.sources import declared_shape
     from .engine.blocks import input_rank
     data = cfg.get("data")
     if isinstance(data, str):
@@ -751,12 +765,59 @@ def _check_training_methods(cfg: dict, v: Validator) -> None:
                    ("regularization", "l2"): ((cfg.get("regularization") or {}).get("l2"), 0.0),
                    ("regularization", "l1"): ((cfg.get("regularization") or {}).get("l1"), 0.0),
                    ("augment", "noise"): ((cfg.get("augment") or {}).get("noise"), 0.0),
+                   ("augment", "shift"): ((cfg.get("augment") or {}).get("shift"), 0),
+                   ("augment", "flip"): ((cfg.get("augment") or {}).get("flip"), None),
+                   ("augment", "rotate"): ((cfg.get("augment") or {}).get("rotate"), 0.0),
+                   ("augment", "crop"): ((cfg.get("augment") or {}).get("crop"), 0),
                    ("model", "layers", 0, "dropout"): (first.get("dropout"), 0.0),
                    ("model", "layers", 0, "max_norm"): (first.get("max_norm"), None)}
     for path, (value, default) in unsupported.items():
         if value not in (default, None) and value != default:
             v.error(path, f"the perceptron rule does not use {path[-1]} (got {value!r}); remove it "
                     "or use training.method: backprop")
+
+
+def _check_data_shape(cfg: dict, v: Validator) -> None:
+    """``data.shape``: [C, H, W] or [H, W], multiplying to the feature count when the source's
+    options fix it (xor's n_inputs, mnist's 28x28)."""
+    from .data.base import shape_problem, shape_text
+    from .data.sources import SOURCES
+    data = cfg.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("shape"), list):
+        return
+    problem = shape_problem(data["shape"])
+    if problem:
+        v.error(("data", "shape"), problem)
+        return
+    if data.get("source") not in SOURCES:
+        return
+    own = SOURCES.get(data["source"]).own_shape(data)
+    shape = SOURCES.get(data["source"]).declared_shape(data)
+    if own is not None and math.prod(shape) != math.prod(own):
+        v.error(("data", "shape"), f"{data['shape']} is {shape_text(shape)} = {math.prod(shape)} "
+                f"values per example, but {data['source']} has {math.prod(own)} features; expected "
+                f"C·H·W = {math.prod(own)}")
+    elif own is not None and len(own) == 3 and shape != own:
+        v.error(("data", "shape"), f"{data['shape']}, but {data['source']}'s images are "
+                f"{shape_text(own)}; expected {list(own)} or no data.shape")
+
+
+def _check_augment(cfg: dict, v: Validator) -> None:
+    """Image augmentation on a source that cannot give images (csv, the built-in problems)
+    without data.shape; files that may hold images are checked when read."""
+    from .data.sources import SOURCES
+    from .training.augment import IMAGE_OPTIONS
+    data, aug = cfg.get("data"), cfg.get("augment")
+    if not isinstance(data, dict) or not isinstance(aug, dict) or data.get("source") not in SOURCES:
+        return
+    source = SOURCES.get(data["source"])
+    if data.get("shape") is not None or source.images:
+        return
+    for key in IMAGE_OPTIONS:
+        if aug.get(key):
+            v.error(("augment", key), f"needs images, but {data['source']} data has no image shape; "
+                    f"set data.shape: [C, H, W] (e.g. [1, 8, 8] for the bundled digits), or remove "
+                    f"augment.{key}")
 
 
 def _check_classes(cfg: dict, units, v: Validator, last: int) -> None:

@@ -339,6 +339,7 @@ def print_data_summary(summary: dict, console: Console = stderr, max_features: i
     paths = ", ".join(f"{k}: {v}" for k, v in summary["paths"].items())
     console.print(f"[bold]source[/] {escape(summary['source'])}" + (f" ({escape(paths)})" if paths else "")
                   + f"  [bold]task[/] {summary['task']}  [bold]features[/] {summary['n_features']}"
+                  + (f"  [bold]images[/] {'×'.join(map(str, summary['shape']))}" if summary.get("shape") else "")
                   + f"  [bold]scale[/] {summary['scale']}", soft_wrap=True)
     t = titled("splits", header_style="bold")
     for col in ("split", "examples", "X", "Y", "from", "feature range", *(

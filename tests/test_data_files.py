@@ -168,7 +168,8 @@ def test_npz_errors(tmp_path):
 def test_npz_features_for_prediction_one_feature_and_class_names(tmp_path):
     np.savez(tmp_path / "a.npz", X=np.array([1.5, 2.5, 3.5]), y=np.array(["cat", "dog", "cat"]))
     raw = read_npz(tmp_path / "a.npz", "X", None)  # no targets: features to predict for
-    assert set(raw) == {"X", "path"} and raw["path"] == str(tmp_path / "a.npz")
+    assert set(raw) == {"X", "path", "shape"} and raw["path"] == str(tmp_path / "a.npz")
+    assert raw["shape"] is None  # a vector per example, not an image
     np.testing.assert_array_equal(raw["X"], [[1.5], [2.5], [3.5]])  # a 1-D array is one feature
     raw = read_npz(tmp_path / "a.npz", "X", "y")
     assert raw["X"].shape == (3, 1) and raw["y"].tolist() == ["cat", "dog", "cat"]

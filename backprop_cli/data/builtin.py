@@ -23,6 +23,10 @@ class Truth(Source):
     options = {"n_inputs": Option(int, 2, "number of input bits", ge=2, le=16)}
     fn = None
 
+    @classmethod
+    def own_shape(cls, opts):
+        return (opts.get("n_inputs", cls.options["n_inputs"].default),)
+
     def load(self, base_dir, rng):
         k = self.opts.get("n_inputs", 2)
         X = ((np.arange(2 ** k)[:, None] >> np.arange(k - 1, -1, -1)) & 1).astype(float)
@@ -53,7 +57,15 @@ def _classes(k: int) -> list[str]:
     return [str(i) for i in range(k)]
 
 
-class Circles(Source):
+class Plane(Source):
+    """A problem of points in the plane: two features."""
+
+    @classmethod
+    def own_shape(cls, opts):
+        return (2,)
+
+
+class Circles(Plane):
     doc = "two concentric circles (class 0 outside, class 1 inside): needs a hidden layer"
     task = "classification"
     n_classes = 2
@@ -69,7 +81,7 @@ class Circles(Source):
         return {"X": X, "y": y, "classes": _classes(2)}
 
 
-class Moons(Source):
+class Moons(Plane):
     doc = "two interleaving half circles"
     task = "classification"
     n_classes = 2
@@ -84,7 +96,7 @@ class Moons(Source):
         return {"X": X + noise * rng.standard_normal((n, 2)), "y": y, "classes": _classes(2)}
 
 
-class Spirals(Source):
+class Spirals(Plane):
     doc = "k interleaved spiral arms, one class each"
     task = "classification"
     n_classes = staticmethod(lambda opts: opts.get("arms", 2))
@@ -111,6 +123,10 @@ class Blobs(Source):
                "std": Option(float, 1.0, "standard deviation of each blob", ge=0),
                "box": Option(float, 10.0, "centres are uniform in [-box, box] per dimension", gt=0)}
 
+    @classmethod
+    def own_shape(cls, opts):
+        return (opts.get("n_features", 2),)
+
     def load(self, base_dir, rng):
         o = self.opts
         n, k, d = o.get("n", 200), o.get("centers", 3), o.get("n_features", 2)
@@ -134,6 +150,10 @@ class Function(Source):
     options = {"fn": Option(str, "sine", "the function", choices=tuple(FUNCTIONS)),
                "n": N, "noise": Option(float, 0.0, "standard deviation of the noise added to y", ge=0),
                "low": Option(float, -np.pi, "smallest x"), "high": Option(float, np.pi, "largest x")}
+
+    @classmethod
+    def own_shape(cls, opts):
+        return (1,)
 
     def load(self, base_dir, rng):
         from ..errors import DataError

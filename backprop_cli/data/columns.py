@@ -13,6 +13,8 @@ same purpose. ``data.json`` holds::
     classes         class names in label order (classification), else null
     columns         the training CSV's layout: header names (or null), width, and the
                     indices of the feature, target and dropped columns; null for other sources
+    shape           the image shape [C, H, W] of one example (C·H·W = n_features), or null
+                    when the inputs are not images (a data.json without it: null)
 
 The scaling statistics are in ``preprocessing.npz`` and the file options (delimiter, header,
 x_key, ...) in the resolved config every checkpoint carries.
@@ -39,7 +41,8 @@ def describe(splits) -> dict:
         columns = {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in columns.items()}
     return {"format": FORMAT, "source": splits.info.get("source", splits.source), "task": splits.task,
             "n_features": int(splits.n_features), "feature_names": list(splits.feature_names),
-            "target_names": list(splits.target_names), "classes": splits.classes, "columns": columns}
+            "target_names": list(splits.target_names), "classes": splits.classes, "columns": columns,
+            "shape": None if splits.shape is None else [int(v) for v in splits.shape]}
 
 
 def save(run_dir: Path, splits) -> None:
@@ -63,7 +66,24 @@ def load(run_dir: Path) -> dict | None:
     if len(info["feature_names"]) != info["n_features"]:
         raise DataError(f"{path}: {len(info['feature_names'])} feature_names for n_features "
                         f"{info['n_features']}; expected one name per feature")
+    info["shape"] = _shape(info.get("shape"), info["n_features"], path)
     return info
+
+
+def _shape(shape, n_features: int, path: Path) -> list[int] | None:
+    """A data.json's image shape: null, or [C, H, W] of positive integers whose product is
+    n_features."""
+    if shape is None:
+        return None
+    ok = (isinstance(shape, list) and len(shape) == 3
+          and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape))
+    if not ok:
+        raise DataError(f"{path}: shape {json.dumps(shape)}; expected null or [C, H, W], three "
+                        "positive integers")
+    if int(np.prod(shape)) != n_features:
+        raise DataError(f"{path}: shape {shape} holds {int(np.prod(shape))} values, but n_features "
+                        f"is {n_features}; expected C·H·W = n_features")
+    return shape
 
 
 @dataclass

@@ -1,9 +1,12 @@
 """Arrays ready for training: checks, target encoding, task inference, splits, scaling.
 
 ``load`` reads what a validated ``data`` section declares and returns :class:`Splits` in the
-run's dtype. Classification targets become one-hot rows (K softmax outputs) or a 0/1 column
-(one sigmoid output); regression targets stay values (n, K). Features are scaled with
-statistics of the training split only, kept in ``Splits.preprocessing`` for the run folder.
+run's dtype. Features stay (n, d) rows everywhere in data/ and training/; images are rows
+flattened row-major (C-order) from (C, H, W), ``Splits.shape``, which the network and the
+augmentation reshape back to (n, C, H, W) views. Classification targets become one-hot rows
+(K softmax outputs) or a 0/1 column (one sigmoid output); regression targets stay values
+(n, K). Features are scaled with statistics of the training split only, kept in
+``Splits.preprocessing`` for the run folder.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import numpy as np
 
 from ..errors import DataError
 from . import preprocess
-from .base import COMMON
+from .base import COMMON, image_shape, shape_text
 from .sources import SOURCES
 from .splits import split_indices
 
@@ -42,6 +45,7 @@ class Splits:
     source: str = ""
     preprocessing: dict = field(default_factory=dict)  # plain arrays: see data.preprocess
     info: dict = field(default_factory=dict)
+    shape: tuple[int, int, int] | None = None  # (C, H, W) of one example's image; None: not images
 
     @property
     def n_features(self) -> int:
@@ -186,6 +190,33 @@ def read_parts(source, cfg: dict, base_dir, rng, name: str, input_size: int | No
     return parts
 
 
+def _shape_words(shape) -> str:
+    return f"images of {shape_text(shape)}" if shape is not None else "not images"
+
+
+def resolve_shape(parts: dict, given: list | None, name: str) -> tuple[int, int, int] | None:
+    """The image shape (C, H, W) of one example: ``data.shape`` (given) or the training
+    file's own (an image array's), which must agree, multiply to the feature count, and be
+    that of every separate val / test file; None for data that is not images."""
+    own = parts["train"].get("shape")
+    for k, p in parts.items():
+        if p.get("shape") != own:
+            raise DataError(f"{p['label']}: the {k} data holds {_shape_words(p.get('shape'))}, expected "
+                            f"{_shape_words(own)} as the training data")
+    shape = image_shape(given)
+    if shape is None:
+        return own
+    d = parts["train"]["X"].shape[1]
+    size = int(np.prod(shape))
+    if size != d:
+        raise DataError(f"{name}: data.shape: {list(given)} is {shape_text(shape)} = {size} values "
+                        f"per example, but the data has {d} features; expected C·H·W = {d}")
+    if own is not None and shape != own:
+        raise DataError(f"{name}: data.shape: {list(given)}, but the file holds images of "
+                        f"{shape_text(own)}; expected {list(own)} or no data.shape")
+    return shape
+
+
 def hold_out(parts: dict, labels: dict, fractions: dict, rng, name: str) -> dict:
     """(X, y, labels, label) of each split: separate files as they are, fractions of the
     training file drawn from the seed (stratified for classes); nothing else is copied."""
@@ -225,6 +256,7 @@ def load(data_cfg: dict, *, output_units: int, loss_is_classification: bool, dty
     source = SOURCES.get(data_cfg["source"])(**opts)
     parts = read_parts(source, cfg, base_dir, rng, data_cfg["source"], input_size)
     name = parts["train"].get("path", data_cfg["source"])
+    shape = resolve_shape(parts, cfg["shape"], name)
 
     task = infer_task(cfg["task"], source, loss_is_classification, loss_name, name)
     classes, labels = None, {k: None for k in parts}
@@ -253,7 +285,7 @@ def load(data_cfg: dict, *, output_units: int, loss_is_classification: bool, dty
     raw = parts["train"]
     k = out["train"].Y.shape[1] if task == "regression" else 1
     return Splits(train=out["train"], val=out.get("val"), test=out.get("test"), task=task,
-                  classes=classes, source=name, preprocessing=prep, info=info,
+                  classes=classes, source=name, preprocessing=prep, info=info, shape=shape,
                   feature_names=raw.get("feature_names") or default_names("x", out["train"].X.shape[1]),
                   target_names=raw.get("target_names") or default_names("y", k))
 

@@ -65,14 +65,26 @@ def read_idx(path: Path) -> np.ndarray:
     return parse_idx(read_bytes(path), str(path))
 
 
+def array_shape(dims: tuple) -> tuple[int, int, int] | None:
+    """The image shape (C, H, W) of one example of an array of shape (n, *dims): (H, W) is
+    one channel, (C, H, W) is channels first (PyTorch's layout); vectors (d,) have none."""
+    if len(dims) == 2:
+        return (1, int(dims[0]), int(dims[1]))
+    if len(dims) == 3:
+        return tuple(int(v) for v in dims)
+    return None
+
+
 def read_images_labels(images: Path, labels: Path | None) -> dict:
-    """Images flattened to rows (n, h*w) in their stored type, and their labels."""
+    """Images flattened to rows (n, C·H·W) in their stored type (row-major, so each row
+    reshapes back to its image), their ``shape`` (C, H, W) (None for vectors), and labels."""
     X = read_idx(images)
     if X.ndim < 2:
         raise DataError(f"{images}: IDX file has {X.ndim} dimension, expected images (n, rows, cols) "
                         "or vectors (n, d); is this a labels file?")
+    shape = array_shape(X.shape[1:])
     X = X.reshape(len(X), -1)
-    out = {"X": X, "path": str(images)}
+    out = {"X": X, "path": str(images), "shape": shape}
     if labels is not None:
         y = read_idx(labels)
         if y.ndim != 1:

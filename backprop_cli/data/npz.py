@@ -9,11 +9,13 @@ import numpy as np
 
 from ..errors import DataError
 from ..registry import did_you_mean
+from .idx import array_shape
 
 
 def read_npz(path: Path, x_key: str, y_key: str | None) -> dict:
     """X flattened to (n, d) and y from the arrays named ``x_key`` and ``y_key`` (no y
-    when ``y_key`` is None: features to predict for)."""
+    when ``y_key`` is None: features to predict for). Images X (n, H, W) or (n, C, H, W)
+    are flattened row-major and keep their ``shape`` (C, H, W); other X have shape None."""
     with open(path, "rb") as fh:
         if fh.read(4) != b"PK\x03\x04":
             raise DataError(f"{path}: not an .npz file; expected a zip archive of .npy arrays "
@@ -42,11 +44,12 @@ def read_npz(path: Path, x_key: str, y_key: str | None) -> dict:
                             "entry per example")
     if X.ndim < 2:
         X = X.reshape(-1, 1) if X.ndim == 1 else X
+    shape = array_shape(X.shape[1:])
     X = X.reshape(len(X), int(np.prod(X.shape[1:])))   # not -1: an empty array has no size to infer
     if X.dtype.kind not in "biuf":
         raise DataError(f"{path}: array {x_key!r} has type {X.dtype}, expected numbers")
     if y is None:
-        return {"X": X, "path": str(path)}
+        return {"X": X, "path": str(path), "shape": shape}
     if y.dtype.kind not in "biufU":
         raise DataError(f"{path}: array {y_key!r} has type {y.dtype}, expected numbers or class names")
     if len(y) != len(X):
@@ -54,4 +57,4 @@ def read_npz(path: Path, x_key: str, y_key: str | None) -> dict:
                         "expected one target per example")
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
-    return {"X": X, "y": y, "path": str(path)}
+    return {"X": X, "y": y, "path": str(path), "shape": shape}

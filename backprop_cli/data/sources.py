@@ -50,7 +50,9 @@ class Csv(Source):
 
 
 class Npz(Source):
-    doc = "a NumPy .npz file: features and targets as named arrays (images are flattened)"
+    images = True
+    doc = ("a NumPy .npz file: features and targets as named arrays (images of shape (n, H, W) or "
+           "(n, C, H, W) keep their shape)")
     options = {
         "path": Option(str, doc="the .npz file, relative to the config file", file=True, example="data/train.npz"),
         "x_key": Option(str, "X", "name of the features array"),
@@ -65,8 +67,9 @@ class Npz(Source):
 
 
 class Idx(Source):
-    doc = "IDX files (MNIST's format, gzipped or not): images flattened to rows, and labels"
+    doc = "IDX files (MNIST's format, gzipped or not): images (n, H, W) or (n, C, H, W), and labels"
     task = "classification"
+    images = True
     options = {
         "images": Option(str, doc="the training images, relative to the config file", file=True,
                          example="../datasets/mnist/train-images-idx3-ubyte.gz"),
@@ -107,11 +110,16 @@ class Mnist(Source):
            "gzipped or not): 60,000 training and 10,000 test images of 28x28 pixels")
     task = "classification"
     n_classes = 10
+    images = True
     options = {
         "dir": Option(str, doc="the folder of the four files, relative to the config file",
                       example="../datasets/mnist", folder=True),
         "test": Option(bool, True, "use the 10,000 t10k images as the test split"),
     }
+
+    @classmethod
+    def own_shape(cls, opts):
+        return (1, 28, 28)
 
     @staticmethod
     def _folder(opts: dict, base_dir) -> Path:
@@ -154,4 +162,13 @@ class Mnist(Source):
 
 SOURCES = Registry("data source", {**BUILTIN, "csv": Csv, "npz": Npz, "idx": Idx, "mnist": Mnist})
 
-__all__ = ["SOURCES", "COMMON", "Source", "Truth"]
+
+def declared_shape(data_cfg: dict) -> tuple | None:
+    """The input shape of a validated ``data`` section (the source's name under ``source``,
+    its options and the common ones) known before reading data: (C, H, W) for images, (d,)
+    for vectors of a fixed width, None when only the data can tell."""
+    data_cfg = {"source": data_cfg} if isinstance(data_cfg, str) else data_cfg
+    return SOURCES.get(data_cfg["source"]).declared_shape(data_cfg)
+
+
+__all__ = ["SOURCES", "COMMON", "Source", "Truth", "declared_shape"]

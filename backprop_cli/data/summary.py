@@ -11,13 +11,15 @@ def _f(x) -> float:
 
 
 def describe(splits: Splits) -> dict:
-    """Source, task, shapes and origin of each split, class balance, and feature ranges of
-    the training split after preprocessing (per feature: min, max, mean, std)."""
+    """Source, task, the image shape of one example (null for other data), shapes and origin
+    of each split, class balance, and feature ranges of the training split after
+    preprocessing (per feature: min, max, mean, std)."""
     out = {
         "source": splits.info.get("source", splits.source),
         "paths": splits.info.get("paths", {}),
         "task": splits.task,
         "n_features": splits.n_features,
+        "shape": None if splits.shape is None else [int(v) for v in splits.shape],
         "scale": splits.info.get("scale", "none"),
         "classes": splits.classes,
         "splits": {},

@@ -6,12 +6,14 @@ from typing import Callable
 
 import numpy as np
 
+from ..data.base import shape_text
 from ..engine.network import named
 from ..errors import ConfigError
 from .callbacks import Callback, TrainState
 from .optimizers import OPTIMIZERS
 from .perceptron import PerceptronTrainer
-from .regularizers import InputNoise, MaxNorm, Regularizer
+from .augment import IMAGE_OPTIONS, build_augment
+from .regularizers import MaxNorm, Regularizer
 from .restarts import Restarts
 from .schedules import SCHEDULES
 from .stopping import Convergence, Divergence, EarlyStopping, MaxTime, TargetLoss, monitored
@@ -38,8 +40,25 @@ def logged_metrics(c: dict, splits) -> list[str]:
     return names
 
 
+def check_augment(c: dict, splits) -> None:
+    """Image augmentation needs images, and offsets smaller than them."""
+    aug = c["augment"]
+    for key in IMAGE_OPTIONS:
+        if not aug.get(key):
+            continue
+        if splits.shape is None:
+            raise ConfigError(f"augment.{key}: needs images, but the data ({splits.source}) has no "
+                              f"image shape; set data.shape: [C, H, W] (C·H·W = {splits.n_features} "
+                              "features), or remove augment." + key)
+        if key in ("shift", "crop") and aug[key] >= min(splits.shape[1:]):
+            raise ConfigError(f"augment.{key}: {aug[key]} pixels would move a {shape_text(splits.shape)} "
+                              f"image out of its frame; expected less than {min(splits.shape[1:])}")
+
+
 def check_against_data(c: dict, splits) -> None:
-    """Config choices that need the data to be judged: monitored metrics, misclassified."""
+    """Config choices that need the data to be judged: monitored metrics, misclassified,
+    image augmentation."""
+    check_augment(c, splits)
     names = logged_metrics(c, splits)
     fake = dict.fromkeys(names, 0.0)
     watched = []
@@ -94,11 +113,10 @@ def build_trainer(c: dict, network, splits, *, shuffle_rng: np.random.Generator,
     dense = [block[0] for block in network.blocks]  # Dense or GatedDense, one per layer spec
     constraints = [MaxNorm(layer.W, spec["max_norm"]) for layer, spec in
                    zip(dense, c["model"]["layers"]) if spec.get("max_norm")]
-    noise = c["augment"]["noise"]
     trainer = Trainer(network, opt, epochs=t["epochs"], batch_size=None if bs == "full" else int(bs),
                       shuffle=t["shuffle"], rng=shuffle_rng, callbacks=cbs,
                       regularizer=reg if reg else None, constraints=constraints,
-                      augment=InputNoise(noise, augment_rng) if noise else None,
+                      augment=build_augment(c["augment"], splits.shape, augment_rng),
                       examples=t["examples"])
     return trainer, opt
 
