@@ -556,7 +556,8 @@ def run() -> None:
     """The ``backprop`` command: :func:`main`, with SIGTERM taken as Ctrl-C for the whole life
     of the process. A training run handles both itself while it runs, then puts the previous
     handlers back; a second SIGTERM that came after that, while the command printed its
-    summary and exited, killed the process by the signal (exit -15) instead of exit 130."""
+    summary and exited, killed the process by the signal (exit -15) instead of exit 130; and
+    one during the interpreter's shutdown did too (see the end)."""
     import signal
 
     def terminate(signum, frame):
@@ -564,4 +565,10 @@ def run() -> None:
 
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, terminate)
-    main()
+    try:
+        main()
+    finally:
+        # the interpreter's shutdown puts the default actions back, so a signal in it would
+        # still kill the process by the signal: hold both until the process is gone
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
