@@ -119,6 +119,14 @@ def test_rotate_interpolates_a_linear_ramp_exactly_away_from_the_borders():
         assert (out[k, 0][(r < -1) | (r > H) | (s < -1) | (s > W)] == 0).all()  # all four corners outside
 
 
+def test_rotate_in_blocks_equals_each_example_rotated_alone(rng):
+    x = rng.normal(size=(21, 2, 28, 28)).astype(np.float32)  # 3 blocks of 8 images, the last short
+    degrees = rng.uniform(-40, 40, 21)
+    out = rotate(x, degrees)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, np.concatenate([rotate(x[k:k + 1], degrees[k:k + 1]) for k in range(21)]))
+
+
 def test_crop_is_a_window_of_the_zero_padded_image(rng):
     x = rng.normal(size=(4, 2, 5, 6))
     p = 2

@@ -31,6 +31,8 @@ from .regularizers import InputNoise
 FLIPS = ("horizontal", "vertical")
 #: the options that need images (data.shape); noise works on any features
 IMAGE_OPTIONS = ("flip", "crop", "shift", "rotate")
+#: pixels per block of :func:`rotate` (8 MNIST images)
+BLOCK = 8 * 28 * 28
 
 
 def flip_axes(value) -> tuple[bool, bool]:
@@ -91,27 +93,52 @@ def rotate(x: np.ndarray, degrees: np.ndarray) -> np.ndarray:
 
     with r0 = ⌊r⌋, s0 = ⌊s⌋, and a corner outside the image counting as 0. θ = 90° is
     np.rot90 (for a square image); a linear function of (i, j) is reproduced exactly where
-    all four corners are inside. Vectorised over the batch: four gathers of (n, C, H·W)."""
+    all four corners are inside. Vectorised over blocks of examples: four gathers of
+    (k, C, H·W) from the block padded by one zero pixel (which holds the corners outside the
+    image). Blocks of k·H·W ≈ BLOCK pixels keep the temporaries small (64 MNIST images, best
+    of 7 on a shared 2-core machine: 2.4 ms as one block, 0.76 ms in blocks of 8; large
+    temporaries cost fresh memory each call)."""
+    n, C, H, W = x.shape
+    k = max(1, BLOCK // (H * W))
+    if n <= k:
+        return _rotate_block(x, np.asarray(degrees, dtype=np.float64))
+    out = np.empty_like(x)
+    for start in range(0, n, k):
+        out[start:start + k] = _rotate_block(x[start:start + k], np.asarray(degrees[start:start + k],
+                                                                             dtype=np.float64))
+    return out
+
+
+def _rotate_block(x: np.ndarray, degrees: np.ndarray) -> np.ndarray:
+    """:func:`rotate` of one block of examples."""
     n, C, H, W = x.shape
     theta = np.deg2rad(np.asarray(degrees, dtype=np.float64))[:, None, None]
     cos, sin = np.cos(theta), np.sin(theta)
     cy, cx = (H - 1) / 2, (W - 1) / 2
     y = np.arange(H, dtype=np.float64)[None, :, None] - cy
     xx = np.arange(W, dtype=np.float64)[None, None, :] - cx
-    r = (cy + y * cos + xx * sin).reshape(n, H * W)
-    s = (cx + xx * cos - y * sin).reshape(n, H * W)
-    r0, s0 = np.floor(r), np.floor(s)
-    fr, fs = r - r0, s - s0
-    r0, s0 = r0.astype(np.intp), s0.astype(np.intp)
-    flat = x.reshape(n, C, H * W)
-    out = np.zeros((n, C, H * W), dtype=x.dtype)
-    for a, wr in ((0, 1 - fr), (1, fr)):
-        for b, ws in ((0, 1 - fs), (1, fs)):
-            ri, si = r0 + a, s0 + b
-            inside = (ri >= 0) & (ri < H) & (si >= 0) & (si < W)
-            idx = np.clip(ri, 0, H - 1) * W + np.clip(si, 0, W - 1)
-            weight = (wr * ws * inside).astype(x.dtype)[:, None, :]
-            out += weight * np.take_along_axis(flat, idx[:, None, :], axis=2)
+    r = (cy + y * cos + xx * sin).reshape(n, 1, H * W)
+    s = (cx + xx * cos - y * sin).reshape(n, 1, H * W)
+    # a point with all four corners outside samples (-1, -1) of the zero border instead
+    outside = (r <= -1) | (r >= H) | (s <= -1) | (s >= W)
+    np.copyto(r, -1.0, where=outside)
+    np.copyto(s, -1.0, where=outside)
+    r0, s0 = np.floor(r), np.floor(s)               # in -1 .. H-1 and -1 .. W-1
+    fr, fs = (r - r0).astype(x.dtype), (s - s0).astype(x.dtype)
+    P = (H + 2) * (W + 2)                           # the image padded by one zero pixel
+    padded = np.zeros((n, C, H + 2, W + 2), dtype=x.dtype)
+    padded[:, :, 1:-1, 1:-1] = x
+    base = r0.astype(np.intp)
+    base *= W + 2
+    base += s0.astype(np.intp)
+    base += (W + 3) + (np.arange(n) * (C * P))[:, None, None]
+    if C > 1:
+        base = base + (np.arange(C) * P)[None, :, None]
+    flat = padded.reshape(-1)
+    v00, v01 = flat.take(base), flat.take(base + 1)
+    v10, v11 = flat.take(base + (W + 2)), flat.take(base + (W + 3))
+    top = v00 + fs * (v01 - v00)                    # (1 - fs) v00 + fs v01
+    out = top + fr * (v10 + fs * (v11 - v10) - top)
     return out.reshape(n, C, H, W)
 
 
