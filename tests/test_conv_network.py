@@ -222,3 +222,40 @@ def test_a_float32_step_upcasts_nothing():
     assert {d for _, a, b in seen for d in (a, b)} == {np.dtype(np.float32)}, seen
     assert dx.dtype == np.float32
     assert all(p.value.dtype == p.grad.dtype == np.float32 for p in net.parameters())
+
+
+# -- gradcheck ------------------------------------------------------------------------------
+def test_builtin_gradcheck_covers_every_image_layer_and_option():
+    from backprop_cli.engine.gradcheck import builtin_checks
+    report = builtin_checks()
+    names = {c.check for c in report.checks}
+    for words in ("conv2d 3@3x3 stride 2", "padding same", "conv2d 2@3x2", "dilation 2",
+                  "stride 1x2 padding 1x0", "maxpool2d 2x2", "maxpool2d 3x3 stride 2 padding 1",
+                  "avgpool2d 2x3 stride 1", "layer flatten", "layer global_avgpool",
+                  "network conv2d relu→maxpool2d", "global_avgpool→identity+mse"):
+        assert any(words in n for n in names), words
+    image = [c for c in report.checks if "conv" in c.check or "pool" in c.check or "flatten" in c.check]
+    assert image and all(c.passed for c in image)
+    assert sum(c.checked for c in image) > 4000
+
+
+def test_builtin_gradcheck_fails_on_a_wrong_conv_derivative(monkeypatch):
+    """The checker sees a 0.1% error in one derivative of a conv layer (dW), and in dx."""
+    from backprop_cli.engine import conv
+    from backprop_cli.engine.gradcheck import image_layer_checks
+    backward = conv.Conv2d.backward
+
+    def wrong_dw(self, dy):
+        dx = backward(self, dy)
+        self.W.grad *= 1.001
+        return dx
+    monkeypatch.setattr(conv.Conv2d, "backward", wrong_dw)
+    failed = {c.parameter for c in image_layer_checks(np.random.default_rng(0), {}) if not c.passed}
+    assert failed == {"W"}
+
+    def wrong_dx(self, dy):
+        dx = backward(self, dy)
+        return dx * 1.001
+    monkeypatch.setattr(conv.Conv2d, "backward", wrong_dx)
+    failed = {c.parameter for c in image_layer_checks(np.random.default_rng(0), {}) if not c.passed}
+    assert failed == {"input"}

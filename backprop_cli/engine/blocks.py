@@ -101,10 +101,11 @@ def _features(shape: Shape, what: str) -> None:
                                f"{show(shape)}; add {{type: flatten}} (or global_avgpool) before it")
 
 
-def _positive(spec, key: str) -> tuple[int, int]:
-    p = pair(spec[key], key)
+def _positive(spec, key: str, default=None) -> tuple[int, int]:
+    value = spec.get(key, default)
+    p = pair(value, key)
     if min(p) < 1:
-        raise ShapeError(key, f"must be at least 1, got {spec[key]!r}")
+        raise ShapeError(key, f"must be at least 1, got {value!r}")
     return p
 
 
@@ -212,7 +213,7 @@ class Conv2dSpec(LayerSpec):
     @staticmethod
     def geometry(spec, shape) -> tuple:
         """(kernel, stride, dilation, ((top, bottom), (left, right))) of a spec on an input."""
-        k, s, d = _positive(spec, "kernel"), _positive(spec, "stride"), _positive(spec, "dilation")
+        k, s, d = _positive(spec, "kernel"), _positive(spec, "stride", 1), _positive(spec, "dilation", 1)
         p = spec.get("padding", 0)
         if p == "valid":
             pads = ((0, 0), (0, 0))

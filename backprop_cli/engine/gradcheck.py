@@ -229,6 +229,44 @@ def option_variants(cls) -> list[tuple[str, dict]]:
     return out
 
 
+#: conv2d options the built-in checks cover (each on a 2-channel 7x6 image): stride 1 and 2,
+#: padding 0, 1, asymmetric 'same' and a pair, a non-square kernel, dilation 2, 3 channels out
+CONV_VARIANTS = [
+    {"channels": 3, "kernel": 3},
+    {"channels": 3, "kernel": 3, "stride": 2, "padding": 1},
+    {"channels": 2, "kernel": [3, 2], "padding": "same"},
+    {"channels": 2, "kernel": 2, "stride": 2, "padding": "same"},
+    {"channels": 3, "kernel": [2, 3], "stride": [1, 2], "padding": [1, 0]},
+    {"channels": 2, "kernel": 3, "dilation": 2, "padding": 1},
+]
+LINEAR_EPS = 1e-3
+POOL_VARIANTS = [{"kernel": 2}, {"kernel": 3, "stride": 2, "padding": 1}, {"kernel": [2, 3], "stride": 1}]
+
+
+def image_layer_checks(rng: np.random.Generator, kw: dict, n: int = 3,
+                       image: tuple = (2, 7, 6)) -> list[Check]:
+    """conv2d with each of CONV_VARIANTS, both pools with each of POOL_VARIANTS, flatten and
+    global_avgpool, each built from its config spec by the network's own builder.
+
+    Each is linear in its input and parameters (max pool piecewise), so a central difference
+    has no truncation error at any step: a step of at least LINEAR_EPS divides the round-off
+    of E = Σ dy ⊙ y (a sum of hundreds of terms) that a 1e-6 step would leave near 1e-6."""
+    from .blocks import LAYERS, describe, infer_shapes
+    kw = {**kw, "eps": max(kw.get("eps", DEFAULT_EPS), LINEAR_EPS)}
+    checks = []
+    specs = [{"type": "conv2d", **v} for v in CONV_VARIANTS]
+    specs += [{"type": t, **v} for t in ("maxpool2d", "avgpool2d") for v in POOL_VARIANTS]
+    specs += [{"type": "flatten"}, {"type": "global_avgpool"}]
+    for spec in specs:
+        out = infer_shapes([spec], image)[0]
+        layer = LAYERS.get(spec["type"]).build(spec, image, "", np.dtype(np.float64), rng, rng)[0]
+        for p in layer.parameters():  # biases away from 0, so they matter
+            p.value[...] = rng.normal(size=p.value.shape) * 0.5
+        checks += check_layer(layer, rng.normal(size=(n, *image)), rng.normal(size=(n, *out)),
+                              f"layer {describe(spec)}", **kw)
+    return checks
+
+
 def builtin_checks(eps=DEFAULT_EPS, tol=DEFAULT_TOL, floor=DEFAULT_FLOOR, seed: int = 0) -> Report:
     """Every built-in activation, layer and loss, each fused pair, and small networks, in
     float64 on random batches. Names are taken from the registries, so a new component is
@@ -282,6 +320,8 @@ def builtin_checks(eps=DEFAULT_EPS, tol=DEFAULT_TOL, floor=DEFAULT_FLOOR, seed: 
         report.checks += check_layer(dropout, rng.normal(size=(n, k)), rng.normal(size=(n, k)),
                                      f"layer dropout (rate={rate:g}{', fixed mask' if rate else ''})",
                                      **kw)
+
+    report.checks += image_layer_checks(rng, kw)
 
     def onehot(classes, k):
         return np.eye(k)[classes]
@@ -342,9 +382,22 @@ def builtin_checks(eps=DEFAULT_EPS, tol=DEFAULT_TOL, floor=DEFAULT_FLOOR, seed: 
               "activation": "tanh"},
              {"units": 2, "activation": "identity"}], "mse", 0),
     }
-    for check, (specs, loss, classes) in networks.items():
-        net = build_network(specs, 3, loss, np.float64, rng, np.random.default_rng(seed))
-        x = rng.normal(size=(6, 3))
+    image = (2, 6, 6)
+    conv_net = [{"type": "conv2d", "channels": 3, "kernel": 3, "padding": 1, "activation": "relu"},
+                {"type": "maxpool2d", "kernel": 2},
+                {"type": "conv2d", "channels": 4, "kernel": [2, 3], "activation": "tanh"},
+                {"type": "flatten"}, {"units": 3, "activation": "softmax"}]
+    networks["network conv2d relu→maxpool2d→conv2d tanh→flatten→softmax+cross_entropy"] = (
+        conv_net, "cross_entropy", 3, image)
+    networks["network conv2d prelu (dropout)→avgpool2d→global_avgpool→identity+mse"] = (
+        [{"type": "conv2d", "channels": 3, "kernel": 3, "padding": "same", "stride": 2,
+          "activation": "prelu", "dropout": 0.2},
+         {"type": "avgpool2d", "kernel": 2, "stride": 1, "padding": 1},
+         {"type": "global_avgpool"}, {"units": 2, "activation": "identity"}], "mse", 0, image)
+    for check, (specs, loss, classes, *shape) in networks.items():
+        shape = shape[0] if shape else (3,)
+        net = build_network(specs, shape, loss, np.float64, rng, np.random.default_rng(seed))
+        x = rng.normal(size=(6, int(np.prod(shape))))
         out_units = specs[-1]["units"]
         if classes == 0:
             y = rng.normal(size=(6, out_units)) if loss != "quadratic" else rng.uniform(size=(6, out_units))
