@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from backprop_cli.engine import conv as conv_module
+from backprop_cli.engine import pooling as pooling_module
 from backprop_cli.engine.conv import Conv2d
 from backprop_cli.engine.gradcheck import check_layer
 from backprop_cli.engine.parameter import Parameter
@@ -336,3 +337,17 @@ def test_global_avgpool_and_flatten_equal_pytorch(rng):
         ty.backward(torch.tensor(dy))
         close(y, ty.detach().numpy())
         close(dx, tx.grad.numpy())
+
+
+@pytest.mark.parametrize("kind", POOLS)
+@pytest.mark.parametrize("name", ["2x2", "3x3 stride 2 pad 1", "2x2 stride 3 (gaps)"])
+def test_pool_chunks_give_the_same_results(kind, name, rng, monkeypatch):
+    x = tied_input(rng) + rng.integers(0, 2, size=(2, 3, 6, 6)) * 0.5  # ties and non-ties
+    layer = POOLS[kind](*POOL_CASES[name])
+    y = layer.forward(x)
+    dy = rng.normal(size=y.shape)
+    dx = layer.backward(dy)
+    monkeypatch.setattr(pooling_module, "POOL_CHUNK_BYTES", 1)  # one example per chunk
+    assert len(layer._chunks(x)) == 2
+    np.testing.assert_array_equal(layer.forward(x), y)
+    np.testing.assert_array_equal(layer.backward(dy), dx)
