@@ -131,7 +131,10 @@ def test_conv2d_smaller_batch_after_larger_one(rng):
 
 
 @pytest.mark.parametrize("name", ["stride 2 pad 1", "dilation 2", "mixed"])
-def test_conv2d_chunked_im2col_gives_the_same_results(name, rng, monkeypatch):
+@pytest.mark.parametrize("limit", ["MAX_IM2COL_BYTES", "CACHE_CHUNK_BYTES"])
+def test_conv2d_chunked_im2col_gives_the_same_results(name, limit, rng, monkeypatch):
+    """Past MAX_IM2COL_BYTES the columns are rebuilt chunk by chunk in the backward; past
+    CACHE_CHUNK_BYTES they are built and used chunk by chunk. Either way, the same numbers."""
     case = CONV_CASES[name]
     layer = make_conv(case, rng)
     x = conv_input(case, rng, n=5)
@@ -139,16 +142,17 @@ def test_conv2d_chunked_im2col_gives_the_same_results(name, rng, monkeypatch):
     dy = rng.normal(size=y.shape)
     dx = layer.backward(dy)
     dW, db = layer.W.grad.copy(), layer.b.grad.copy()
-    per_example = y[0, 0].size * layer.W.value[0].size * x.itemsize
-    monkeypatch.setattr(conv_module, "MAX_IM2COL_BYTES", 2 * per_example)  # chunks of 2, 2, 1
+    per_example = y[0, 0].size * (layer.W.value[0].size + 1) * x.itemsize
+    monkeypatch.setattr(conv_module, limit, 2 * per_example)  # chunks of 2, 2, 1 examples
     chunked = make_conv(case, rng)
     chunked.W.value[...], chunked.b.value[...] = layer.W.value, layer.b.value
     np.testing.assert_array_equal(chunked.forward(x), y)
-    assert chunked._cache[-1] == 2
+    xp, Wb, cols, m, _, _ = chunked._cache
+    assert m == 2 and (cols is None) == (limit == "MAX_IM2COL_BYTES")
     np.testing.assert_array_equal(chunked.backward(dy), dx)
-    np.testing.assert_array_equal(chunked.b.grad, db)
-    # dW sums the chunks' products in another order: equal to rounding
+    # dW and db sum the chunks' products in another order: equal to rounding
     np.testing.assert_allclose(chunked.W.grad, dW, rtol=1e-13, atol=1e-13 * np.abs(dW).max())
+    np.testing.assert_allclose(chunked.b.grad, db, rtol=1e-13, atol=1e-13 * np.abs(db).max())
 
 
 def test_conv2d_refuses_wrong_channels(rng):
