@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from backprop_cli.engine import conv as conv_module
+from backprop_cli.engine import pooling as pooling_module
 from backprop_cli.engine.conv import Conv2d
 from backprop_cli.engine.gradcheck import check_layer
 from backprop_cli.engine.parameter import Parameter
@@ -130,7 +131,10 @@ def test_conv2d_smaller_batch_after_larger_one(rng):
 
 
 @pytest.mark.parametrize("name", ["stride 2 pad 1", "dilation 2", "mixed"])
-def test_conv2d_chunked_im2col_gives_the_same_results(name, rng, monkeypatch):
+@pytest.mark.parametrize("limit", ["MAX_IM2COL_BYTES", "CACHE_CHUNK_BYTES"])
+def test_conv2d_chunked_im2col_gives_the_same_results(name, limit, rng, monkeypatch):
+    """Past MAX_IM2COL_BYTES the columns are rebuilt chunk by chunk in the backward; past
+    CACHE_CHUNK_BYTES they are built and used chunk by chunk. Either way, the same numbers."""
     case = CONV_CASES[name]
     layer = make_conv(case, rng)
     x = conv_input(case, rng, n=5)
@@ -138,16 +142,17 @@ def test_conv2d_chunked_im2col_gives_the_same_results(name, rng, monkeypatch):
     dy = rng.normal(size=y.shape)
     dx = layer.backward(dy)
     dW, db = layer.W.grad.copy(), layer.b.grad.copy()
-    per_example = y[0, 0].size * layer.W.value[0].size * x.itemsize
-    monkeypatch.setattr(conv_module, "MAX_IM2COL_BYTES", 2 * per_example)  # chunks of 2, 2, 1
+    per_example = y[0, 0].size * (layer.W.value[0].size + 1) * x.itemsize
+    monkeypatch.setattr(conv_module, limit, 2 * per_example)  # chunks of 2, 2, 1 examples
     chunked = make_conv(case, rng)
     chunked.W.value[...], chunked.b.value[...] = layer.W.value, layer.b.value
     np.testing.assert_array_equal(chunked.forward(x), y)
-    assert chunked._cache[-1] == 2
+    xp, Wb, cols, m, _, _ = chunked._cache
+    assert m == 2 and (cols is None) == (limit == "MAX_IM2COL_BYTES")
     np.testing.assert_array_equal(chunked.backward(dy), dx)
-    np.testing.assert_array_equal(chunked.b.grad, db)
-    # dW sums the chunks' products in another order: equal to rounding
+    # dW and db sum the chunks' products in another order: equal to rounding
     np.testing.assert_allclose(chunked.W.grad, dW, rtol=1e-13, atol=1e-13 * np.abs(dW).max())
+    np.testing.assert_allclose(chunked.b.grad, db, rtol=1e-13, atol=1e-13 * np.abs(db).max())
 
 
 def test_conv2d_refuses_wrong_channels(rng):
@@ -336,3 +341,17 @@ def test_global_avgpool_and_flatten_equal_pytorch(rng):
         ty.backward(torch.tensor(dy))
         close(y, ty.detach().numpy())
         close(dx, tx.grad.numpy())
+
+
+@pytest.mark.parametrize("kind", POOLS)
+@pytest.mark.parametrize("name", ["2x2", "3x3 stride 2 pad 1", "2x2 stride 3 (gaps)"])
+def test_pool_chunks_give_the_same_results(kind, name, rng, monkeypatch):
+    x = tied_input(rng) + rng.integers(0, 2, size=(2, 3, 6, 6)) * 0.5  # ties and non-ties
+    layer = POOLS[kind](*POOL_CASES[name])
+    y = layer.forward(x)
+    dy = rng.normal(size=y.shape)
+    dx = layer.backward(dy)
+    monkeypatch.setattr(pooling_module, "POOL_CHUNK_BYTES", 1)  # one example per chunk
+    assert len(layer._chunks(x)) == 2
+    np.testing.assert_array_equal(layer.forward(x), y)
+    np.testing.assert_array_equal(layer.backward(dy), dx)

@@ -17,10 +17,14 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .layers import Layer
 from .parameter import Parameter
 
-#: Upper bound on the column (im2col) buffer of one forward, in bytes. A batch whose
-#: columns would exceed it is processed in chunks of examples (the same results, but the
-#: backward then rebuilds each chunk's columns instead of keeping them).
+#: Upper bound on the column (im2col) buffer, in bytes. The forward keeps the whole
+#: batch's columns for the backward's dE/dW when they fit; past this bound it keeps one
+#: chunk's, and the backward rebuilds each chunk's columns (the same results to rounding:
+#: dE/dW then sums the chunks' products).
 MAX_IM2COL_BYTES = 256 * 2**20
+#: Examples are processed in chunks of about this many bytes of columns (a core's L2
+#: cache), so a chunk's copy and its product, or its product and its col2im, meet in cache.
+CACHE_CHUNK_BYTES = 1 << 20
 
 
 def conv_output_size(size: int, kernel: int, stride: int, pad: tuple[int, int], dilation: int) -> int:
@@ -33,17 +37,17 @@ class Workspace:
     examples as the buffer holds gets a prefix of it, anything else a new buffer. Never
     hand one to a caller who keeps it: the next call overwrites it.
 
-    ``zero`` buffers are zero-filled when made; users write only their interior, so the
-    border (the padding) stays zero across calls.
+    ``fill`` fills a buffer when it is made: the padded input's border (zeros) and the
+    columns' last column (ones) are never written after that.
     """
 
     def __init__(self):
         self._buffers: dict[str, np.ndarray] = {}
 
-    def get(self, name: str, shape: tuple, dtype, zero: bool = False) -> np.ndarray:
+    def get(self, name: str, shape: tuple, dtype, fill=None) -> np.ndarray:
         buf = self._buffers.get(name)
         if buf is None or buf.dtype != dtype or buf.shape[1:] != tuple(shape[1:]) or buf.shape[0] < shape[0]:
-            buf = (np.zeros if zero else np.empty)(shape, dtype=dtype)
+            buf = np.empty(shape, dtype=dtype) if fill is None else np.full(shape, fill, dtype=dtype)
             self._buffers[name] = buf
         return buf[:shape[0]]
 
@@ -66,10 +70,14 @@ class Conv2d(Layer):
                          (summed over every (i, j, p, q) that reaches the pixel)
 
     and dE/dx is dE/dx_pad without its padding. As matrices, with cols the im2col matrix
-    (rows (n, i, j), columns (p, q, c)) and W2 = W as (O, kh·kw·C): net = cols @ W2.T + b,
-    dE/dW2 = delta.T @ cols (the forward's cols, kept), dE/dcols = delta @ W2, and col2im
-    adds dE/dcols back to x_pad as kh·kw strided slices. With ``input_grad`` False (the
-    first layer in training) dE/dx is not computed and backward returns None.
+    (rows (n, i, j), columns (p, q, c), then a column of ones) and Wb = [W as (O, kh·kw·C) | b]:
+
+        net = cols @ Wb.T,   [dE/dW | dE/db] = delta.T @ cols,   dE/dcols = delta @ W
+
+    (the bias rides in the products: no pass over net or delta of its own), dE/dW from the
+    forward's cols, and col2im adds dE/dcols back to x_pad as kh·kw strided slices. With
+    ``input_grad`` False (the first layer in training) dE/dx is not computed and backward
+    returns None.
 
     The output is a view of a pixel-major (n, Ho, Wo, O) array, fresh each call; dE/dx is a
     fresh array too. The layer's scratch buffers (padded input, columns) are its own.
@@ -96,17 +104,18 @@ class Conv2d(Layer):
         (sh, sw), (dh, dw), (ph, pw) = self.stride, self.dilation, self.padding
         return (n, O, conv_output_size(H, kh, sh, ph, dh), conv_output_size(Wd, kw, sw, pw, dw))
 
-    def _chunk(self, per_example_bytes: int, n: int) -> int:
-        return max(1, min(n, MAX_IM2COL_BYTES // max(1, per_example_bytes)))
-
-    def _im2col(self, xp: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """Copy the windows of the NHWC buffer xp into out (m, Ho, Wo, kh, kw, C)."""
+    def _im2col(self, xp: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Copy the windows of the NHWC buffer xp (m examples) into the first kh·kw·C columns
+        of cols (m·Ho·Wo rows; its last column holds the ones that multiply the bias)."""
+        m, _, _, C = xp.shape
         _, _, kh, kw = self.W.value.shape
         (sh, sw), (dh, dw) = self.stride, self.dilation
         win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(1, 2))
         win = win[:, ::sh, ::sw, :, ::dh, ::dw]  # (m, Ho, Wo, C, kh, kw)
+        out = cols[:, :-1].reshape(win.shape[:3] + (kh, kw, C))
+        assert np.may_share_memory(out, cols)  # a view: the copy lands in cols
         np.copyto(out, win.transpose(0, 1, 2, 4, 5, 3))
-        return out.reshape(-1, out[0, 0, 0].size)
+        return cols
 
     def forward(self, x, training=False):
         n, C, H, Wd = x.shape
@@ -118,52 +127,63 @@ class Conv2d(Layer):
             raise ValueError(f"{self!r} does not fit an input of shape {x.shape} (output {Ho}x{Wo})")
         (top, bottom), (left, right) = self.padding
         dtype = self.W.value.dtype
-        xp = self._ws.get("xp", (n, H + top + bottom, Wd + left + right, C), dtype, zero=True)
+        xp = self._ws.get("xp", (n, H + top + bottom, Wd + left + right, C), dtype, fill=0)
         xp[:, top:top + H, left:left + Wd, :] = x.transpose(0, 2, 3, 1)
-        W2 = self.W.value.transpose(0, 2, 3, 1).reshape(O, -1)  # (O, kh·kw·C), a copy
-        K = W2.shape[1]
-        m = self._chunk(Ho * Wo * K * xp.itemsize, n)
+        K, P = C * kh * kw, Ho * Wo
+        Wb = np.empty((O, K + 1), dtype=dtype)  # [W2 | b]
+        Wb[:, :K] = self.W.value.transpose(0, 2, 3, 1).reshape(O, K)
+        Wb[:, K] = self.b.value
+        per_example = P * (K + 1) * xp.itemsize
+        keep = n * per_example <= MAX_IM2COL_BYTES
+        m = max(1, min(n, CACHE_CHUNK_BYTES // per_example, MAX_IM2COL_BYTES // per_example))
+        cols_all = self._ws.get("cols", ((n if keep else m) * P, K + 1), dtype, fill=1)
         y = np.empty((n, Ho, Wo, O), dtype=dtype)
-        cols = None
-        for s in range(0, n, m):
+        for s in range(0, n, m):  # chunks that stay in cache between the copy and the product
             e = min(n, s + m)
-            cols = self._im2col(xp[s:e], self._ws.get("cols", (e - s, Ho, Wo, kh, kw, C), dtype))
-            np.matmul(cols, W2.T, out=y[s:e].reshape(-1, O))
-        y += self.b.value
-        self._cache = (xp, W2, cols if m >= n else None, x.shape, (Ho, Wo), m)
+            cols = cols_all[s * P:e * P] if keep else cols_all[:(e - s) * P]
+            np.matmul(self._im2col(xp[s:e], cols), Wb.T, out=y[s:e].reshape(-1, O))
+        self._cache = (xp, Wb, cols_all if keep else None, m, x.shape, (Ho, Wo))
         return y.transpose(0, 3, 1, 2)
 
     def backward(self, delta):
-        xp, W2, cols, shape, (Ho, Wo), m = self._cache
+        xp, Wb, cols_all, m, shape, (Ho, Wo) = self._cache
         n, C, H, Wd = shape
         O, _, kh, kw = self.W.value.shape
+        K, P = Wb.shape[1] - 1, Ho * Wo
         d = delta.transpose(0, 2, 3, 1)  # free when delta is pixel-major, as the forward made it
         d = (d if d.flags.c_contiguous else np.ascontiguousarray(d)).reshape(-1, O)
-        np.add.reduce(d, axis=0, out=self.b.grad)
-        dW2 = np.empty_like(W2)
-        if cols is not None:
-            np.matmul(d.T, cols, out=dW2)
-        else:  # chunked: rebuild each chunk's columns
-            dW2[...] = 0
+        dWb = np.empty_like(Wb)  # [dE/dW2 | dE/db]: the ones column of cols sums delta
+        if cols_all is not None:
+            np.matmul(d.T, cols_all, out=dWb)
+        else:  # the columns were not kept: rebuild them chunk by chunk
+            part = np.empty_like(Wb)
             for s in range(0, n, m):
                 e = min(n, s + m)
-                c = self._im2col(xp[s:e], self._ws.get("cols", (e - s, Ho, Wo, kh, kw, C), W2.dtype))
-                dW2 += d[s * Ho * Wo:e * Ho * Wo].T @ c
-        self.W.grad[...] = dW2.reshape(O, kh, kw, C).transpose(0, 3, 1, 2)
+                cols = self._im2col(xp[s:e], self._ws.get("cols", ((e - s) * P, K + 1), Wb.dtype, fill=1))
+                np.matmul(d[s * P:e * P].T, cols, out=dWb if s == 0 else part)
+                if s:
+                    dWb += part
+        self.W.grad[...] = dWb[:, :K].reshape(O, kh, kw, C).transpose(0, 3, 1, 2)
+        self.b.grad[...] = dWb[:, K]
         if not self.input_grad:
             return None
         (sh, sw), (dh, dw) = self.stride, self.dilation
         (top, _), (left, _) = self.padding
-        dxp = np.zeros(xp.shape, dtype=W2.dtype)
-        for s in range(0, n, m):
-            e = min(n, s + m)
-            dcols = self._ws.get("dcols", ((e - s) * Ho * Wo, W2.shape[1]), W2.dtype)
-            np.matmul(d[s * Ho * Wo:e * Ho * Wo], W2, out=dcols)
-            dcols = dcols.reshape(e - s, Ho, Wo, kh, kw, C)
+        # dE/dcols as kh·kw blocks (rows, C), one product each: block (p, q) is added to
+        # x_pad as one strided slice whose rows are runs of Wo·C (stride 1) contiguous values
+        Wq = np.ascontiguousarray(Wb[:, :K].reshape(O, kh * kw, C).transpose(1, 0, 2))
+        dxp = np.zeros(xp.shape, dtype=Wb.dtype)
+        cm = max(1, min(n, CACHE_CHUNK_BYTES // (P * K * xp.itemsize)))
+        flat = self._ws.get("dcols", (kh * kw * cm * P * C,), Wb.dtype)
+        for s in range(0, n, cm):
+            e = min(n, s + cm)
+            dcols = flat[:kh * kw * (e - s) * P * C].reshape(kh * kw, (e - s) * P, C)
+            np.matmul(d[s * P:e * P], Wq, out=dcols)
+            dcols = dcols.reshape(kh, kw, e - s, Ho, Wo, C)
             for p in range(kh):
                 for q in range(kw):
                     i0, j0 = p * dh, q * dw
-                    dxp[s:e, i0:i0 + sh * (Ho - 1) + 1:sh, j0:j0 + sw * (Wo - 1) + 1:sw] += dcols[:, :, :, p, q]
+                    dxp[s:e, i0:i0 + sh * (Ho - 1) + 1:sh, j0:j0 + sw * (Wo - 1) + 1:sw] += dcols[p, q]
         return dxp[:, top:top + H, left:left + Wd].transpose(0, 3, 1, 2)
 
     def parameters(self):
