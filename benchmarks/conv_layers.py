@@ -15,7 +15,9 @@ and ``channels_last``; ratio = torch default ms / backprop ms (above 1: backprop
 
 ``--alternatives`` also times the implementation choices the layers were picked from:
 pixel-major vs channel-major conv GEMMs, matmul vs tensordot vs einsum for dW, and max
-pooling by strided views vs reshape + max.
+pooling by strided views vs reshape + max, im2col from a channels-last vs an NCHW input,
+and dE/dx as one (rows, K) product + col2im over the whole batch vs kh·kw (rows, C) blocks
+in cache-sized chunks (Conv2d's way).
 """
 from __future__ import annotations
 
@@ -67,17 +69,13 @@ def backprop_case(shape, spec, rng):
     else:
         layer = (MaxPool2d if spec[0] == "maxpool" else AvgPool2d)((spec[1],) * 2)
         x = channels_last(x)
-    dy = channels_last(rng.normal(size=layer_output(layer, x).shape).astype(np.float32))
+    dy = channels_last(rng.normal(size=layer.forward(x).shape).astype(np.float32))
 
     def step():
         layer.forward(x, training=True)
         layer.backward(dy)
 
     return step
-
-
-def layer_output(layer, x):
-    return layer.forward(x)
 
 
 def torch_case(shape, spec, rng, memory_format):
@@ -193,6 +191,35 @@ def alternatives(args):
         nchw = best_ms(lambda: np.copyto(out_ckk, sliding_window_view(xc, (kk, kk), axis=(2, 3))
                                          .transpose(0, 2, 3, 1, 4, 5)), r, k)
         print(f"  {name:28} channels-last (kh, kw, C) columns {nhwc:6.2f}   NCHW (C, kh, kw) columns {nchw:6.2f}")
+    print("\ndE/dx (ms): one (rows, K) product + col2im over the batch vs kh·kw (rows, C) blocks by chunks")
+    for name, shape, spec in LAYERS:
+        if spec[0] != "conv":
+            continue
+        n, C, H, _ = shape
+        O, kk, pad = spec[1], spec[2], spec[3]
+        Hp = H + 2 * pad
+        Ho = Hp - kk + 1
+        P, K = Ho * Ho, C * kk * kk
+        d = rng.normal(size=(n * P, O)).astype(np.float32)
+        W2 = rng.normal(size=(O, K)).astype(np.float32)
+
+        def whole():
+            dcols = (d @ W2).reshape(n, Ho, Ho, kk, kk, C)
+            dxp = np.zeros((n, Hp, Hp, C), np.float32)
+            for p in range(kk):
+                for q in range(kk):
+                    dxp[:, p:p + Ho, q:q + Ho] += dcols[:, :, :, p, q]
+            return dxp
+
+        layer = Conv2d(Parameter("W", W2.reshape(O, kk, kk, C).transpose(0, 3, 1, 2).copy()),
+                       Parameter("b", np.zeros(O, np.float32)), (1, 1), ((pad, pad), (pad, pad)))
+        dy = d.reshape(n, Ho, Ho, O).transpose(0, 3, 1, 2)
+        layer.forward(rng.normal(size=shape).astype(np.float32))
+        conv_dx = best_ms(lambda: layer.backward(dy), r, k)
+        layer.input_grad = False
+        conv_no_dx = best_ms(lambda: layer.backward(dy), r, k)
+        print(f"  {name:28} whole batch {best_ms(whole, r, k):6.2f}   "
+              f"Conv2d's blocks (its backward with dx minus without) {conv_dx - conv_no_dx:6.2f}")
 
 
 def main():

@@ -72,6 +72,7 @@ def test_conv2d_float32_stays_float32(rng):
     y = layer.forward(x, training=True)
     dx = layer.backward(np.ones_like(y))
     assert y.dtype == dx.dtype == layer.W.grad.dtype == layer.b.grad.dtype == np.float32
+    assert {b.dtype for b in layer._ws._buffers.values()} == {np.dtype(np.float32)}  # scratch too
     ref = make_conv(case, np.random.default_rng(0))
     ref.W.value[...], ref.b.value[...] = layer.W.value, layer.b.value
     np.testing.assert_allclose(y, ref.forward(x.astype(np.float64)), rtol=1e-4, atol=1e-4)
