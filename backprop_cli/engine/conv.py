@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .blocks import window_out
 from .layers import Layer
 from .parameter import Parameter
 
@@ -32,11 +33,6 @@ MAX_IM2COL_BYTES = 256 * 2**20
 #: Examples are processed in chunks of about this many bytes of columns (a core's L2
 #: cache), so a chunk's copy and its product, or its product and its col2im, meet in cache.
 CACHE_CHUNK_BYTES = 1 << 20
-
-
-def conv_output_size(size: int, kernel: int, stride: int, pad: tuple[int, int], dilation: int) -> int:
-    """PyTorch's floor((size + pad_before + pad_after - dilation·(kernel - 1) - 1) / stride) + 1."""
-    return (size + pad[0] + pad[1] - dilation * (kernel - 1) - 1) // stride + 1
 
 
 class Workspace:
@@ -109,7 +105,7 @@ class Conv2d(Layer):
         n, _, H, Wd = shape
         O, _, kh, kw = self.W.value.shape
         (sh, sw), (dh, dw), (ph, pw) = self.stride, self.dilation, self.padding
-        return (n, O, conv_output_size(H, kh, sh, ph, dh), conv_output_size(Wd, kw, sw, pw, dw))
+        return (n, O, window_out(H, kh, sh, sum(ph), dh), window_out(Wd, kw, sw, sum(pw), dw))
 
     def _im2col(self, xp: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Copy the windows of the NHWC buffer xp (m examples) into the first kh·kw·C columns

@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .blocks import window_out
 from .layers import Layer
 
 #: Pools run over the batch in chunks of about this many bytes of input (a core's L2 cache).
 POOL_CHUNK_BYTES = 1 << 20
-
-
-def pool_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
-    """PyTorch's floor((size + 2·pad - kernel) / stride) + 1 (ceil_mode False)."""
-    return (size + 2 * pad - kernel) // stride + 1
 
 
 def empty_in_layout(like: np.ndarray, shape: tuple, fill=None) -> np.ndarray:
@@ -49,7 +45,7 @@ class _Pool2d(Layer):
     def output_shape(self, shape: tuple) -> tuple:
         """(n, C, Ho, Wo) for an input of shape (n, C, H, W)."""
         n, C, H, W = shape
-        return (n, C) + tuple(pool_output_size(s, k, st, p) for s, k, st, p
+        return (n, C) + tuple(window_out(s, k, st, 2 * p) for s, k, st, p
                               in zip((H, W), self.kernel, self.stride, self.padding))
 
     def _padded(self, x: np.ndarray) -> np.ndarray:
