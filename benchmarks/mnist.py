@@ -1,10 +1,12 @@
-"""configs/mnist-mlp.yaml end to end: parse time, test accuracy, epochs and wall time.
+"""The MNIST configs end to end: parse time, then per config and seed the test accuracy,
+test loss, epochs and wall time (the whole run, reading MNIST included).
 
-    python benchmarks/mnist_mlp.py [--seeds 0 1 2] [--mnist DIR]
+    python benchmarks/mnist.py [--configs mnist-mlp lenet5 ...] [--seeds 0 1 2] [--mnist DIR]
 
-MNIST is read from --mnist, else $BACKPROP_MNIST_DIR, else ../shared/data/mnist beside the
-repository, else the config's own datasets/mnist/; the script says so and exits 0 when none
-holds the files. Each seed is a full run into a temporary runs folder.
+Configs by name from configs/ (default: mnist-mlp, mnist-mlp-augment, lenet5). MNIST is read
+from --mnist, else $BACKPROP_MNIST_DIR, else ../shared/data/mnist beside the repository, else
+the configs' own datasets/mnist/; the script says so and exits 0 when none holds the files.
+Each run goes into a temporary runs folder. The README's MNIST figures are these runs.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import numpy as np
 import backprop_cli
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG = ROOT / "configs" / "mnist-mlp.yaml"
+CONFIGS = ROOT / "configs"
 
 
 def find_mnist(given: str | None) -> Path | None:
@@ -33,6 +35,7 @@ def find_mnist(given: str | None) -> Path | None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--configs", nargs="+", default=["mnist-mlp", "mnist-mlp-augment", "lenet5"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--mnist", default=None, help="folder of the four IDX files")
     args = ap.parse_args()
@@ -45,11 +48,14 @@ def main() -> int:
     Mnist(dir=str(mnist)).load(".", np.random.default_rng(0))
     print(f"parse: 70,000 images from {mnist} in {time.perf_counter() - t:.2f} s")
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in args.seeds:
-            r = backprop_cli.train(str(CONFIG), [f"seed={seed}", f"data.dir={mnist}"], runs_dir=tmp)
-            s = r.summary
-            print(f"seed {seed}: test accuracy {s['test']['test_accuracy']:.2%}, test loss "
-                  f"{s['test']['test_loss']:.4f}, {s['epochs']} epochs, {s['wall_time']:.1f} s")
+        for name in args.configs:
+            for seed in args.seeds:
+                r = backprop_cli.train(str(CONFIGS / f"{name}.yaml"), [f"seed={seed}", f"data.dir={mnist}"],
+                                       runs_dir=tmp)
+                s = r.summary
+                print(f"{name} seed {seed}: test accuracy {s['test']['test_accuracy']:.2%}, test loss "
+                      f"{s['test']['test_loss']:.4f}, {s['epochs']} epochs, {s['wall_time']:.1f} s",
+                      flush=True)
     return 0
 
 
