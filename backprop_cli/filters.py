@@ -125,8 +125,7 @@ def file_filters(plt, fc: FirstConv, width: float = 8.0):
     heights = [min(3.0, width * m.shape[0] / m.shape[1]) for _, m, _ in panels]
     fig, axes = plt.subplots(len(panels), 1, figsize=(width, sum(heights) + 0.45 * len(panels)),
                              gridspec_kw={"height_ratios": heights})
-    cmap = plt.get_cmap("gray").copy()
-    cmap.set_bad(GAP)
+    cmap = plt.get_cmap("gray").with_extremes(bad=GAP)
     for ax, (title, m, (lo, hi)) in zip(axes, panels):
         ax.imshow(np.ma.masked_invalid(m), cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1,
                   interpolation="nearest")
