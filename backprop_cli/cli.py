@@ -429,7 +429,9 @@ def explain(config, overrides, run_dir, example, expr, at, dot, as_json):
     backprop explain --expr "exp(x*z) + x*z/log(x) + sin(log(x))/(x*z)" --at x=2 --at z=3
 
     With CONFIG: the forward pass (net = x·W + b, y = f(net)) and the backward pass (dE/dy,
-    delta = f'(net) ⊙ dE/dy, dE/dW, dE/db) of one example, with the engine's own layers.
+    delta = f'(net) ⊙ dE/dy, dE/dW, dE/db) of one example, with the engine's own layers. On a
+    convolutional network: the table of output shapes, and each feature map, filter and
+    gradient summarized (min, mean, max, norm, share of zeros) rather than printed.
     With --expr: the computation graph, each node's value and, in reverse-mode order, its
     adjoint as the sum of its consumers' contributions; then the gradient.
     """
