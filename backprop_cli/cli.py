@@ -377,8 +377,12 @@ def sweep_collect(directory, as_json, quiet):
               "else the first present of val_loss, train_loss, val_accuracy, ...).")
 @click.option("--width", type=click.IntRange(min=20), default=None, help="Terminal plot width in characters.")
 @click.option("--height", type=click.IntRange(min=8), default=None, help="Terminal plot height in lines.")
+@click.option("--filters", is_flag=True,
+              help="The first conv2d layer's filters and one example's feature maps (one run).")
+@click.option("--example", type=click.IntRange(min=0), default=None, metavar="N",
+              help="--filters: which example of the test split (else val, else train)  [default: 0]")
 @debug_option
-def plot(runs, output, boundary, metric, width, height):
+def plot(runs, output, boundary, metric, width, height, filters, example):
     """Plot each RUN_DIR (a run or a sweep): loss, accuracy and learning rate per epoch, overlaid.
 
     \b
@@ -386,12 +390,14 @@ def plot(runs, output, boundary, metric, width, height):
     backprop plot runs/a runs/b -o curves.png     two runs overlaid, to a file
     backprop plot runs/moons-* --boundary -o b.svg  decision regions over the data
     backprop plot runs/xor-lr-20260101-120000     a sweep: its metric against each swept value
+    backprop plot runs/digits-cnn-* --filters -o f.png  first conv layer: filters, feature maps
 
-    Needs the plot extra: pip install 'backprop-cli[plot]'.
+    Needs the plot extra: pip install 'backprop-cli[plot]' (--filters in the terminal does not).
     """
     from .plot import plot as make_plot
     text = make_plot(runs, output, boundary=boundary, metric=metric, width=width, height=height,
-                     on_note=lambda line: click.echo(f"note: {line}", err=True))
+                     on_note=lambda line: click.echo(f"note: {line}", err=True), filters=filters,
+                     example=example)
     if text is not None:
         click.echo(text)
     else:
@@ -423,7 +429,9 @@ def explain(config, overrides, run_dir, example, expr, at, dot, as_json):
     backprop explain --expr "exp(x*z) + x*z/log(x) + sin(log(x))/(x*z)" --at x=2 --at z=3
 
     With CONFIG: the forward pass (net = x·W + b, y = f(net)) and the backward pass (dE/dy,
-    delta = f'(net) ⊙ dE/dy, dE/dW, dE/db) of one example, with the engine's own layers.
+    delta = f'(net) ⊙ dE/dy, dE/dW, dE/db) of one example, with the engine's own layers. On a
+    convolutional network: the table of output shapes, and each feature map, filter and
+    gradient summarized (min, mean, max, norm, share of zeros) rather than printed.
     With --expr: the computation graph, each node's value and, in reverse-mode order, its
     adjoint as the sum of its consumers' contributions; then the gradient.
     """

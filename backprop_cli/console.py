@@ -516,37 +516,92 @@ def show_array(a, limit: int = 24) -> str:
             f"‖·‖ {np.linalg.norm(a):.4g}")
 
 
+def show_summary(a) -> list[str]:
+    """The cells min, mean, max, ‖·‖ and zeros of an array (explain on images)."""
+    from .explain.network import summarize
+    m = summarize(a)
+    return [f"{m['min']:.4g}", f"{m['mean']:.4g}", f"{m['max']:.4g}", f"{m['norm']:.4g}", f"{m['zeros']:.0%}"]
+
+
 def print_trace(t, console: Console = stderr) -> None:
-    """One example's forward and backward pass, layer by layer (``backprop explain CONFIG``)."""
-    console.print(f"[bold]example {t.example}[/] of the {t.split} split: x = {show_array(t.x)}, "
-                  f"target {show_array(t.target)}; weights: {escape(t.weights)}")
+    """One example's forward and backward pass, layer by layer (``backprop explain CONFIG``).
+    For a network on images: first the table of output shapes, then each value summarized
+    (min, mean, max, norm, share of zeros) instead of printed."""
+    if t.images:
+        console.print(network_table(t.rows))
+        console.print(f"[bold]example {t.example}[/] of the {t.split} split: image "
+                      f"{'×'.join(map(str, t.input_shape))}, target {show_array(t.target)}; "
+                      f"weights: {escape(t.weights)}")
+    else:
+        console.print(f"[bold]example {t.example}[/] of the {t.split} split: x = {show_array(t.x)}, "
+                      f"target {show_array(t.target)}; weights: {escape(t.weights)}")
+
+    def title(lt):
+        head = f"layer {lt.index + 1}: {lt.title}"
+        if t.images and lt.output_shape is not None:
+            head += f"   output {'×'.join(map(str, lt.output_shape))}"
+        return head
 
     def table(title, steps):
         tab = titled(title, title_justify="left", header_style="bold", box=None, padding=(0, 1))
-        for col in ("", "formula", "shape", "value"):
-            tab.add_column(col, overflow="fold")
+        cols = ("", "formula", "shape", "min", "mean", "max", "‖·‖", "zeros") if t.images else \
+            ("", "formula", "shape", "value")
+        for col in cols:
+            tab.add_column(col, overflow="fold", justify="right" if col in cols[3:] and t.images else "left")
         for s in steps:
-            tab.add_row(f"[bold]{escape(s.name)}[/]", escape(s.formula), str(tuple(s.value.shape)),
-                        escape(show_array(s.value)))
+            cells = show_summary(s.value) if t.images else [escape(show_array(s.value))]
+            tab.add_row(f"[bold]{escape(s.name)}[/]", escape(s.formula), str(tuple(s.value.shape)), *cells)
         return tab
 
     console.print("[bold underline]forward[/]")
     for lt in t.layers:
-        console.print(table(f"layer {lt.index + 1}: {lt.title}", lt.forward))
+        console.print(table(title(lt), lt.forward))
     console.print(f"[bold]output[/] o = {show_array(t.output)}   [bold]loss[/] E = {t.loss:.6g}  "
                   f"({escape(t.loss_formula)})")
     console.print("[bold underline]backward[/]")
     for lt in reversed(t.layers):
-        console.print(table(f"layer {lt.index + 1}: {lt.title}", lt.backward))
+        console.print(table(title(lt), lt.backward))
+
+
+SMALL = 24  # explain --json on images: arrays of at most this many numbers are given in full
 
 
 def trace_json(t) -> dict:
+    """The trace as JSON. Each layer has its output shape (engine.blocks.infer_shapes) and
+    parameter count. On feature vectors every value is given in full; on images each value is
+    summarized (a step's ``summary``, and ``x`` and each gradient: shape, min, mean, max, norm,
+    zeros) and given in full (``value``) only when it has at most SMALL numbers (biases)."""
+    from .explain.network import summarize
+
+    def full(a) -> bool:
+        return not t.images or a.size <= SMALL
+
     def steps(ss):
-        return [{"name": s.name, "formula": s.formula, "shape": list(s.value.shape),
-                 "value": s.value.tolist()} for s in ss]
-    return {"example": t.example, "split": t.split, "x": t.x.tolist(), "target": t.target.tolist(),
-            "output": t.output.tolist(), "loss": t.loss, "loss_formula": t.loss_formula,
-            "weights": t.weights,
-            "layers": [{"index": lt.index, "title": lt.title, "forward": steps(lt.forward),
-                        "backward": steps(lt.backward)} for lt in t.layers],
-            "gradients": {k: v.tolist() for k, v in t.gradients.items()}}
+        out = []
+        for s in ss:
+            step = {"name": s.name, "formula": s.formula, "shape": list(s.value.shape)}
+            if t.images:
+                step["summary"] = summarize(s.value)
+            if full(s.value):
+                step["value"] = s.value.tolist()
+            out.append(step)
+        return out
+
+    def layer(lt):
+        d = {"index": lt.index, "title": lt.title}
+        if lt.output_shape is not None:
+            d.update(layer=lt.layer, output_shape=list(lt.output_shape), params=lt.params)
+        return {**d, "forward": steps(lt.forward), "backward": steps(lt.backward)}
+
+    def array(a):  # images: the summary, with the value in full when small
+        if not t.images:
+            return a.tolist()
+        return {**summarize(a), **({"value": a.tolist()} if full(a) else {})}
+
+    out = {"example": t.example, "split": t.split, "x": array(t.x), "target": t.target.tolist(),
+           "output": t.output.tolist(), "loss": t.loss, "loss_formula": t.loss_formula,
+           "weights": t.weights, "layers": [layer(lt) for lt in t.layers],
+           "gradients": {k: array(v) for k, v in t.gradients.items()}}
+    if t.input_shape is not None:
+        out["input_shape"] = list(t.input_shape)
+    return out

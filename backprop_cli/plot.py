@@ -11,6 +11,8 @@
   results.jsonl or results.csv of flat rows (overrides as dotted keys such as ``optimizer.lr``,
   metrics as columns): the metric against each swept value, every trial a point and the mean
   over repeats (seeds) a line. Given with run folders, sweep folders are left out, with a note.
+- Filters (filters.py): one run's first conv2d layer, its filters and one example's feature
+  maps; in the terminal as shaded characters, which need neither library.
 
 Both libraries are the optional extra ``plot``; without it the error says what to install.
 """
@@ -182,12 +184,18 @@ def load(paths, on_note: Callable[[str], None] | None = None,
 
 def plot(paths, output=None, *, boundary: bool = False, metric: str | None = None,
          width: int | None = None, height: int | None = None,
-         on_note: Callable[[str], None] | None = None) -> str | None:
+         on_note: Callable[[str], None] | None = None, filters: bool = False,
+         example: int | None = None) -> str | None:
     """Plot run or sweep folders into ``output`` (.png, .svg or .pdf), or return a terminal
     plot's text when ``output`` is None. ``on_note`` gets a line per sweep folder left out
-    (see ``load``)."""
+    (see ``load``). ``filters``: one run's first conv layer, its filters and its feature maps
+    on example ``example`` (see filters.py)."""
     if output is not None and Path(output).suffix.lower() not in SUFFIXES:
         raise UsageError(f"-o {output}: expected a file ending in {', '.join(SUFFIXES)}")
+    if filters:
+        return _filters(paths, output, boundary=boundary, metric=metric, width=width, example=example)
+    if example is not None:
+        raise UsageError("--example goes with --filters")
     runs, sweeps = load(paths, on_note, curves=not boundary)
     if boundary and sweeps:
         raise UsageError("--boundary needs run folders, not sweep folders")
@@ -216,6 +224,26 @@ def plot(paths, output=None, *, boundary: bool = False, metric: str | None = Non
         fig = _file_curves(plt, runs)
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(output, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return None
+
+
+def _filters(paths, output, *, boundary, metric, width, example) -> str | None:
+    from .filters import file_filters, first_conv, terminal_filters
+    if boundary or metric is not None:
+        raise UsageError("--filters goes without --boundary and --metric")
+    if len(paths) != 1:
+        raise UsageError(f"--filters shows one run; got {len(paths)} folders")
+    path = Path(paths[0])
+    if path.is_dir() and is_sweep(path):
+        raise UsageError(f"{path}: a sweep folder; --filters needs one of its runs")
+    fc = first_conv(path, example)
+    if output is None:
+        return terminal_filters(fc, width)
+    plt = _pyplot()
+    fig = file_filters(plt, fc)
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(output, dpi=110)
     plt.close(fig)
     return None
 
