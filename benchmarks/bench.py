@@ -72,7 +72,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-COMPETITORS = ("backprop", "torch", "torch_fused", "sklearn")
+COMPETITORS = ("backprop", "torch", "torch_fused", "torch_cl", "sklearn")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,19 +92,59 @@ class Workload:
     batch: int
     dtype: str
     data: str                    # xor, spirals or pixels
+    image: tuple[int, ...] = ()  # (C, H, W) of a convolutional workload, whose X is 4-D
+    # each (channels, kernel, padding): a conv layer, relu, then a 2x2 max pool (stride 2);
+    # after the last, flatten and the dense layers ``hidden`` and ``n_out``
+    convs: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def n_classes(self) -> int:
         return 2 if self.n_out == 1 else self.n_out
 
     @property
+    def conv_layers(self) -> list[dict]:
+        """Per conv layer: input (C, H, W), output channels O, kernel k and output (Ho, Wo)."""
+        out, (C, H, W) = [], self.image or (0, 0, 0)
+        for O, k, pad in self.convs:
+            Ho, Wo = H + 2 * pad - k + 1, W + 2 * pad - k + 1
+            out.append({"C": C, "H": H, "W": W, "O": O, "k": k, "Ho": Ho, "Wo": Wo})
+            C, H, W = O, Ho // 2, Wo // 2  # the 2x2 max pool
+        return out
+
+    @property
+    def flat(self) -> int:
+        """Features after flatten: the last pool's output, or the input's."""
+        if not self.convs:
+            return self.n_in
+        c = self.conv_layers[-1]
+        return c["O"] * (c["Ho"] // 2) * (c["Wo"] // 2)
+
+    @property
     def sizes(self) -> list[int]:
-        return [self.n_in, *self.hidden, self.n_out]
+        """The dense layers' widths, from the input (or the flattened feature maps) on."""
+        return [self.flat, *self.hidden, self.n_out]
 
     @property
     def parameters(self) -> int:
         s = self.sizes
-        return sum(a * b + b for a, b in zip(s, s[1:]))
+        conv = sum(c["O"] * c["C"] * c["k"] ** 2 + c["O"] for c in self.conv_layers)
+        return conv + sum(a * b + b for a, b in zip(s, s[1:]))
+
+    @property
+    def conv_flops(self) -> int:
+        """FLOPs of the conv layers' products per training sample: 2·Ho·Wo·O·(C·k²) for
+        the forward product, as much for the weight gradient and again for the input
+        gradient, which the first layer does not need (neither backprop nor PyTorch
+        computes it)."""
+        return sum(2 * c["Ho"] * c["Wo"] * c["O"] * c["C"] * c["k"] ** 2 * (2 if i == 0 else 3)
+                   for i, c in enumerate(self.conv_layers))
+
+    @property
+    def competitors(self) -> tuple[str, ...]:
+        """Who runs it: scikit-learn has no conv layers; channels_last is for images only."""
+        if self.convs:
+            return ("backprop", "torch", "torch_cl")
+        return ("backprop", "torch", "torch_fused", "sklearn")
 
     @property
     def steps_per_epoch(self) -> int:
@@ -120,6 +160,10 @@ WORKLOADS = {w.name: w for w in (
              "relu", "adam", 1e-3, 0.0, 128, "float32", "pixels"),
     Workload("W4", "784-1024-1024-10 relu, momentum, batch 512, float32", 15360, 784,
              (1024, 1024), 10, "relu", "sgd", 0.01, 0.9, 512, "float32", "pixels"),
+    Workload("W6", "LeNet-5 1x28x28, momentum, batch 64, float32", 3840, 784, (120, 84), 10,
+             "relu", "sgd", 0.01, 0.9, 64, "float32", "pixels", (1, 28, 28), ((6, 5, 2), (16, 5, 0))),
+    Workload("W7", "CIFAR-shaped 3x32x32 conv 32-64, Adam, batch 128, float32", 640, 3072, (), 10,
+             "relu", "adam", 1e-3, 0.0, 128, "float32", "pixels", (3, 32, 32), ((32, 3, 1), (64, 3, 1))),
 )}
 
 
@@ -139,6 +183,8 @@ def make_data(w: Workload, seed: int = 0):
         y = rng.integers(0, w.n_classes, w.n)
         prototypes = rng.uniform(0, 1, (w.n_classes, w.n_in)).astype(np.float32)
         X = np.clip(prototypes[y] + rng.normal(0, 0.3, (w.n, w.n_in)).astype(np.float32), 0, 1)
+        if w.image:
+            X = X.reshape(w.n, *w.image)
     return X.astype(w.dtype), y.astype(np.int64)
 
 
@@ -178,7 +224,13 @@ class Chunk:
 
 
 def backprop_config(w: Workload, data_path: Path) -> dict:
-    hidden = [{"units": u, "activation": w.activation} for u in w.hidden]
+    convs = []
+    for channels, kernel, padding in w.convs:
+        convs += [{"type": "conv2d", "channels": channels, "kernel": kernel, "padding": padding,
+                   "activation": w.activation}, {"type": "maxpool2d", "kernel": 2}]
+    if convs:
+        convs.append({"type": "flatten"})
+    hidden = convs + [{"units": u, "activation": w.activation} for u in w.hidden]
     output = {"units": w.n_out, "activation": "sigmoid" if w.n_out == 1 else "softmax"}
     opt = {"name": w.optimizer, "lr": w.lr}
     if w.momentum:
@@ -243,6 +295,7 @@ class TorchRunner:
 
     name = "torch"
     fused = False
+    channels_last = False
 
     def __init__(self, w: Workload, folder: Path):
         import torch
@@ -252,12 +305,20 @@ class TorchRunner:
         torch.manual_seed(0)
         act = {"sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[w.activation]
         layers, sizes = [], w.sizes
+        for c, (channels, kernel, padding) in zip(w.conv_layers, w.convs):
+            layers += [torch.nn.Conv2d(c["C"], channels, kernel, padding=padding, dtype=dtype),
+                       act(), torch.nn.MaxPool2d(2)]
+        if w.convs:
+            layers.append(torch.nn.Flatten())
         for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
             layers.append(torch.nn.Linear(a, b, dtype=dtype))
             if i < len(sizes) - 2:
                 layers.append(act())
         self.model = torch.nn.Sequential(*layers)
         self.X = torch.from_numpy(X)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+            self.X = self.X.contiguous(memory_format=torch.channels_last)
         if w.n_out == 1:
             self.Y = torch.from_numpy(y).to(dtype)[:, None]
             self.loss_fn = torch.nn.BCEWithLogitsLoss()
@@ -280,6 +341,8 @@ class TorchRunner:
             for start in range(0, n, bs):
                 idx = perm[start:start + bs]
                 xb, yb = X[idx], Y[idx]
+                if self.channels_last:  # a no-op: the gather keeps channels_last
+                    xb = xb.contiguous(memory_format=torch.channels_last)
                 out = model(xb)
                 loss = loss_fn(out, yb)
                 opt.zero_grad()
@@ -296,6 +359,13 @@ class TorchRunner:
 class TorchFusedRunner(TorchRunner):
     name = "torch_fused"
     fused = True
+
+
+class TorchChannelsLastRunner(TorchRunner):
+    """PyTorch with model and input in ``channels_last`` (NHWC) memory format."""
+
+    name = "torch_cl"
+    channels_last = True
 
 
 class SklearnRunner:
@@ -326,8 +396,10 @@ class SklearnRunner:
         return Chunk(epochs, epochs * self.w.n, epochs * self.w.steps_per_epoch, seconds, note=note)
 
 
-RUNNERS = {r.name: r for r in (BackpropRunner, TorchRunner, TorchFusedRunner, SklearnRunner)}
-REQUIRES = {"backprop": "backprop_cli", "torch": "torch", "torch_fused": "torch", "sklearn": "sklearn"}
+RUNNERS = {r.name: r for r in (BackpropRunner, TorchRunner, TorchFusedRunner, TorchChannelsLastRunner,
+                               SklearnRunner)}
+REQUIRES = {"backprop": "backprop_cli", "torch": "torch", "torch_fused": "torch", "torch_cl": "torch",
+            "sklearn": "sklearn"}
 
 
 def installed(competitor: str) -> bool:
