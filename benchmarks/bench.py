@@ -68,6 +68,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,6 +139,18 @@ class Workload:
         computes it)."""
         return sum(2 * c["Ho"] * c["Wo"] * c["O"] * c["C"] * c["k"] ** 2 * (2 if i == 0 else 3)
                    for i, c in enumerate(self.conv_layers))
+
+    def im2col_bytes(self, examples: int) -> list[dict]:
+        """Per conv layer, the bytes of engine/conv.py's buffers for a batch of ``examples``
+        (pixel-major): the padded input (n, Hp, Wp, C), the columns (n·Ho·Wo, k²·C) and
+        their gradient (the same size; the first layer has none, as it computes no dE/dx)."""
+        size = 4 if self.dtype == "float32" else 8
+        out = []
+        for i, ((_, _, pad), c) in enumerate(zip(self.convs, self.conv_layers)):
+            cols = examples * c["Ho"] * c["Wo"] * c["k"] ** 2 * c["C"] * size
+            out.append({"xp": examples * (c["H"] + 2 * pad) * (c["W"] + 2 * pad) * c["C"] * size,
+                        "cols": cols, "dcols": cols if i else 0})
+        return out
 
     @property
     def competitors(self) -> tuple[str, ...]:
@@ -247,6 +260,17 @@ def backprop_config(w: Workload, data_path: Path) -> dict:
     }
 
 
+def workspace_bytes(network) -> dict:
+    """Bytes of each scratch buffer the network's layers keep between steps (engine/conv.py's
+    ``Workspace``: the padded input, the im2col columns, their gradient)."""
+    out = {}
+    for i, layer in enumerate(network.layers):
+        buffers = getattr(getattr(layer, "_ws", None), "_buffers", None)
+        if buffers:
+            out[f"{i} {layer!r}"] = {k: int(v.nbytes) for k, v in buffers.items()}
+    return out
+
+
 class BackpropRunner:
     """backprop through ``api.train``: one run per chunk (see the module docstring)."""
 
@@ -264,24 +288,36 @@ class BackpropRunner:
 
         class Timer(Callback):
             profiler = None  # a cProfile.Profile to run over Trainer.fit only
+            traced_growth = None  # with tracemalloc on: peak traced bytes above the start's
 
             def on_train_begin(self, state):
+                if tracemalloc.is_tracing():
+                    tracemalloc.reset_peak()
+                    self.traced_at_begin = tracemalloc.get_traced_memory()[0]
                 self.t0 = time.perf_counter()
 
             def on_train_end(self, state):
                 self.t1 = time.perf_counter()
                 if self.profiler is not None:
                     self.profiler.disable()
+                if tracemalloc.is_tracing():
+                    self.traced_growth = tracemalloc.get_traced_memory()[1] - self.traced_at_begin
                 self.epochs, self.diverged = state.epoch, state.diverged
+                self.workspace = workspace_bytes(state.network)
 
         self.timer = Timer()
 
-    def chunk(self, epochs: int, profiler=None) -> Chunk:
+    @property
+    def workspace(self) -> dict:
+        """The conv layers' scratch buffers after the last chunk: {layer: {buffer: bytes}}."""
+        return getattr(self.timer, "workspace", {})
+
+    def chunk(self, epochs: int, profiler=None, callbacks=()) -> Chunk:
         self.timer.profiler = profiler
         t0 = time.perf_counter()
         start = None if profiler is None else (lambda run_dir, setup: profiler.enable())
         result = self.api.train(self.config, [f"training.epochs={epochs}"], runs_dir=self.runs,
-                                callbacks=[self.timer], on_start=start)
+                                callbacks=[*callbacks, self.timer], on_start=start)
         wall = time.perf_counter() - t0
         shutil.rmtree(result.run_dir, ignore_errors=True)
         t = self.timer
@@ -477,6 +513,14 @@ def worker_main(competitor: str, workload: str, threads: int, folder: str) -> No
     if competitor == "gemm":
         send({"gemm": gemm_gflops(), "blas": blas_info()})
         return
+    if competitor == "convmem":  # one epoch under tracemalloc
+        runner = BackpropRunner(WORKLOADS[workload], Path(folder))
+        tracemalloc.start()
+        runner.chunk(1)
+        from backprop_cli.engine import conv
+        send({"traced_growth": runner.timer.traced_growth, "workspace": runner.workspace,
+              "limit": conv.MAX_IM2COL_BYTES})
+        return
     base = peak_rss_mb()
     t0 = time.perf_counter()
     runner = RUNNERS[competitor](WORKLOADS[workload], Path(folder))
@@ -549,7 +593,8 @@ def run_workload(w: Workload, threads: int, competitors: list[str], pairs: int, 
     workers, epochs, out = {}, {}, {"competitors": {}, "ratios": {}}
     try:
         for c in competitors:
-            workers[c] = Worker(c, w.name, threads, folder)
+            if c in w.competitors:
+                workers[c] = Worker(c, w.name, threads, folder)
         for c, wk in workers.items():
             epochs[c], _ = calibrate(wk, target_s)
         chunks = {c: [] for c in workers}
@@ -743,23 +788,72 @@ def print_fraction(w: Workload, res: dict, gemm: float) -> None:
           + ", ".join(f"{c} {f:.0%}" for c, f in res["fraction_of_gemm_peak"].items()))
 
 
+def print_conv_fraction(w: Workload, res: dict, gemm: float) -> None:
+    """The conv layers' products (``Workload.conv_flops`` per sample) at each competitor's
+    throughput, as a fraction of the GEMM peak."""
+    res["conv_fraction_of_gemm_peak"] = {c: r["samples_per_s"] * w.conv_flops / 1e9 / gemm
+                                         for c, r in res["competitors"].items()}
+    print(f"{w.name}'s conv products ({w.conv_flops / 1e6:.2f} MFLOP per sample: forward, weight "
+          f"and input gradients, none for the first layer's input) at each throughput, as a "
+          "fraction of that peak: "
+          + ", ".join(f"{c} {f:.0%}" for c, f in res["conv_fraction_of_gemm_peak"].items()))
+
+
+def conv_memory(w: Workload, folder: Path) -> dict:
+    """The im2col buffers of one epoch of ``w`` (a child process under tracemalloc): each
+    buffer measured after training, beside the formula for one batch and the limit."""
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--_worker", "convmem",
+                           w.name, "1", str(folder)], capture_output=True, text=True, check=True)
+    m = json.loads(proc.stdout)
+    m["formula"] = w.im2col_bytes(w.batch)
+    m["formula_total"] = sum(sum(b.values()) for b in m["formula"])
+    m["measured_total"] = sum(sum(b.values()) for b in m["workspace"].values())
+    return m
+
+
+def print_conv_memory(w: Workload, m: dict) -> None:
+    mib = 2**20
+    print(f"\n{w.name} im2col buffers (engine/conv.py keeps them between steps), measured after one "
+          f"epoch: {m['measured_total'] / mib:.1f} MiB in all; limit MAX_IM2COL_BYTES = "
+          f"{m['limit'] / mib:.0f} MiB per layer's columns (a batch whose columns would exceed it "
+          "is done in chunks of examples)")
+    for (layer, bufs), f in zip(m["workspace"].items(), m["formula"]):
+        print(f"  {layer}: " + ", ".join(f"{k} {v / mib:.2f} MiB" for k, v in bufs.items())
+              + f"  (formula for a batch of {w.batch}: "
+              + ", ".join(f"{k} {v / mib:.2f} MiB" for k, v in f.items() if v) + ")")
+    print(f"  memory traced (tracemalloc) during the epoch, peak above its start: "
+          f"{m['traced_growth'] / mib:.1f} MiB")
+
+
 def print_summary(results: dict, threads: list[int]) -> None:
-    """A markdown table for README.md: throughputs and median paired ratios."""
+    """Markdown tables for README.md: throughputs and median paired ratios."""
     print("\n## Summary (median samples/s; backprop ÷ competitor, median of paired ratios)\n")
-    head = "| workload | threads | backprop | torch | torch fused | sklearn | ÷ torch | ÷ torch fused | ÷ sklearn |"
-    print(head)
-    print("| --- " * (head.count("|") - 1) + "|")
-    for t in threads:
-        for name, res in results[str(t)]["workloads"].items():
+    for conv in (False, True):
+        cols = WORKLOADS["W6"].competitors if conv else WORKLOADS["W1"].competitors
+        rows = [(t, name, res) for t in threads for name, res in results[str(t)]["workloads"].items()
+                if bool(WORKLOADS[name].convs) == conv]
+        if not rows:
+            continue
+        label = {"torch_fused": "torch fused", "torch_cl": "torch channels_last"}
+        head = ("| workload | threads | " + " | ".join(label.get(c, c) for c in cols) + " | "
+                + " | ".join(f"÷ {label.get(c, c)}" for c in cols[1:]) + " |")
+        print(head)
+        print("| --- " * (head.count("|") - 1) + "|")
+        for t, name, res in rows:
             comp, rat = res["competitors"], res["ratios"]
-            cells = [fmt_rate(comp[c]["samples_per_s"]) if c in comp else "–" for c in COMPETITORS]
-            ratios = [f"{rat[c]['median']:.2f}×" if c in rat else "–" for c in COMPETITORS[1:]]
+            cells = [fmt_rate(comp[c]["samples_per_s"]) if c in comp else "–" for c in cols]
+            ratios = [f"{rat[c]['median']:.2f}×" if c in rat else "–" for c in cols[1:]]
             print(f"| {name} | {t} | " + " | ".join(cells + ratios) + " |")
+        print()
     for t in threads:
         r = results[str(t)]
         w4 = r["workloads"].get("W4", {}).get("fraction_of_gemm_peak", {})
-        print(f"\nfloat32 GEMM peak, {t} thread(s): {r['gemm']['gflops']:.0f} GFLOP/s"
+        print(f"float32 GEMM peak, {t} thread(s): {r['gemm']['gflops']:.0f} GFLOP/s"
               + (f"; W4 at {', '.join(f'{c} {f:.0%}' for c, f in w4.items())} of it" if w4 else ""))
+        for name, res in r["workloads"].items():
+            if "conv_fraction_of_gemm_peak" in res:
+                print(f"  {name}'s conv products at " + ", ".join(
+                    f"{c} {f:.0%}" for c, f in res["conv_fraction_of_gemm_peak"].items()) + " of it")
 
 
 def main(argv=None) -> int:
@@ -836,6 +930,13 @@ def run(a, names: list[str], folder: Path) -> int:
               f"{res_t['gemm']['after']:.0f})")
         if "W4" in res_t["workloads"]:
             print_fraction(WORKLOADS["W4"], res_t["workloads"]["W4"], res_t["gemm"]["gflops"])
+        for name, res in res_t["workloads"].items():
+            if WORKLOADS[name].convs:
+                print_conv_fraction(WORKLOADS[name], res, res_t["gemm"]["gflops"])
+    for name in names:
+        if WORKLOADS[name].convs and "backprop" in competitors:
+            m = out.setdefault("conv_memory", {})[name] = conv_memory(WORKLOADS[name], folder)
+            print_conv_memory(WORKLOADS[name], m)
     if not a.no_startup and "backprop" in competitors:
         s = out["startup"] = startup(folder, 2 if a.quick else 5)
         print(f"\nstart-up ({s['command']}, median of {2 if a.quick else 5}): "
