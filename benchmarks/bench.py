@@ -706,27 +706,140 @@ def memory(folder: Path, n: int = 60000) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 # profile: where backprop's time goes, in this process
+class TimedNumpy:
+    """Stands in for ``numpy`` in engine/conv.py while profiling: every ``np.matmul`` there (the
+    conv layers' products) is timed, and appears in cProfile as ``bench.py:matmul``."""
+
+    def __init__(self):
+        import numpy
+        self._np, self.seconds, self.calls = numpy, 0.0, 0
+
+    def __getattr__(self, name):
+        return getattr(self._np, name)
+
+    def matmul(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        out = self._np.matmul(*args, **kwargs)
+        self.seconds += time.perf_counter() - t0
+        self.calls += 1
+        return out
+
+
+class timed_conv_products:
+    """Context: engine/conv.py's ``np`` replaced by a TimedNumpy."""
+
+    def __enter__(self) -> TimedNumpy:
+        from backprop_cli.engine import conv
+        self.module, self.timed = conv, TimedNumpy()
+        conv.np = self.timed
+        return self.timed
+
+    def __exit__(self, *exc):
+        self.module.np = self.timed._np
+
+
+def layer_timer():
+    """A callback that, at the start of training, wraps every layer's forward and backward,
+    the loss's and the optimizer's step with timers (no profiler: the overhead is two clock
+    reads a call). ``seconds`` sums them by kind, e.g. 'Conv2d.backward'."""
+    from backprop_cli.training.callbacks import Callback
+
+    def wrap(obj, method: str, key: str, seconds: dict):
+        inner = getattr(obj, method)
+
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            out = inner(*args, **kwargs)
+            seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - t0
+            return out
+        setattr(obj, method, timed)
+
+    class LayerTimer(Callback):
+        def __init__(self):
+            self.seconds: dict[str, float] = {}
+
+        def on_train_begin(self, state):
+            net = state.network
+            for layer in net.layers:
+                for method in ("forward", "backward"):
+                    wrap(layer, method, f"{type(layer).__name__}.{method}", self.seconds)
+            for method in ("forward", "backward"):
+                wrap(net.loss, method, f"loss {type(net.loss).__name__}.{method}", self.seconds)
+            wrap(state.optimizer, "step", f"optimizer {type(state.optimizer).__name__}.step",
+                 self.seconds)
+
+    return LayerTimer()
+
+
+def breakdown(w: Workload, threads: int, steps: int, folder: Path) -> dict:
+    """Where one step's time goes at ``threads`` threads, unprofiled: µs per step of each
+    layer kind's forward and backward, the conv products (their ``np.matmul`` calls) apart
+    from the rest of the conv layers, and the loop's remainder (batch gather, accuracy,
+    callbacks). Best of 3 runs of ``steps`` steps (by step time)."""
+    from threadpoolctl import threadpool_limits
+    runner = BackpropRunner(w, folder)
+    epochs = max(1, -(-steps // w.steps_per_epoch))
+    best = None
+    with threadpool_limits(limits=threads):
+        runner.chunk(epochs)  # warm-up
+        for _ in range(3):
+            timer = layer_timer()
+            with timed_conv_products() as products:
+                c = runner.chunk(epochs, callbacks=[timer])
+            if best is None or c.seconds < best[0].seconds:
+                best = (c, timer.seconds, products.seconds)
+    c, seconds, conv_products = best
+    per_step = {k: v / c.steps * 1e6 for k, v in seconds.items()}
+    if conv_products:
+        per_step["Conv2d products (np.matmul)"] = conv_products / c.steps * 1e6
+        for key in ("Conv2d.forward", "Conv2d.backward"):
+            per_step[key] = per_step.get(key, 0.0)
+        conv_total = per_step.pop("Conv2d.forward") + per_step.pop("Conv2d.backward")
+        per_step["Conv2d rest (pad, im2col, col2im, bias, layout)"] = conv_total - per_step[
+            "Conv2d products (np.matmul)"]
+    step = c.seconds / c.steps * 1e6
+    per_step["rest of the loop (gather, accuracy, callbacks)"] = step - sum(per_step.values())
+    blas = per_step.get("Conv2d products (np.matmul)", 0.0) + sum(
+        v for k, v in per_step.items() if k.startswith("Dense."))
+    return {"threads": threads, "steps": c.steps, "step_us": step, "us_per_step": per_step,
+            "products_us": blas, "products_share": blas / step}
+
+
+def print_breakdown(w: Workload, b: dict) -> None:
+    print(f"\n== {w.name} step breakdown, {b['threads']} thread(s), unprofiled (best of 3 runs of "
+          f"{b['steps']} steps): {b['step_us']:.0f} µs per step")
+    for k, v in sorted(b["us_per_step"].items(), key=lambda kv: -kv[1]):
+        print(f"  {v:10.0f} µs {v / b['step_us']:6.1%}  {k}")
+    print(f"  BLAS products (conv np.matmul + the Dense layers, whose time is their products and "
+          f"a bias add): {b['products_us']:.0f} µs = {b['products_share']:.0%} of the step; "
+          f"everything else {1 - b['products_share']:.0%}")
+
+
 def profile(names: list[str], steps: int, folder: Path, top: int = 25) -> None:
     import cProfile
     import pstats
 
     import numpy  # noqa: F401  (loaded before the limit, or threadpoolctl cannot see its BLAS)
     from threadpoolctl import threadpool_limits
-    with threadpool_limits(limits=1):
-        for name in names:
-            w = WORKLOADS[name]
+    for name in names:
+        w = WORKLOADS[name]
+        with threadpool_limits(limits=1):
             runner = BackpropRunner(w, folder)
             epochs = max(1, -(-steps // w.steps_per_epoch))
             plain = runner.chunk(epochs)  # also the warm-up
             prof = cProfile.Profile()
-            c = runner.chunk(epochs, profiler=prof)
+            with timed_conv_products():
+                c = runner.chunk(epochs, profiler=prof)
             print(f"\n== profile {name} ({w.title}), Trainer.fit only"
                   f", 1 thread: {c.steps} steps in {c.epochs} epochs; "
                   f"{plain.seconds / plain.steps * 1e6:.1f} µs per step unprofiled, "
-                  f"{c.seconds / c.steps * 1e6:.1f} µs under cProfile")
+                  f"{c.seconds / c.steps * 1e6:.1f} µs under cProfile"
+                  + ("; the conv products are bench.py:matmul" if w.convs else ""))
             stats = pstats.Stats(prof, stream=sys.stdout).strip_dirs()
             stats.sort_stats("tottime").print_stats(top)
             stats.sort_stats("cumulative").print_stats(top // 2)
+        for t in (1, 2):
+            print_breakdown(w, breakdown(w, t, steps, folder))
 
 
 # ---------------------------------------------------------------------------------------------
