@@ -1,6 +1,8 @@
-"""Throughput of backprop against PyTorch and scikit-learn on four MLP workloads (issue 7).
+"""Throughput of backprop against PyTorch and scikit-learn on four MLP workloads (issue 7) and
+two convolutional ones (issue 14).
 
     python benchmarks/bench.py                      # W1-W4, 1 and 2 threads, 7 pairs
+    python benchmarks/bench.py --workloads W6,W7    # the conv networks
     python benchmarks/bench.py --quick              # a smoke run: 2 pairs of short chunks
     python benchmarks/bench.py --workloads W1,W3 --threads 1 --json figures.json
     python benchmarks/bench.py --profile W1,W3      # cProfile of backprop's loop, no competitors
@@ -19,6 +21,11 @@ Workloads (synthetic data of the issue's shapes, the same arrays for every compe
         float32
     W4  15360 MNIST-shaped examples, 784-1024-1024-10 relu, softmax-CE, SGD lr 0.01 momentum
         0.9, batch 512, float32
+    W6  3840 MNIST-shaped 1x28x28 images, LeNet-5: conv 6@5x5 pad 2 + relu, maxpool 2, conv
+        16@5x5 + relu, maxpool 2, flatten, 120 relu, 84 relu, 10; softmax-CE, SGD lr 0.01
+        momentum 0.9, batch 64, float32
+    W7  640 CIFAR-shaped 3x32x32 images: conv 32@3x3 pad 1 + relu, maxpool 2, conv 64@3x3 pad 1
+        + relu, maxpool 2, flatten, 10; softmax-CE, Adam lr 1e-3, batch 128, float32
 
 Competitors, each in its own process (so one's imports and buffers never count in another's
 peak RSS), alive for the whole workload and driven in turn by this process:
@@ -36,7 +43,9 @@ peak RSS), alive for the whole workload and driven in turn by this process:
   default options (``torch``) or ``fused=True`` (``torch_fused``), in a loop that does what
   backprop's does each epoch: ``randperm``, one gather per batch, ``zero_grad``, forward,
   backward, ``step``, and the epoch's loss and accuracy accumulated from the training pass.
-- ``sklearn``: ``MLPClassifier`` with the same layers, solver, batch size, learning rate and
+- ``torch_cl`` (W6, W7 only): ``torch`` with the model and the images in the
+  ``channels_last`` memory format (PyTorch's fastest CPU layout for convolutions here).
+- ``sklearn`` (not W6, W7: it has no conv layers): ``MLPClassifier`` with the same layers, solver, batch size, learning rate and
   momentum (nesterov off, ``alpha=0``); one chunk is one ``fit`` with ``warm_start=True`` and
   ``max_iter=E`` (convergence checks disabled), sklearn's own loop with its per-epoch loss.
 
@@ -53,7 +62,14 @@ Also reported: the float32 GEMM peak (best ``np.matmul`` of large square float32
 W4's fraction of it counting 6·P FLOPs per training sample (P = weights + biases: 2·P for the
 forward pass, 4·P for the backward pass of dense layers), each competitor's peak RSS, the BLAS
 kernel (threadpoolctl), start-up times of the ``backprop`` command, and the peak RSS of
-``backprop train`` on MNIST-size float32 data as a multiple of the data's size.
+``backprop train`` on MNIST-size float32 data as a multiple of the data's size. For W6 and W7:
+the conv layers' products (``Workload.conv_flops`` per sample) at each competitor's throughput
+as a fraction of the GEMM peak, and engine/conv.py's im2col buffers after one epoch (each
+measured, beside its formula and the MAX_IM2COL_BYTES limit) with the tracemalloc peak.
+
+``--profile`` adds, after cProfile, an unprofiled breakdown of a step at 1 and 2 threads: each
+layer kind's forward and backward timed, the conv products (engine/conv.py's ``np.matmul``)
+apart from the rest of the conv layers, and the share of the step in BLAS products.
 """
 from __future__ import annotations
 
