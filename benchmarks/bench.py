@@ -1,6 +1,8 @@
-"""Throughput of backprop against PyTorch and scikit-learn on four MLP workloads (issue 7).
+"""Throughput of backprop against PyTorch and scikit-learn on four MLP workloads (issue 7) and
+two convolutional ones (issue 14).
 
     python benchmarks/bench.py                      # W1-W4, 1 and 2 threads, 7 pairs
+    python benchmarks/bench.py --workloads W6,W7    # the conv networks
     python benchmarks/bench.py --quick              # a smoke run: 2 pairs of short chunks
     python benchmarks/bench.py --workloads W1,W3 --threads 1 --json figures.json
     python benchmarks/bench.py --profile W1,W3      # cProfile of backprop's loop, no competitors
@@ -19,6 +21,11 @@ Workloads (synthetic data of the issue's shapes, the same arrays for every compe
         float32
     W4  15360 MNIST-shaped examples, 784-1024-1024-10 relu, softmax-CE, SGD lr 0.01 momentum
         0.9, batch 512, float32
+    W6  3840 MNIST-shaped 1x28x28 images, LeNet-5: conv 6@5x5 pad 2 + relu, maxpool 2, conv
+        16@5x5 + relu, maxpool 2, flatten, 120 relu, 84 relu, 10; softmax-CE, SGD lr 0.01
+        momentum 0.9, batch 64, float32
+    W7  640 CIFAR-shaped 3x32x32 images: conv 32@3x3 pad 1 + relu, maxpool 2, conv 64@3x3 pad 1
+        + relu, maxpool 2, flatten, 10; softmax-CE, Adam lr 1e-3, batch 128, float32
 
 Competitors, each in its own process (so one's imports and buffers never count in another's
 peak RSS), alive for the whole workload and driven in turn by this process:
@@ -36,7 +43,9 @@ peak RSS), alive for the whole workload and driven in turn by this process:
   default options (``torch``) or ``fused=True`` (``torch_fused``), in a loop that does what
   backprop's does each epoch: ``randperm``, one gather per batch, ``zero_grad``, forward,
   backward, ``step``, and the epoch's loss and accuracy accumulated from the training pass.
-- ``sklearn``: ``MLPClassifier`` with the same layers, solver, batch size, learning rate and
+- ``torch_cl`` (W6, W7 only): ``torch`` with the model and the images in the
+  ``channels_last`` memory format (PyTorch's fastest CPU layout for convolutions here).
+- ``sklearn`` (not W6, W7: it has no conv layers): ``MLPClassifier`` with the same layers, solver, batch size, learning rate and
   momentum (nesterov off, ``alpha=0``); one chunk is one ``fit`` with ``warm_start=True`` and
   ``max_iter=E`` (convergence checks disabled), sklearn's own loop with its per-epoch loss.
 
@@ -53,7 +62,14 @@ Also reported: the float32 GEMM peak (best ``np.matmul`` of large square float32
 W4's fraction of it counting 6·P FLOPs per training sample (P = weights + biases: 2·P for the
 forward pass, 4·P for the backward pass of dense layers), each competitor's peak RSS, the BLAS
 kernel (threadpoolctl), start-up times of the ``backprop`` command, and the peak RSS of
-``backprop train`` on MNIST-size float32 data as a multiple of the data's size.
+``backprop train`` on MNIST-size float32 data as a multiple of the data's size. For W6 and W7:
+the conv layers' products (``Workload.conv_flops`` per sample) at each competitor's throughput
+as a fraction of the GEMM peak, and engine/conv.py's im2col buffers after one epoch (each
+measured, beside its formula and the MAX_IM2COL_BYTES limit) with the tracemalloc peak.
+
+``--profile`` adds, after cProfile, an unprofiled breakdown of a step at 1 and 2 threads: each
+layer kind's forward and backward timed, the conv products (engine/conv.py's ``np.matmul``)
+apart from the rest of the conv layers, and the share of the step in BLAS products.
 """
 from __future__ import annotations
 
@@ -68,11 +84,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-COMPETITORS = ("backprop", "torch", "torch_fused", "sklearn")
+COMPETITORS = ("backprop", "torch", "torch_fused", "torch_cl", "sklearn")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,19 +109,71 @@ class Workload:
     batch: int
     dtype: str
     data: str                    # xor, spirals or pixels
+    image: tuple[int, ...] = ()  # (C, H, W) of a convolutional workload, whose X is 4-D
+    # each (channels, kernel, padding): a conv layer, relu, then a 2x2 max pool (stride 2);
+    # after the last, flatten and the dense layers ``hidden`` and ``n_out``
+    convs: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def n_classes(self) -> int:
         return 2 if self.n_out == 1 else self.n_out
 
     @property
+    def conv_layers(self) -> list[dict]:
+        """Per conv layer: input (C, H, W), output channels O, kernel k and output (Ho, Wo)."""
+        out, (C, H, W) = [], self.image or (0, 0, 0)
+        for O, k, pad in self.convs:
+            Ho, Wo = H + 2 * pad - k + 1, W + 2 * pad - k + 1
+            out.append({"C": C, "H": H, "W": W, "O": O, "k": k, "Ho": Ho, "Wo": Wo})
+            C, H, W = O, Ho // 2, Wo // 2  # the 2x2 max pool
+        return out
+
+    @property
+    def flat(self) -> int:
+        """Features after flatten: the last pool's output, or the input's."""
+        if not self.convs:
+            return self.n_in
+        c = self.conv_layers[-1]
+        return c["O"] * (c["Ho"] // 2) * (c["Wo"] // 2)
+
+    @property
     def sizes(self) -> list[int]:
-        return [self.n_in, *self.hidden, self.n_out]
+        """The dense layers' widths, from the input (or the flattened feature maps) on."""
+        return [self.flat, *self.hidden, self.n_out]
 
     @property
     def parameters(self) -> int:
         s = self.sizes
-        return sum(a * b + b for a, b in zip(s, s[1:]))
+        conv = sum(c["O"] * c["C"] * c["k"] ** 2 + c["O"] for c in self.conv_layers)
+        return conv + sum(a * b + b for a, b in zip(s, s[1:]))
+
+    @property
+    def conv_flops(self) -> int:
+        """FLOPs of the conv layers' products per training sample: 2·Ho·Wo·O·(C·k²) for
+        the forward product, as much for the weight gradient and again for the input
+        gradient, which the first layer does not need (neither backprop nor PyTorch
+        computes it)."""
+        return sum(2 * c["Ho"] * c["Wo"] * c["O"] * c["C"] * c["k"] ** 2 * (2 if i == 0 else 3)
+                   for i, c in enumerate(self.conv_layers))
+
+    def im2col_bytes(self, examples: int) -> list[dict]:
+        """Per conv layer, the bytes of engine/conv.py's buffers for a batch of ``examples``
+        (pixel-major): the padded input (n, Hp, Wp, C), the columns (n·Ho·Wo, k²·C) and
+        their gradient (the same size; the first layer has none, as it computes no dE/dx)."""
+        size = 4 if self.dtype == "float32" else 8
+        out = []
+        for i, ((_, _, pad), c) in enumerate(zip(self.convs, self.conv_layers)):
+            cols = examples * c["Ho"] * c["Wo"] * c["k"] ** 2 * c["C"] * size
+            out.append({"xp": examples * (c["H"] + 2 * pad) * (c["W"] + 2 * pad) * c["C"] * size,
+                        "cols": cols, "dcols": cols if i else 0})
+        return out
+
+    @property
+    def competitors(self) -> tuple[str, ...]:
+        """Who runs it: scikit-learn has no conv layers; channels_last is for images only."""
+        if self.convs:
+            return ("backprop", "torch", "torch_cl")
+        return ("backprop", "torch", "torch_fused", "sklearn")
 
     @property
     def steps_per_epoch(self) -> int:
@@ -120,6 +189,10 @@ WORKLOADS = {w.name: w for w in (
              "relu", "adam", 1e-3, 0.0, 128, "float32", "pixels"),
     Workload("W4", "784-1024-1024-10 relu, momentum, batch 512, float32", 15360, 784,
              (1024, 1024), 10, "relu", "sgd", 0.01, 0.9, 512, "float32", "pixels"),
+    Workload("W6", "LeNet-5 1x28x28, momentum, batch 64, float32", 3840, 784, (120, 84), 10,
+             "relu", "sgd", 0.01, 0.9, 64, "float32", "pixels", (1, 28, 28), ((6, 5, 2), (16, 5, 0))),
+    Workload("W7", "CIFAR-shaped 3x32x32 conv 32-64, Adam, batch 128, float32", 640, 3072, (), 10,
+             "relu", "adam", 1e-3, 0.0, 128, "float32", "pixels", (3, 32, 32), ((32, 3, 1), (64, 3, 1))),
 )}
 
 
@@ -139,6 +212,8 @@ def make_data(w: Workload, seed: int = 0):
         y = rng.integers(0, w.n_classes, w.n)
         prototypes = rng.uniform(0, 1, (w.n_classes, w.n_in)).astype(np.float32)
         X = np.clip(prototypes[y] + rng.normal(0, 0.3, (w.n, w.n_in)).astype(np.float32), 0, 1)
+        if w.image:
+            X = X.reshape(w.n, *w.image)
     return X.astype(w.dtype), y.astype(np.int64)
 
 
@@ -178,7 +253,13 @@ class Chunk:
 
 
 def backprop_config(w: Workload, data_path: Path) -> dict:
-    hidden = [{"units": u, "activation": w.activation} for u in w.hidden]
+    convs = []
+    for channels, kernel, padding in w.convs:
+        convs += [{"type": "conv2d", "channels": channels, "kernel": kernel, "padding": padding,
+                   "activation": w.activation}, {"type": "maxpool2d", "kernel": 2}]
+    if convs:
+        convs.append({"type": "flatten"})
+    hidden = convs + [{"units": u, "activation": w.activation} for u in w.hidden]
     output = {"units": w.n_out, "activation": "sigmoid" if w.n_out == 1 else "softmax"}
     opt = {"name": w.optimizer, "lr": w.lr}
     if w.momentum:
@@ -193,6 +274,17 @@ def backprop_config(w: Workload, data_path: Path) -> dict:
         "training": {"epochs": 1, "batch_size": w.batch, "shuffle": True},
         "seed": 0,
     }
+
+
+def workspace_bytes(network) -> dict:
+    """Bytes of each scratch buffer the network's layers keep between steps (engine/conv.py's
+    ``Workspace``: the padded input, the im2col columns, their gradient)."""
+    out = {}
+    for i, layer in enumerate(network.layers):
+        buffers = getattr(getattr(layer, "_ws", None), "_buffers", None)
+        if buffers:
+            out[f"{i} {layer!r}"] = {k: int(v.nbytes) for k, v in buffers.items()}
+    return out
 
 
 class BackpropRunner:
@@ -212,24 +304,36 @@ class BackpropRunner:
 
         class Timer(Callback):
             profiler = None  # a cProfile.Profile to run over Trainer.fit only
+            traced_growth = None  # with tracemalloc on: peak traced bytes above the start's
 
             def on_train_begin(self, state):
+                if tracemalloc.is_tracing():
+                    tracemalloc.reset_peak()
+                    self.traced_at_begin = tracemalloc.get_traced_memory()[0]
                 self.t0 = time.perf_counter()
 
             def on_train_end(self, state):
                 self.t1 = time.perf_counter()
                 if self.profiler is not None:
                     self.profiler.disable()
+                if tracemalloc.is_tracing():
+                    self.traced_growth = tracemalloc.get_traced_memory()[1] - self.traced_at_begin
                 self.epochs, self.diverged = state.epoch, state.diverged
+                self.workspace = workspace_bytes(state.network)
 
         self.timer = Timer()
 
-    def chunk(self, epochs: int, profiler=None) -> Chunk:
+    @property
+    def workspace(self) -> dict:
+        """The conv layers' scratch buffers after the last chunk: {layer: {buffer: bytes}}."""
+        return getattr(self.timer, "workspace", {})
+
+    def chunk(self, epochs: int, profiler=None, callbacks=()) -> Chunk:
         self.timer.profiler = profiler
         t0 = time.perf_counter()
         start = None if profiler is None else (lambda run_dir, setup: profiler.enable())
         result = self.api.train(self.config, [f"training.epochs={epochs}"], runs_dir=self.runs,
-                                callbacks=[self.timer], on_start=start)
+                                callbacks=[*callbacks, self.timer], on_start=start)
         wall = time.perf_counter() - t0
         shutil.rmtree(result.run_dir, ignore_errors=True)
         t = self.timer
@@ -243,6 +347,7 @@ class TorchRunner:
 
     name = "torch"
     fused = False
+    channels_last = False
 
     def __init__(self, w: Workload, folder: Path):
         import torch
@@ -252,12 +357,20 @@ class TorchRunner:
         torch.manual_seed(0)
         act = {"sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[w.activation]
         layers, sizes = [], w.sizes
+        for c, (channels, kernel, padding) in zip(w.conv_layers, w.convs):
+            layers += [torch.nn.Conv2d(c["C"], channels, kernel, padding=padding, dtype=dtype),
+                       act(), torch.nn.MaxPool2d(2)]
+        if w.convs:
+            layers.append(torch.nn.Flatten())
         for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
             layers.append(torch.nn.Linear(a, b, dtype=dtype))
             if i < len(sizes) - 2:
                 layers.append(act())
         self.model = torch.nn.Sequential(*layers)
         self.X = torch.from_numpy(X)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+            self.X = self.X.contiguous(memory_format=torch.channels_last)
         if w.n_out == 1:
             self.Y = torch.from_numpy(y).to(dtype)[:, None]
             self.loss_fn = torch.nn.BCEWithLogitsLoss()
@@ -280,6 +393,8 @@ class TorchRunner:
             for start in range(0, n, bs):
                 idx = perm[start:start + bs]
                 xb, yb = X[idx], Y[idx]
+                if self.channels_last:  # a no-op: the gather keeps channels_last
+                    xb = xb.contiguous(memory_format=torch.channels_last)
                 out = model(xb)
                 loss = loss_fn(out, yb)
                 opt.zero_grad()
@@ -296,6 +411,13 @@ class TorchRunner:
 class TorchFusedRunner(TorchRunner):
     name = "torch_fused"
     fused = True
+
+
+class TorchChannelsLastRunner(TorchRunner):
+    """PyTorch with model and input in ``channels_last`` (NHWC) memory format."""
+
+    name = "torch_cl"
+    channels_last = True
 
 
 class SklearnRunner:
@@ -326,8 +448,10 @@ class SklearnRunner:
         return Chunk(epochs, epochs * self.w.n, epochs * self.w.steps_per_epoch, seconds, note=note)
 
 
-RUNNERS = {r.name: r for r in (BackpropRunner, TorchRunner, TorchFusedRunner, SklearnRunner)}
-REQUIRES = {"backprop": "backprop_cli", "torch": "torch", "torch_fused": "torch", "sklearn": "sklearn"}
+RUNNERS = {r.name: r for r in (BackpropRunner, TorchRunner, TorchFusedRunner, TorchChannelsLastRunner,
+                               SklearnRunner)}
+REQUIRES = {"backprop": "backprop_cli", "torch": "torch", "torch_fused": "torch", "torch_cl": "torch",
+            "sklearn": "sklearn"}
 
 
 def installed(competitor: str) -> bool:
@@ -405,6 +529,14 @@ def worker_main(competitor: str, workload: str, threads: int, folder: str) -> No
     if competitor == "gemm":
         send({"gemm": gemm_gflops(), "blas": blas_info()})
         return
+    if competitor == "convmem":  # one epoch under tracemalloc
+        runner = BackpropRunner(WORKLOADS[workload], Path(folder))
+        tracemalloc.start()
+        runner.chunk(1)
+        from backprop_cli.engine import conv
+        send({"traced_growth": runner.timer.traced_growth, "workspace": runner.workspace,
+              "limit": conv.MAX_IM2COL_BYTES})
+        return
     base = peak_rss_mb()
     t0 = time.perf_counter()
     runner = RUNNERS[competitor](WORKLOADS[workload], Path(folder))
@@ -477,7 +609,8 @@ def run_workload(w: Workload, threads: int, competitors: list[str], pairs: int, 
     workers, epochs, out = {}, {}, {"competitors": {}, "ratios": {}}
     try:
         for c in competitors:
-            workers[c] = Worker(c, w.name, threads, folder)
+            if c in w.competitors:
+                workers[c] = Worker(c, w.name, threads, folder)
         for c, wk in workers.items():
             epochs[c], _ = calibrate(wk, target_s)
         chunks = {c: [] for c in workers}
@@ -589,27 +722,140 @@ def memory(folder: Path, n: int = 60000) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 # profile: where backprop's time goes, in this process
+class TimedNumpy:
+    """Stands in for ``numpy`` in engine/conv.py while profiling: every ``np.matmul`` there (the
+    conv layers' products) is timed, and appears in cProfile as ``bench.py:matmul``."""
+
+    def __init__(self):
+        import numpy
+        self._np, self.seconds, self.calls = numpy, 0.0, 0
+
+    def __getattr__(self, name):
+        return getattr(self._np, name)
+
+    def matmul(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        out = self._np.matmul(*args, **kwargs)
+        self.seconds += time.perf_counter() - t0
+        self.calls += 1
+        return out
+
+
+class timed_conv_products:
+    """Context: engine/conv.py's ``np`` replaced by a TimedNumpy."""
+
+    def __enter__(self) -> TimedNumpy:
+        from backprop_cli.engine import conv
+        self.module, self.timed = conv, TimedNumpy()
+        conv.np = self.timed
+        return self.timed
+
+    def __exit__(self, *exc):
+        self.module.np = self.timed._np
+
+
+def layer_timer():
+    """A callback that, at the start of training, wraps every layer's forward and backward,
+    the loss's and the optimizer's step with timers (no profiler: the overhead is two clock
+    reads a call). ``seconds`` sums them by kind, e.g. 'Conv2d.backward'."""
+    from backprop_cli.training.callbacks import Callback
+
+    def wrap(obj, method: str, key: str, seconds: dict):
+        inner = getattr(obj, method)
+
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            out = inner(*args, **kwargs)
+            seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - t0
+            return out
+        setattr(obj, method, timed)
+
+    class LayerTimer(Callback):
+        def __init__(self):
+            self.seconds: dict[str, float] = {}
+
+        def on_train_begin(self, state):
+            net = state.network
+            for layer in net.layers:
+                for method in ("forward", "backward"):
+                    wrap(layer, method, f"{type(layer).__name__}.{method}", self.seconds)
+            for method in ("forward", "backward"):
+                wrap(net.loss, method, f"loss {type(net.loss).__name__}.{method}", self.seconds)
+            wrap(state.optimizer, "step", f"optimizer {type(state.optimizer).__name__}.step",
+                 self.seconds)
+
+    return LayerTimer()
+
+
+def breakdown(w: Workload, threads: int, steps: int, folder: Path) -> dict:
+    """Where one step's time goes at ``threads`` threads, unprofiled: µs per step of each
+    layer kind's forward and backward, the conv products (their ``np.matmul`` calls) apart
+    from the rest of the conv layers, and the loop's remainder (batch gather, accuracy,
+    callbacks). Best of 3 runs of ``steps`` steps (by step time)."""
+    from threadpoolctl import threadpool_limits
+    runner = BackpropRunner(w, folder)
+    epochs = max(1, -(-steps // w.steps_per_epoch))
+    best = None
+    with threadpool_limits(limits=threads):
+        runner.chunk(epochs)  # warm-up
+        for _ in range(3):
+            timer = layer_timer()
+            with timed_conv_products() as products:
+                c = runner.chunk(epochs, callbacks=[timer])
+            if best is None or c.seconds < best[0].seconds:
+                best = (c, timer.seconds, products.seconds)
+    c, seconds, conv_products = best
+    per_step = {k: v / c.steps * 1e6 for k, v in seconds.items()}
+    if conv_products:
+        per_step["Conv2d products (np.matmul)"] = conv_products / c.steps * 1e6
+        for key in ("Conv2d.forward", "Conv2d.backward"):
+            per_step[key] = per_step.get(key, 0.0)
+        conv_total = per_step.pop("Conv2d.forward") + per_step.pop("Conv2d.backward")
+        per_step["Conv2d rest (pad, im2col, col2im, bias, layout)"] = conv_total - per_step[
+            "Conv2d products (np.matmul)"]
+    step = c.seconds / c.steps * 1e6
+    per_step["rest of the loop (gather, accuracy, callbacks)"] = step - sum(per_step.values())
+    blas = per_step.get("Conv2d products (np.matmul)", 0.0) + sum(
+        v for k, v in per_step.items() if k.startswith("Dense."))
+    return {"threads": threads, "steps": c.steps, "step_us": step, "us_per_step": per_step,
+            "products_us": blas, "products_share": blas / step}
+
+
+def print_breakdown(w: Workload, b: dict) -> None:
+    print(f"\n== {w.name} step breakdown, {b['threads']} thread(s), unprofiled (best of 3 runs of "
+          f"{b['steps']} steps): {b['step_us']:.0f} µs per step")
+    for k, v in sorted(b["us_per_step"].items(), key=lambda kv: -kv[1]):
+        print(f"  {v:10.0f} µs {v / b['step_us']:6.1%}  {k}")
+    print(f"  BLAS products (conv np.matmul + the Dense layers, whose time is their products and "
+          f"a bias add): {b['products_us']:.0f} µs = {b['products_share']:.0%} of the step; "
+          f"everything else {1 - b['products_share']:.0%}")
+
+
 def profile(names: list[str], steps: int, folder: Path, top: int = 25) -> None:
     import cProfile
     import pstats
 
     import numpy  # noqa: F401  (loaded before the limit, or threadpoolctl cannot see its BLAS)
     from threadpoolctl import threadpool_limits
-    with threadpool_limits(limits=1):
-        for name in names:
-            w = WORKLOADS[name]
+    for name in names:
+        w = WORKLOADS[name]
+        with threadpool_limits(limits=1):
             runner = BackpropRunner(w, folder)
             epochs = max(1, -(-steps // w.steps_per_epoch))
             plain = runner.chunk(epochs)  # also the warm-up
             prof = cProfile.Profile()
-            c = runner.chunk(epochs, profiler=prof)
+            with timed_conv_products():
+                c = runner.chunk(epochs, profiler=prof)
             print(f"\n== profile {name} ({w.title}), Trainer.fit only"
                   f", 1 thread: {c.steps} steps in {c.epochs} epochs; "
                   f"{plain.seconds / plain.steps * 1e6:.1f} µs per step unprofiled, "
-                  f"{c.seconds / c.steps * 1e6:.1f} µs under cProfile")
+                  f"{c.seconds / c.steps * 1e6:.1f} µs under cProfile"
+                  + ("; the conv products are bench.py:matmul" if w.convs else ""))
             stats = pstats.Stats(prof, stream=sys.stdout).strip_dirs()
             stats.sort_stats("tottime").print_stats(top)
             stats.sort_stats("cumulative").print_stats(top // 2)
+        for t in (1, 2):
+            print_breakdown(w, breakdown(w, t, steps, folder))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -671,23 +917,72 @@ def print_fraction(w: Workload, res: dict, gemm: float) -> None:
           + ", ".join(f"{c} {f:.0%}" for c, f in res["fraction_of_gemm_peak"].items()))
 
 
+def print_conv_fraction(w: Workload, res: dict, gemm: float) -> None:
+    """The conv layers' products (``Workload.conv_flops`` per sample) at each competitor's
+    throughput, as a fraction of the GEMM peak."""
+    res["conv_fraction_of_gemm_peak"] = {c: r["samples_per_s"] * w.conv_flops / 1e9 / gemm
+                                         for c, r in res["competitors"].items()}
+    print(f"{w.name}'s conv products ({w.conv_flops / 1e6:.2f} MFLOP per sample: forward, weight "
+          f"and input gradients, none for the first layer's input) at each throughput, as a "
+          "fraction of that peak: "
+          + ", ".join(f"{c} {f:.0%}" for c, f in res["conv_fraction_of_gemm_peak"].items()))
+
+
+def conv_memory(w: Workload, folder: Path) -> dict:
+    """The im2col buffers of one epoch of ``w`` (a child process under tracemalloc): each
+    buffer measured after training, beside the formula for one batch and the limit."""
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--_worker", "convmem",
+                           w.name, "1", str(folder)], capture_output=True, text=True, check=True)
+    m = json.loads(proc.stdout)
+    m["formula"] = w.im2col_bytes(w.batch)
+    m["formula_total"] = sum(sum(b.values()) for b in m["formula"])
+    m["measured_total"] = sum(sum(b.values()) for b in m["workspace"].values())
+    return m
+
+
+def print_conv_memory(w: Workload, m: dict) -> None:
+    mib = 2**20
+    print(f"\n{w.name} im2col buffers (engine/conv.py keeps them between steps), measured after one "
+          f"epoch: {m['measured_total'] / mib:.1f} MiB in all; limit MAX_IM2COL_BYTES = "
+          f"{m['limit'] / mib:.0f} MiB per layer's columns (a batch whose columns would exceed it "
+          "is done in chunks of examples)")
+    for (layer, bufs), f in zip(m["workspace"].items(), m["formula"]):
+        print(f"  {layer}: " + ", ".join(f"{k} {v / mib:.2f} MiB" for k, v in bufs.items())
+              + f"  (formula for a batch of {w.batch}: "
+              + ", ".join(f"{k} {v / mib:.2f} MiB" for k, v in f.items() if v) + ")")
+    print(f"  memory traced (tracemalloc) during the epoch, peak above its start: "
+          f"{m['traced_growth'] / mib:.1f} MiB")
+
+
 def print_summary(results: dict, threads: list[int]) -> None:
-    """A markdown table for README.md: throughputs and median paired ratios."""
+    """Markdown tables for README.md: throughputs and median paired ratios."""
     print("\n## Summary (median samples/s; backprop ÷ competitor, median of paired ratios)\n")
-    head = "| workload | threads | backprop | torch | torch fused | sklearn | ÷ torch | ÷ torch fused | ÷ sklearn |"
-    print(head)
-    print("| --- " * (head.count("|") - 1) + "|")
-    for t in threads:
-        for name, res in results[str(t)]["workloads"].items():
+    for conv in (False, True):
+        cols = WORKLOADS["W6"].competitors if conv else WORKLOADS["W1"].competitors
+        rows = [(t, name, res) for t in threads for name, res in results[str(t)]["workloads"].items()
+                if bool(WORKLOADS[name].convs) == conv]
+        if not rows:
+            continue
+        label = {"torch_fused": "torch fused", "torch_cl": "torch channels_last"}
+        head = ("| workload | threads | " + " | ".join(label.get(c, c) for c in cols) + " | "
+                + " | ".join(f"÷ {label.get(c, c)}" for c in cols[1:]) + " |")
+        print(head)
+        print("| --- " * (head.count("|") - 1) + "|")
+        for t, name, res in rows:
             comp, rat = res["competitors"], res["ratios"]
-            cells = [fmt_rate(comp[c]["samples_per_s"]) if c in comp else "–" for c in COMPETITORS]
-            ratios = [f"{rat[c]['median']:.2f}×" if c in rat else "–" for c in COMPETITORS[1:]]
+            cells = [fmt_rate(comp[c]["samples_per_s"]) if c in comp else "–" for c in cols]
+            ratios = [f"{rat[c]['median']:.2f}×" if c in rat else "–" for c in cols[1:]]
             print(f"| {name} | {t} | " + " | ".join(cells + ratios) + " |")
+        print()
     for t in threads:
         r = results[str(t)]
         w4 = r["workloads"].get("W4", {}).get("fraction_of_gemm_peak", {})
-        print(f"\nfloat32 GEMM peak, {t} thread(s): {r['gemm']['gflops']:.0f} GFLOP/s"
+        print(f"float32 GEMM peak, {t} thread(s): {r['gemm']['gflops']:.0f} GFLOP/s"
               + (f"; W4 at {', '.join(f'{c} {f:.0%}' for c, f in w4.items())} of it" if w4 else ""))
+        for name, res in r["workloads"].items():
+            if "conv_fraction_of_gemm_peak" in res:
+                print(f"  {name}'s conv products at " + ", ".join(
+                    f"{c} {f:.0%}" for c, f in res["conv_fraction_of_gemm_peak"].items()) + " of it")
 
 
 def main(argv=None) -> int:
@@ -764,6 +1059,13 @@ def run(a, names: list[str], folder: Path) -> int:
               f"{res_t['gemm']['after']:.0f})")
         if "W4" in res_t["workloads"]:
             print_fraction(WORKLOADS["W4"], res_t["workloads"]["W4"], res_t["gemm"]["gflops"])
+        for name, res in res_t["workloads"].items():
+            if WORKLOADS[name].convs:
+                print_conv_fraction(WORKLOADS[name], res, res_t["gemm"]["gflops"])
+    for name in names:
+        if WORKLOADS[name].convs and "backprop" in competitors:
+            m = out.setdefault("conv_memory", {})[name] = conv_memory(WORKLOADS[name], folder)
+            print_conv_memory(WORKLOADS[name], m)
     if not a.no_startup and "backprop" in competitors:
         s = out["startup"] = startup(folder, 2 if a.quick else 5)
         print(f"\nstart-up ({s['command']}, median of {2 if a.quick else 5}): "

@@ -1,4 +1,5 @@
-"""The benchmark harness still runs: W1 on backprop alone, a few dozen steps (no torch needed).
+"""The benchmark harness still runs: W1 on backprop alone, a few dozen steps (no torch needed);
+W6 and W7 for two steps of each competitor.
 
 The benchmark itself is a script that prints figures (benchmarks/bench.py), never a test.
 """
@@ -6,6 +7,8 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
+
+import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
 
@@ -33,3 +36,41 @@ def test_workload_sizes():
     # W4: 784·1024 + 1024 + 1024·1024 + 1024 + 1024·10 + 10 weights and biases
     assert w["W4"].parameters == 1_863_690
     assert w["W1"].sizes == [2, 4, 1] and w["W3"].steps_per_epoch == 25600 // 128
+
+
+def test_conv_workload_sizes():
+    w = load_bench().WORKLOADS
+    # LeNet-5: 6·1·25 + 6, 16·6·25 + 16, then 400·120 + 120, 120·84 + 84, 84·10 + 10
+    assert w["W6"].parameters == 156 + 2416 + 48120 + 10164 + 850
+    assert w["W6"].sizes == [400, 120, 84, 10]  # 16 maps of 5x5 after the second pool
+    # W7: 32·3·9 + 32, 64·32·9 + 64, then 64·8·8 features into 10 outputs
+    assert w["W7"].parameters == 896 + 18496 + 4096 * 10 + 10
+    # conv products per sample: 2·Ho·Wo·O·C·k² each, twice for the first layer (forward and
+    # weight gradient), three times for the second (and its input gradient)
+    assert w["W6"].conv_flops == 2 * 28 * 28 * 6 * 25 * 2 + 2 * 10 * 10 * 16 * 150 * 3
+    assert "sklearn" not in w["W6"].competitors and "torch_cl" in w["W7"].competitors
+
+
+@pytest.mark.parametrize("name", ["W6", "W7"])
+def test_conv_workloads_run_on_backprop_and_torch_in_both_layouts(name, tmp_path):
+    """A few steps of each competitor on a small copy of the workload: backprop builds the
+    same network as the PyTorch model (parameter counts), the im2col buffers it keeps are the
+    formula's, and channels_last really is the torch_cl model's layout."""
+    from dataclasses import replace
+    bench = load_bench()
+    w = replace(bench.WORKLOADS[name], n=2 * bench.WORKLOADS[name].batch)
+    runner = bench.BackpropRunner(w, tmp_path)
+    c = runner.chunk(1)
+    assert (c.epochs, c.steps, c.samples, c.note) == (1, 2, w.n, "")
+    measured = list(runner.workspace.values())  # read from the conv layers after training
+    assert [{k: v for k, v in f.items() if v} for f in w.im2col_bytes(w.batch)] == measured
+    if importlib.util.find_spec("torch") is None:
+        return
+    import torch
+    for cls, layout in ((bench.TorchRunner, torch.contiguous_format),
+                        (bench.TorchChannelsLastRunner, torch.channels_last)):
+        t = cls(w, tmp_path)
+        assert sum(p.numel() for p in t.model.parameters()) == w.parameters
+        assert t.model[0].weight.is_contiguous(memory_format=layout)
+        assert t.X.is_contiguous(memory_format=layout)
+        assert t.chunk(1).steps == 2
