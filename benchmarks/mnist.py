@@ -2,11 +2,14 @@
 test loss, epochs and wall time (the whole run, reading MNIST included).
 
     python benchmarks/mnist.py [--configs mnist-mlp lenet5 ...] [--seeds 0 1 2] [--mnist DIR]
+    python benchmarks/mnist.py --configs lenet5 --filters docs/lenet5-filters.png
 
 Configs by name from configs/ (default: mnist-mlp, mnist-mlp-augment, lenet5). MNIST is read
 from --mnist, else $BACKPROP_MNIST_DIR, else ../shared/data/mnist beside the repository, else
 the configs' own datasets/mnist/; the script says so and exits 0 when none holds the files.
-Each run goes into a temporary runs folder. The README's MNIST figures are these runs.
+Each run goes into a temporary runs folder. The README's MNIST figures are these runs;
+``--filters FILE`` saves the first convolutional run's ``backprop plot RUN --filters`` picture
+(the README's picture of LeNet-5's learned filters).
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ def main() -> int:
     ap.add_argument("--configs", nargs="+", default=["mnist-mlp", "mnist-mlp-augment", "lenet5"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--mnist", default=None, help="folder of the four IDX files")
+    ap.add_argument("--filters", default=None, help="save the first conv run's filters here (.png)")
     args = ap.parse_args()
     mnist = find_mnist(args.mnist)
     if mnist is None:
@@ -56,7 +60,21 @@ def main() -> int:
                 print(f"{name} seed {seed}: test accuracy {s['test']['test_accuracy']:.2%}, test loss "
                       f"{s['test']['test_loss']:.4f}, {s['epochs']} epochs, {s['wall_time']:.1f} s",
                       flush=True)
+                if args.filters and save_filters(r.run_dir, args.filters):
+                    print(f"filters of {name} seed {seed}: {args.filters}")
+                    args.filters = None
     return 0
+
+
+def save_filters(run_dir, path) -> bool:
+    """``backprop plot RUN --filters -o path``; False for a run without a conv layer."""
+    from backprop_cli.cli import main
+    from backprop_cli.config import load_config
+    layers = load_config(Path(run_dir) / "config.yaml").data["model"]["layers"]
+    if not any(layer["type"] == "conv2d" for layer in layers):
+        return False
+    main(["plot", str(run_dir), "--filters", "-o", str(path)], standalone_mode=False)
+    return True
 
 
 if __name__ == "__main__":

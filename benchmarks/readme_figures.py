@@ -145,9 +145,33 @@ def mnist() -> dict:
     return {"parse": parse, "read": read, "images": n, "summary": run}
 
 
+def mnist_run(config: str) -> dict:
+    """summary.json of configs/<config>.yaml trained on MNIST (skipped without MNIST)."""
+    d = mnist_dir()
+    if d is None:
+        raise Skip("MNIST not found (--mnist DIR)")
+    return summary(config, f"data.dir={d}")
+
+
+def conv_table(config: str) -> list[float]:
+    """The README's row of an MNIST config: test accuracy and epochs."""
+    s = mnist_run(config)
+    return [s["test"]["test_accuracy"], s["epochs"]]
+
+
 def mnist_table() -> list[float]:
     s = mnist()["summary"]
     return [s["test"]["test_accuracy"], s["n_test"], s["test"]["test_loss"], s["epochs"]]
+
+
+def load_parameters(config: str) -> int:
+    """The parameter count of configs/<config>.yaml's network on MNIST's 1×28×28 images,
+    from the engine's shape function (no data read)."""
+    import yaml
+
+    from backprop_cli.engine.blocks import summary as layer_summary
+    layers = yaml.safe_load((CONFIGS / f"{config}.yaml").read_text())["model"]["layers"]
+    return sum(row["params"] for row in layer_summary(layers, (1, 28, 28)))
 
 
 def mnist_times() -> list[float]:
@@ -337,6 +361,21 @@ FIGURES = [
            lambda: [mnist()["summary"]["final"]["train_accuracy"], mnist()["summary"]["final"]["train_loss"]],
            "slow"),
     Figure("MNIST: images parsed", r"to parse all ([\d,]+) images", lambda: [mnist()["images"]], "slow"),
+    # "Convolutional networks"
+    Figure("digits-cnn against digits' MLP: test accuracy",
+           r"`configs/digits-cnn.yaml` reaches ([\d.]+%) test accuracy in [\d,]+ parameters, where "
+           r"`configs/digits.yaml`'s MLP reaches ([\d.]+%)",
+           lambda: [summary("digits-cnn")["test"]["test_accuracy"], summary("digits")["test"]["test_accuracy"]]),
+    Figure("digits-cnn: parameters", r"reaches [\d.]+% test accuracy in ([\d,]+) parameters",
+           lambda: [summary("digits-cnn")["parameters"]]),
+    Figure("lenet5: parameters", r"LeNet-5's ([\d,]+) parameters",
+           lambda: [load_parameters("lenet5")]),
+    *[Figure(f"{c}: test accuracy, epochs", rf"\| `configs/{c}.yaml` \|[^|]*\| \*\*([\d.]+%)\*\* \| (\d+) \|",
+             functools.partial(conv_table, c), "slow")
+      for c in ("lenet5", "lenet5-augment", "mnist-mlp-augment")],
+    *[Figure(f"{c}: wall time", rf"\| `configs/{c}.yaml` \|[^|]*\|[^|]*\|[^|]*\| ([\d.]+) s",
+             functools.partial(lambda c: [mnist_run(c)["wall_time"]], c), "timing")
+      for c in ("lenet5", "lenet5-augment", "mnist-mlp-augment")],
     Figure("optimizers against PyTorch: largest difference", r"measured ≤ ([\d.e-]+)\)", torch_agreement,
            "slow", bound=True),
 

@@ -154,3 +154,15 @@ def test_digits_cnn_beats_the_mlp_on_the_same_split(tmp_path):
     mlp = api.setup(CONFIGS / "digits.yaml").splits
     assert np.array_equal(cnn.test.labels, mlp.test.labels) and np.array_equal(cnn.test.X, mlp.test.X)
     assert accuracy["digits-cnn"] > accuracy["digits"] + 0.01, accuracy
+
+
+def test_gradcheck_of_a_conv_config_checks_every_parameter():
+    """Biases start at 0 and zero pixels give nets of exactly 0, on relu's kink: gradcheck
+    moves the biases off it, so theirs are checked rather than all skipped."""
+    from backprop_cli import api
+    report = api.gradcheck(CONFIGS / "digits-cnn.yaml")
+    assert report.passed
+    checked = {c.parameter: c.checked for c in report.checks}
+    assert set(checked) == {"0.W", "0.b", "2.W", "2.b", "5.W", "5.b", "input"}
+    assert all(n > 0 for n in checked.values()), checked
+    assert checked["0.b"] == 16 and checked["2.b"] == 32
