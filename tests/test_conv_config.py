@@ -166,3 +166,25 @@ def test_gradcheck_of_a_conv_config_checks_every_parameter():
     assert set(checked) == {"0.W", "0.b", "2.W", "2.b", "5.W", "5.b", "input"}
     assert all(n > 0 for n in checked.values()), checked
     assert checked["0.b"] == 16 and checked["2.b"] == 32
+
+
+def test_model_init_from_takes_pytorchs_conv_weights_as_they_are(tmp_path):
+    """A PyTorch network's state_dict saved under backprop's names (conv weights as they are,
+    dense weights transposed): backprop predicts what PyTorch computes."""
+    torch = pytest.importorskip("torch")
+    from backprop_cli import api
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 16, 3, padding="same"), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(16, 32, 3, padding="same"), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(128, 10)).double()
+    sd = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+    arrays = {"0.W": sd["0.weight"], "0.b": sd["0.bias"], "2.W": sd["3.weight"], "2.b": sd["3.bias"],
+              "5.W": sd["7.weight"].T, "5.b": sd["7.bias"]}
+    np.savez(tmp_path / "torch.npz", **arrays)
+    s = api.setup(CONFIGS / "digits-cnn.yaml", ["dtype=float64", f"model.init_from={tmp_path / 'torch.npz'}"])
+    X = s.splits.test.X[:20]
+    ours = s.network.predict(X)
+    with torch.no_grad():
+        theirs = torch.softmax(net(torch.from_numpy(X).reshape(-1, 1, 8, 8)), dim=1).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-15)

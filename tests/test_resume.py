@@ -53,7 +53,8 @@ class Crash(Callback):
 
 
 # every mechanism with state: momentum, plateau schedule, early stopping (restore_best),
-# dropout + input noise + max-norm + L2, restarts, misclassified examples, the perceptron
+# dropout + input noise + max-norm + L2, restarts, misclassified examples, the perceptron, and a
+# convolutional network (its layers keep scratch buffers) with dropout, shifts and Adam
 CASES = {
     "momentum-plateau-early": ("momentum-spirals.yaml", ["training.epochs=60", "data.val_fraction=0.2",
                                "schedule={name: reduce_on_plateau, patience: 3}", "stopping.patience=30"]),
@@ -62,6 +63,8 @@ CASES = {
     "misclassified-adam": ("xor.yaml", ["training.examples=misclassified", "optimizer={name: adam, lr: 0.05}",
                                         "training.batch_size=2", "training.epochs=120"]),
     "perceptron": ("and-perceptron.yaml", ["training.shuffle=true"]),
+    "conv-dropout-shift-adam": ("digits-cnn.yaml", ["training.epochs=6", "augment.shift=1",
+                                "model.layers.0.dropout=0.1", "stopping.patience=3"]),
 }
 
 
