@@ -157,12 +157,12 @@ def test_config_validate_many_files(tmp_path):
 
 def test_shipped_configs_are_valid(tmp_path):
     # MNIST is not committed: its configs are checked against a folder of its four files
-    from backprop_cli import yamlio
+    from backprop_cli.config import read_config
     from backprop_cli.data.sources import MNIST_FILES
     for stem in MNIST_FILES["train"] + MNIST_FILES["test"]:
         (tmp_path / f"{stem}.gz").touch()
     paths = sorted(CONFIGS.glob("*.yaml"))
-    data = {p: yamlio.load(p.read_text()).get("data") for p in paths}
+    data = {p: read_config(p)[0].get("data") for p in paths}  # extends resolved
     mnist = [p for p in paths if isinstance(data[p], dict) and data[p].get("source") == "mnist"]
     r = run("config", "validate", *(str(p) for p in paths if p not in mnist))
     assert r.exit_code == 0, r.output
