@@ -383,10 +383,12 @@ def test_maxpool_disjoint_path_equals_the_window_by_window_path(kernel, layout, 
 
 @pytest.fixture
 def two_threads(monkeypatch):
-    """threads.run with 2 threads (the pool), whatever the BLAS library says."""
+    """threads.run with 2 threads (the pool), and 2 parts of dE/dW, whatever the BLAS
+    library says."""
     from backprop_cli.engine import threads
     run = threads.run
     monkeypatch.setattr(threads, "run", lambda task, count, n=None: run(task, count, 2))
+    monkeypatch.setattr(threads, "num_threads", lambda: 2)
 
 
 @pytest.mark.parametrize("name", ["stride 2 pad 1", "dilation 2", "mixed"])
@@ -461,5 +463,8 @@ def test_threads_run_gives_blas_its_thread_count_back():
     inside = []
     threads.run(lambda i, worker: inside.append(threads.num_threads()), 4, 2)
     assert threads.num_threads() == before
+    threads.run(lambda i, worker: inside.append(threads.num_threads()), 4, 1)
+    assert inside[-4:] == [before] * 4  # one thread: no pool, BLAS left alone
+    del inside[-4:]
     if threads._blas_setter() is not None:  # OpenBLAS found: one thread per chunk thread
         assert set(inside) == {1}

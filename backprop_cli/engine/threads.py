@@ -55,14 +55,20 @@ def _find_openblas(names=_NAMES):
     return None
 
 
-def num_threads() -> int:
-    """The number of threads the chunks may use: the BLAS library's (see the module doc)."""
+def _blas_threads() -> int | None:
+    """OpenBLAS's thread count, or None where no OpenBLAS can be asked."""
     global _get_num_threads, _looked
     if not _looked:
         import numpy  # noqa: F401  (its BLAS must be loaded to be found)
         _get_num_threads, _looked = _find_openblas(), True
-    if _get_num_threads is not None:
-        return max(1, int(_get_num_threads()))
+    return None if _get_num_threads is None else max(1, int(_get_num_threads()))
+
+
+def num_threads() -> int:
+    """The number of threads the chunks may use: the BLAS library's (see the module doc)."""
+    blas = _blas_threads()
+    if blas is not None:
+        return blas
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         if os.environ.get(var, "").strip().isdigit():
             return max(1, int(os.environ[var]))
@@ -86,8 +92,8 @@ def run(task, count: int, threads: int | None = None) -> None:
         for i in pending:
             task(i, worker)
 
-    blas, before = _blas_setter(), num_threads()
-    if blas is not None:
+    blas, before = _blas_setter(), _blas_threads()
+    if blas is not None and before is not None:
         blas(1)  # each thread's products on its own core (see the module doc)
     futures = [_executor(workers - 1).submit(drain, w) for w in range(1, workers)]
     try:
@@ -95,7 +101,7 @@ def run(task, count: int, threads: int | None = None) -> None:
     finally:
         for f in futures:
             f.result()
-        if blas is not None:
+        if blas is not None and before is not None:
             blas(before)
 
 
