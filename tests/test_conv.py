@@ -367,16 +367,17 @@ def pixel_major(a):
 
 @pytest.mark.parametrize("kernel", [(2, 2), (3, 3), (2, 3)])
 @pytest.mark.parametrize("layout", [np.ascontiguousarray, pixel_major])
-def test_maxpool_disjoint_path_equals_the_window_by_window_path(kernel, layout, rng):
+def test_maxpool_disjoint_path_equals_the_window_by_window_path(kernel, layout, rng, monkeypatch):
     """kernel == stride takes the one-pass path (boolean masks, 'not taken' for ties); on
     inputs full of ties it gives the bits of the general window-by-window path."""
+    monkeypatch.setattr(pooling_module, "ONE_PASS_MIN_CHANNELS", 4)
     layer = MaxPool2d(kernel)
     x = layout(rng.integers(0, 2, size=(3, 4, 7, 8)).astype(np.float64))  # mostly ties; crops
     y = layer.forward(x)
     dy = layout(rng.normal(size=y.shape))
     dx = layer.backward(dy)
     general = np.zeros_like(x)
-    layer._backward_overlapping(x, y, dy, general)
+    layer._backward_by_window(x, y, dy, general)
     np.testing.assert_array_equal(dx, general)
     assert np.count_nonzero(dx) == np.count_nonzero(dy)  # one entry per window, ties or not
 

@@ -8,6 +8,9 @@ kernel, 1 thread, forward + backward of 2x2 max pools on W6/W7 shapes): 0.6 vs 6
 30 vs 92 ms and 11 vs 59 ms (benchmarks/conv_layers.py --alternatives). Outputs and input
 gradients are allocated in the memory layout of the input (a conv layer's pixel-major
 output stays pixel-major), so the next layer reads them without a transposing copy.
+
+The chunks of examples (_Pool2d._chunks) of the max pool's forward and backward run on
+engine/threads.py's pool when BLAS has more than one thread; each writes its own examples.
 """
 from __future__ import annotations
 
@@ -19,6 +22,11 @@ from .layers import Layer
 
 #: Pools run over the batch in chunks of about this many bytes of input (a core's L2 cache).
 POOL_CHUNK_BYTES = 1 << 20
+#: The max pool's one-pass backward (kernel == stride) is taken on pixel-major inputs with at
+#: least this many channels (its inner loops run over C values). Paired best-of, 1 thread:
+#: 7.2 vs 10.4 ms on W7's first pool (C = 32), 3.1 vs 4.9 ms on its second (C = 64), but
+#: 1.23 vs 1.0 ms on W6's first (C = 6) and equal on its second (C = 16).
+ONE_PASS_MIN_CHANNELS = 32
 
 
 def empty_in_layout(like: np.ndarray, shape: tuple, fill=None) -> np.ndarray:
@@ -78,7 +86,7 @@ class _Pool2d(Layer):
     def _chunks(self, xp: np.ndarray):
         """Slices of examples of about POOL_CHUNK_BYTES of input each, so that a window's
         passes over a chunk find it in cache (measured: W7's first pool, forward + backward,
-        from ~16 to ~10 ms). They are also the pieces a thread pool could split."""
+        from ~16 to ~10 ms). They are also the pieces the thread pool splits."""
         m = max(1, POOL_CHUNK_BYTES // max(1, xp[0].nbytes))
         return [slice(s, s + m) for s in range(0, xp.shape[0], m)]
 
@@ -136,21 +144,24 @@ class MaxPool2d(_Pool2d):
         return y
 
     def backward(self, dy):
-        """Disjoint windows (kernel == stride), one pass each over the (n, C, Ho, kh, Wo, kw)
-        view of x_pad: is_max = (x_pad == y broadcast), then window offset by offset in
-        row-major order is_max = is_max > taken, taken |= is_max (boolean passes of the output's
-        size, so only the first maximum stays), and dE/dx_pad = dy broadcast · is_max.
-        (W7's first pool: about 3 ms against 7.5 ms for the window-by-window float passes
-        below.) Overlapping windows, window by window in row-major order: is_max = (v_pq ==
-        y) as 0/1, then d_pq = rest · is_max and rest -= d_pq, so the first maximum takes the
-        whole gradient and later ties get rest = 0. (Float masks and two float ops measured
-        faster than boolean masks on a pixel-major input: about 7.5 vs 13.6 ms on W7's first
-        pool.)"""
+        """Disjoint windows (kernel == stride) on a pixel-major input of at least
+        ONE_PASS_MIN_CHANNELS channels: one pass each over the (n, C, Ho, kh, Wo, kw) view of
+        x_pad, is_max = (x_pad == y broadcast), then window offset by offset in row-major
+        order is_max = is_max > taken, taken |= is_max (boolean passes of the output's size,
+        so only the first maximum stays), and dE/dx_pad = dy broadcast · is_max.
+
+        Otherwise window by window in row-major order: is_max = (v_pq == y) as 0/1, then
+        d_pq = rest · is_max and rest -= d_pq, so the first maximum takes the whole gradient
+        and later ties get rest = 0. (Float masks and two float ops measured faster than
+        boolean masks window by window on a pixel-major input: about 7.5 vs 13.6 ms on W7's
+        first pool.)"""
         xp, y = self._xp, self._y
         Ho, Wo = y.shape[2:]
         dxp = empty_in_layout(xp, xp.shape, None if self._covers(xp.shape, Ho, Wo) else 0)
         chunks = self._chunks(xp)
-        task = self._backward_disjoint if self._disjoint else self._backward_overlapping
+        one_pass = (self._disjoint and xp.strides[1] == xp.itemsize
+                    and xp.shape[1] >= ONE_PASS_MIN_CHANNELS)
+        task = self._backward_disjoint if one_pass else self._backward_by_window
         threads.run(lambda i, _: task(xp[chunks[i]], y[chunks[i]], dy[chunks[i]], dxp[chunks[i]]),
                     len(chunks))
         return self._unpad(dxp, self._shape)
@@ -177,15 +188,23 @@ class MaxPool2d(_Pool2d):
                 taken |= m
         np.multiply(dys[:, :, :, None, :, None], is_max, out=dx6)
 
-    def _backward_overlapping(self, xs, ys, dys, dxs):
+    def _backward_by_window(self, xs, ys, dys, dxs):
         Ho, Wo = ys.shape[2:]
         rest = dys.copy(order="K")
         is_max = empty_in_layout(ys, ys.shape)
-        for (_, _, v), (_, _, d) in zip(self._windows(xs, Ho, Wo), self._windows(dxs, Ho, Wo)):
+        last = self.kernel[0] * self.kernel[1] - 1
+        for k, ((_, _, v), (_, _, d)) in enumerate(zip(self._windows(xs, Ho, Wo),
+                                                       self._windows(dxs, Ho, Wo))):
             np.equal(v, ys, out=is_max, casting="unsafe")
-            is_max *= rest
-            d += is_max
-            rest -= is_max
+            if self._disjoint:
+                np.multiply(rest, is_max, out=d)
+                if k < last:
+                    rest -= d
+            else:
+                is_max *= rest
+                d += is_max
+                if k < last:
+                    rest -= is_max
 
     def kink_state(self):
         """The arg-max p·kw + q of each window in the last forward (first one on ties)."""
