@@ -384,12 +384,10 @@ def test_maxpool_disjoint_path_equals_the_window_by_window_path(kernel, layout, 
 
 @pytest.fixture
 def two_threads(monkeypatch):
-    """threads.run with 2 threads (the pool), and 2 parts of dE/dW, whatever the BLAS
-    library says."""
+    """threads.run with 2 threads (the pool), whatever the BLAS library says."""
     from backprop_cli.engine import threads
     run = threads.run
     monkeypatch.setattr(threads, "run", lambda task, count, n=None: run(task, count, 2))
-    monkeypatch.setattr(threads, "num_threads", lambda: 2)
 
 
 @pytest.mark.parametrize("name", ["stride 2 pad 1", "dilation 2", "mixed"])
@@ -399,6 +397,7 @@ def test_conv2d_threaded_chunks_give_the_same_bits(name, rng, monkeypatch, reque
     layer = make_conv(case, rng, dtype=np.float32)
     per_example = np.prod(layer.output_shape(x.shape)[2:]) * (np.prod(case[2]) * case[0] + 1) * 4
     monkeypatch.setattr(conv_module, "CACHE_CHUNK_BYTES", int(2 * per_example))  # chunks 2, 2, 1
+    monkeypatch.setattr(conv_module, "THREADED_CHUNKS", True)
     y = layer.forward(x)
     dy = rng.normal(size=y.shape).astype(np.float32)
     dx, dW, db = layer.backward(dy), layer.W.grad.copy(), layer.b.grad.copy()
@@ -456,16 +455,3 @@ def test_conv2d_transposed_columns_match_the_pixel_major_ones(name, rng, monkeyp
                                        f"conv {name} limit {limit}", eps=EPS, tol=1e-7))
     for a, b in zip(results[0], results[99]):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.abs(b).max())
-
-
-def test_threads_run_gives_blas_its_thread_count_back():
-    from backprop_cli.engine import threads
-    before = threads.num_threads()
-    inside = []
-    threads.run(lambda i, worker: inside.append(threads.num_threads()), 4, 2)
-    assert threads.num_threads() == before
-    threads.run(lambda i, worker: inside.append(threads.num_threads()), 4, 1)
-    assert inside[-4:] == [before] * 4  # one thread: no pool, BLAS left alone
-    del inside[-4:]
-    if threads._blas_setter() is not None:  # OpenBLAS found: one thread per chunk thread
-        assert set(inside) == {1}

@@ -15,10 +15,10 @@ W7 conv1 24.6 → 19.5 ms; W6 conv2 (C = 6) 5.6 → 6.0 and W7 conv2 147 → 172
 so the layers with more channels stay pixel-major.
 
 The chunks of examples (pad + copy + product in the forward; product + col2im in the
-backward's dE/dx) run on engine/threads.py's pool when BLAS has more than one thread; each
-chunk writes its own examples' rows, so the numbers do not depend on the thread count.
-dE/dW stays one product over the whole batch (OpenBLAS threads it): split into blocks of O
-it changed float32 results in the last bit against one product.
+backward's dE/dx) each write their own examples' rows, so they can run on engine/threads.py's
+pool with the same numbers (THREADED_CHUNKS; off: slower than OpenBLAS threading each
+product, see engine/threads.py). dE/dW stays one product over the whole batch: split into
+blocks of O rows it changed float32 results in the last bit against one product.
 
 Measured on the W7 conv2 shape (128x32x16x16, 64@3x3 pad 1, float32, 1 thread, best of 7;
 benchmarks/conv_layers.py --alternatives; a shared machine, so figures move by ~20%): the
@@ -50,6 +50,10 @@ CACHE_CHUNK_BYTES = 1 << 20
 #: Layers with at most this many input channels store their columns transposed (see
 #: Conv2d._transposed): W6 conv1 (C = 1) im2col per chunk of 12 examples 68 µs against 505 µs.
 TRANSPOSED_MAX_C = 3
+#: Run the chunks on engine/threads.py's pool when BLAS has several threads. Off: measured
+#: slower than one chunk at a time with OpenBLAS threading the products (engine/threads.py
+#: gives the figures); the chunked code stays ready for it (issue 18).
+THREADED_CHUNKS = False
 
 
 class Workspace:
@@ -199,7 +203,7 @@ class Conv2d(Layer):
                     self._columns(f"cols{worker}", m * P, K, dtype)[:(e - s) * P])
             np.matmul(self._im2col(xp[s:e], cols), Wb.T, out=y[s:e].reshape(-1, O))
 
-        threads.run(chunk, -(-n // m))
+        threads.run(chunk, -(-n // m), None if THREADED_CHUNKS else 1)
         self._cache = (xp, Wb, cols_all if keep else None, m, x.shape, (Ho, Wo))
         return y.transpose(0, 3, 1, 2)
 
@@ -251,7 +255,7 @@ class Conv2d(Layer):
                     i0, j0 = p * dh, q * dw
                     dxp[s:e, i0:i0 + sh * (Ho - 1) + 1:sh, j0:j0 + sw * (Wo - 1) + 1:sw] += dcols[p, q]
 
-        threads.run(chunk, -(-n // cm))
+        threads.run(chunk, -(-n // cm), None if THREADED_CHUNKS else 1)
         return dxp[:, top:top + H, left:left + Wd].transpose(0, 3, 1, 2)
 
     def parameters(self):

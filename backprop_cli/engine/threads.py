@@ -7,13 +7,14 @@ threadpoolctl's limits at run time, set), read from the loaded OpenBLAS on each 
 no OpenBLAS can be asked, OPENBLAS_NUM_THREADS / OMP_NUM_THREADS, else the CPUs this process
 may run on. One thread means no pool at all: the chunks run in order on the caller's thread.
 
-While the pool runs, OpenBLAS is set to one thread (and back after): a chunk's product then
-runs on its own thread's core. Leaving OpenBLAS at two threads inside two chunk threads
-oversubscribes two cores: W7 conv2's forward + backward (benchmarks/conv_layers.py shapes,
-2 threads, a shared machine at load ~4) took 202 ms that way against 77 ms with OpenBLAS at
-one thread per chunk thread and 143 ms with no pool (OpenBLAS threading the products alone).
-The setting is process-wide: BLAS calls made meanwhile by other threads of the process run on
-one thread. The products outside the pool (dE/dW, dense layers) keep OpenBLAS's threads.
+Callers give the pool work without BLAS products: measured on a quiet machine, 2 threads,
+forward + backward (benchmarks/conv_layers.py shapes, best of 5 interleaved), the max pools'
+chunks gain (W7 pool1 10.3 → 6.1 ms, pool2 4.0 → 2.2 ms), while the conv layers' chunks (copy +
+product, product + col2im) lost against one chunk at a time with OpenBLAS threading each
+product: W7 conv2 32.7 ms serial, 35.0 ms on the pool, 37.2 ms on the pool with OpenBLAS set
+to one thread per chunk thread (W7 conv1 7.2 / 7.6 / 9.3 ms, W6 conv2 2.6 / 2.7 / 3.0 ms).
+(Under a load of ~4 the pool with one-thread OpenBLAS had won, 77 vs 143 ms on W7 conv2:
+OpenBLAS's threads suffer most from a busy machine.)
 
 Results never depend on the number of threads: a chunk's work is the same whoever runs it,
 chunks write disjoint outputs, and callers make chunks from sizes, never from the thread count.
@@ -32,7 +33,6 @@ _looked = False
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _lock = threading.Lock()
-_set_num_threads = None
 
 
 def _find_openblas(names=_NAMES):
@@ -92,25 +92,12 @@ def run(task, count: int, threads: int | None = None) -> None:
         for i in pending:
             task(i, worker)
 
-    blas, before = _blas_setter(), _blas_threads()
-    if blas is not None and before is not None:
-        blas(1)  # each thread's products on its own core (see the module doc)
     futures = [_executor(workers - 1).submit(drain, w) for w in range(1, workers)]
     try:
         drain(0)
     finally:
         for f in futures:
             f.result()
-        if blas is not None and before is not None:
-            blas(before)
-
-
-def _blas_setter():
-    """OpenBLAS's set_num_threads, or None (found once, beside get_num_threads)."""
-    global _set_num_threads
-    if _set_num_threads is None:
-        _set_num_threads = _find_openblas(tuple(n.replace("_get_", "_set_") for n in _NAMES)) or False
-    return _set_num_threads or None
 
 
 def _executor(size: int) -> ThreadPoolExecutor:
