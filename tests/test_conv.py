@@ -455,3 +455,14 @@ def test_conv2d_transposed_columns_match_the_pixel_major_ones(name, rng, monkeyp
                                        f"conv {name} limit {limit}", eps=EPS, tol=1e-7))
     for a, b in zip(results[0], results[99]):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.abs(b).max())
+
+
+@pytest.mark.parametrize("kind", POOLS)
+def test_pool_backward_takes_dy_in_any_layout(kind, rng):
+    """dy in another layout than the pool's input (flatten hands back NCHW while a conv's
+    output is pixel-major) gives the same bits: it is copied into y's layout first."""
+    x = pixel_major(rng.normal(size=(3, 32, 6, 6)))
+    layer = POOLS[kind]((2, 2))
+    y = layer.forward(x)
+    dy = rng.normal(size=y.shape)
+    np.testing.assert_array_equal(layer.backward(np.ascontiguousarray(dy)), layer.backward(pixel_major(dy)))

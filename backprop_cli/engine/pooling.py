@@ -39,6 +39,11 @@ def empty_in_layout(like: np.ndarray, shape: tuple, fill=None) -> np.ndarray:
     return out
 
 
+def _axis_order(a: np.ndarray) -> list:
+    """a's axes from the largest stride to the smallest (its memory layout)."""
+    return sorted(range(a.ndim), key=lambda k: -abs(a.strides[k]))
+
+
 class _Pool2d(Layer):
     """Shared by the max and average pools: options, output size, padding, the strided views."""
 
@@ -162,8 +167,17 @@ class MaxPool2d(_Pool2d):
         one_pass = (self._disjoint and xp.strides[1] == xp.itemsize
                     and xp.shape[1] >= ONE_PASS_MIN_CHANNELS)
         task = self._backward_disjoint if one_pass else self._backward_by_window
-        threads.run(lambda i, _: task(xp[chunks[i]], y[chunks[i]], dy[chunks[i]], dxp[chunks[i]]),
-                    len(chunks))
+        same = _axis_order(dy) == _axis_order(y)
+
+        def chunk(i, _):
+            s = chunks[i]
+            dys = dy[s]
+            if not same:  # dy in y's layout first (W7's second pool, NCHW dy from flatten:
+                dys = empty_in_layout(y[s], dys.shape)  # 19.2 ms → 3.0 ms pixel-major)
+                np.copyto(dys, dy[s])
+            task(xp[s], y[s], dys, dxp[s])
+
+        threads.run(chunk, len(chunks))
         return self._unpad(dxp, self._shape)
 
     def _split(self, a: np.ndarray, Ho: int, Wo: int) -> np.ndarray:
