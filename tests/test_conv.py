@@ -356,3 +356,113 @@ def test_pool_chunks_give_the_same_results(kind, name, rng, monkeypatch):
     assert len(layer._chunks(x)) == 2
     np.testing.assert_array_equal(layer.forward(x), y)
     np.testing.assert_array_equal(layer.backward(dy), dx)
+
+
+# ---- fast paths and threads -----------------------------------------------------------------
+
+def pixel_major(a):
+    """The same (n, C, H, W) values with channels last in memory, as a conv layer outputs them."""
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("kernel", [(2, 2), (3, 3), (2, 3)])
+@pytest.mark.parametrize("layout", [np.ascontiguousarray, pixel_major])
+def test_maxpool_disjoint_path_equals_the_window_by_window_path(kernel, layout, rng, monkeypatch):
+    """kernel == stride takes the one-pass path (boolean masks, 'not taken' for ties); on
+    inputs full of ties it gives the bits of the general window-by-window path."""
+    monkeypatch.setattr(pooling_module, "ONE_PASS_MIN_CHANNELS", 4)
+    layer = MaxPool2d(kernel)
+    x = layout(rng.integers(0, 2, size=(3, 4, 7, 8)).astype(np.float64))  # mostly ties; crops
+    y = layer.forward(x)
+    dy = layout(rng.normal(size=y.shape))
+    dx = layer.backward(dy)
+    general = np.zeros_like(x)
+    layer._backward_by_window(x, y, dy, general)
+    np.testing.assert_array_equal(dx, general)
+    assert np.count_nonzero(dx) == np.count_nonzero(dy)  # one entry per window, ties or not
+
+
+@pytest.fixture
+def two_threads(monkeypatch):
+    """threads.run with 2 threads (the pool), whatever the BLAS library says."""
+    from backprop_cli.engine import threads
+    run = threads.run
+    monkeypatch.setattr(threads, "run", lambda task, count, n=None: run(task, count, 2))
+
+
+@pytest.mark.parametrize("name", ["stride 2 pad 1", "dilation 2", "mixed"])
+def test_conv2d_threaded_chunks_give_the_same_bits(name, rng, monkeypatch, request):
+    case = CONV_CASES[name]
+    x = conv_input(case, rng, n=5, H=9, W=8, dtype=np.float32)
+    layer = make_conv(case, rng, dtype=np.float32)
+    per_example = np.prod(layer.output_shape(x.shape)[2:]) * (np.prod(case[2]) * case[0] + 1) * 4
+    monkeypatch.setattr(conv_module, "CACHE_CHUNK_BYTES", int(2 * per_example))  # chunks 2, 2, 1
+    monkeypatch.setattr(conv_module, "THREADED_CHUNKS", True)
+    y = layer.forward(x)
+    dy = rng.normal(size=y.shape).astype(np.float32)
+    dx, dW, db = layer.backward(dy), layer.W.grad.copy(), layer.b.grad.copy()
+    request.getfixturevalue("two_threads")
+    np.testing.assert_array_equal(layer.forward(x), y)
+    np.testing.assert_array_equal(layer.backward(dy), dx)
+    np.testing.assert_array_equal(layer.W.grad, dW)
+    np.testing.assert_array_equal(layer.b.grad, db)
+
+
+@pytest.mark.parametrize("kind", POOLS)
+@pytest.mark.parametrize("name", ["2x2", "3x3 stride 2 pad 1"])
+def test_pool_threaded_chunks_give_the_same_bits(kind, name, rng, monkeypatch, request):
+    x = pixel_major(tied_input(rng) + rng.integers(0, 2, size=(2, 3, 6, 6)) * 0.5)
+    layer = POOLS[kind](*POOL_CASES[name])
+    monkeypatch.setattr(pooling_module, "POOL_CHUNK_BYTES", 1)  # one example per chunk
+    y = layer.forward(x)
+    dy = rng.normal(size=y.shape)
+    dx = layer.backward(dy)
+    request.getfixturevalue("two_threads")
+    np.testing.assert_array_equal(layer.forward(x), y)
+    np.testing.assert_array_equal(layer.backward(dy), dx)
+
+
+def test_threads_run_calls_each_task_once_and_raises_its_error():
+    from backprop_cli.engine import threads
+    seen = []
+    threads.run(lambda i, worker: seen.append((i, worker)), 9, 2)
+    assert sorted(i for i, _ in seen) == list(range(9)) and {w for _, w in seen} <= {0, 1}
+
+    def fail(i, _):
+        if i == 3:
+            raise ValueError("chunk 3")
+    with pytest.raises(ValueError, match="chunk 3"):
+        threads.run(fail, 6, 2)
+    assert threads.num_threads() >= 1
+
+
+@pytest.mark.parametrize("name", CONV_CASES)
+def test_conv2d_transposed_columns_match_the_pixel_major_ones(name, rng, monkeypatch):
+    """Few input channels store the columns transposed (from an NCHW padded input); every
+    case, either way, passes the gradient check and gives the same outputs and gradients
+    (to rounding: the products' operands are laid out differently)."""
+    case = CONV_CASES[name]
+    x = conv_input(case, rng)
+    results = {}
+    for limit in (0, 99):
+        monkeypatch.setattr(conv_module, "TRANSPOSED_MAX_C", limit)
+        layer = make_conv(case, np.random.default_rng(5))
+        y = layer.forward(x)
+        assert layer._tcols == (limit == 99)
+        dy = np.random.default_rng(6).normal(size=y.shape)
+        results[limit] = (y, layer.backward(dy), layer.W.grad.copy(), layer.b.grad.copy())
+        assert_checks_pass(check_layer(make_conv(case, np.random.default_rng(5)), x, dy,
+                                       f"conv {name} limit {limit}", eps=EPS, tol=1e-7))
+    for a, b in zip(results[0], results[99]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.abs(b).max())
+
+
+@pytest.mark.parametrize("kind", POOLS)
+def test_pool_backward_takes_dy_in_any_layout(kind, rng):
+    """dy in another layout than the pool's input (flatten hands back NCHW while a conv's
+    output is pixel-major) gives the same bits: it is copied into y's layout first."""
+    x = pixel_major(rng.normal(size=(3, 32, 6, 6)))
+    layer = POOLS[kind]((2, 2))
+    y = layer.forward(x)
+    dy = rng.normal(size=y.shape)
+    np.testing.assert_array_equal(layer.backward(np.ascontiguousarray(dy)), layer.backward(pixel_major(dy)))

@@ -8,16 +8,25 @@ kernel, 1 thread, forward + backward of 2x2 max pools on W6/W7 shapes): 0.6 vs 6
 30 vs 92 ms and 11 vs 59 ms (benchmarks/conv_layers.py --alternatives). Outputs and input
 gradients are allocated in the memory layout of the input (a conv layer's pixel-major
 output stays pixel-major), so the next layer reads them without a transposing copy.
+
+The chunks of examples (_Pool2d._chunks) of the max pool's forward and backward run on
+engine/threads.py's pool when BLAS has more than one thread; each writes its own examples.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from . import threads
 from .blocks import window_out
 from .layers import Layer
 
 #: Pools run over the batch in chunks of about this many bytes of input (a core's L2 cache).
 POOL_CHUNK_BYTES = 1 << 20
+#: The max pool's one-pass backward (kernel == stride) is taken on pixel-major inputs with at
+#: least this many channels (its inner loops run over C values). Paired best-of, 1 thread:
+#: 7.2 vs 10.4 ms on W7's first pool (C = 32), 3.1 vs 4.9 ms on its second (C = 64), but
+#: 1.23 vs 1.0 ms on W6's first (C = 6) and equal on its second (C = 16).
+ONE_PASS_MIN_CHANNELS = 32
 
 
 def empty_in_layout(like: np.ndarray, shape: tuple, fill=None) -> np.ndarray:
@@ -28,6 +37,11 @@ def empty_in_layout(like: np.ndarray, shape: tuple, fill=None) -> np.ndarray:
     if fill is not None:
         out[...] = fill
     return out
+
+
+def _axis_order(a: np.ndarray) -> list:
+    """a's axes from the largest stride to the smallest (its memory layout)."""
+    return sorted(range(a.ndim), key=lambda k: -abs(a.strides[k]))
 
 
 class _Pool2d(Layer):
@@ -77,7 +91,7 @@ class _Pool2d(Layer):
     def _chunks(self, xp: np.ndarray):
         """Slices of examples of about POOL_CHUNK_BYTES of input each, so that a window's
         passes over a chunk find it in cache (measured: W7's first pool, forward + backward,
-        from ~16 to ~10 ms). They are also the pieces a thread pool could split."""
+        from ~16 to ~10 ms). They are also the pieces the thread pool splits."""
         m = max(1, POOL_CHUNK_BYTES // max(1, xp[0].nbytes))
         return [slice(s, s + m) for s in range(0, xp.shape[0], m)]
 
@@ -122,39 +136,89 @@ class MaxPool2d(_Pool2d):
         Ho, Wo = self._check(x)
         xp = self._padded(x)
         y = empty_in_layout(xp, self.output_shape(x.shape))
-        for s in self._chunks(xp):
+        chunks = self._chunks(xp)
+
+        def chunk(i, _):
+            s = chunks[i]
             ys = y[s]
             for k, (_, _, v) in enumerate(self._windows(xp[s], Ho, Wo)):
                 np.copyto(ys, v) if k == 0 else np.maximum(ys, v, out=ys)
+
+        threads.run(chunk, len(chunks))
         self._xp, self._y, self._shape = xp, y, x.shape
         return y
 
     def backward(self, dy):
-        """Window by window in row-major order: is_max = (v_pq == y) as 0/1, then
+        """Disjoint windows (kernel == stride) on a pixel-major input of at least
+        ONE_PASS_MIN_CHANNELS channels: one pass each over the (n, C, Ho, kh, Wo, kw) view of
+        x_pad, is_max = (x_pad == y broadcast), then window offset by offset in row-major
+        order is_max = is_max > taken, taken |= is_max (boolean passes of the output's size,
+        so only the first maximum stays), and dE/dx_pad = dy broadcast · is_max.
+
+        Otherwise window by window in row-major order: is_max = (v_pq == y) as 0/1, then
         d_pq = rest · is_max and rest -= d_pq, so the first maximum takes the whole gradient
         and later ties get rest = 0. (Float masks and two float ops measured faster than
-        boolean masks on a pixel-major input: about 7.5 vs 13.6 ms on W7's first pool.)"""
+        boolean masks window by window on a pixel-major input: about 7.5 vs 13.6 ms on W7's
+        first pool.)"""
         xp, y = self._xp, self._y
         Ho, Wo = y.shape[2:]
         dxp = empty_in_layout(xp, xp.shape, None if self._covers(xp.shape, Ho, Wo) else 0)
-        last = self.kernel[0] * self.kernel[1] - 1
-        for s in self._chunks(xp):
-            ys = y[s]
-            rest = dy[s].copy(order="K")
-            is_max = empty_in_layout(ys, ys.shape)
-            for k, ((_, _, v), (_, _, d)) in enumerate(zip(self._windows(xp[s], Ho, Wo),
-                                                           self._windows(dxp[s], Ho, Wo))):
-                np.equal(v, ys, out=is_max, casting="unsafe")
-                if self._disjoint:
-                    np.multiply(rest, is_max, out=d)
-                    if k < last:
-                        rest -= d
-                else:
-                    is_max *= rest
-                    d += is_max
-                    if k < last:
-                        rest -= is_max
+        chunks = self._chunks(xp)
+        one_pass = (self._disjoint and xp.strides[1] == xp.itemsize
+                    and xp.shape[1] >= ONE_PASS_MIN_CHANNELS)
+        task = self._backward_disjoint if one_pass else self._backward_by_window
+        same = _axis_order(dy) == _axis_order(y)
+
+        def chunk(i, _):
+            s = chunks[i]
+            dys = dy[s]
+            if not same:  # dy in y's layout first (W7's second pool, NCHW dy from flatten:
+                dys = empty_in_layout(y[s], dys.shape)  # 19.2 ms → 3.0 ms pixel-major)
+                np.copyto(dys, dy[s])
+            task(xp[s], y[s], dys, dxp[s])
+
+        threads.run(chunk, len(chunks))
         return self._unpad(dxp, self._shape)
+
+    def _split(self, a: np.ndarray, Ho: int, Wo: int) -> np.ndarray:
+        """The (n, C, Ho, kh, Wo, kw) view of a's first Ho·kh rows and Wo·kw columns (kernel ==
+        stride): a[n, c, i·kh + p, j·kw + q] at [n, c, i, p, j, q]."""
+        (kh, kw) = self.kernel
+        sn, sc, sh, sw = a.strides
+        return np.lib.stride_tricks.as_strided(a, (a.shape[0], a.shape[1], Ho, kh, Wo, kw),
+                                               (sn, sc, kh * sh, sh, kw * sw, sw))
+
+    def _backward_disjoint(self, xs, ys, dys, dxs):
+        Ho, Wo = ys.shape[2:]
+        x6, dx6 = self._split(xs, Ho, Wo), self._split(dxs, Ho, Wo)
+        is_max = np.empty_like(x6, dtype=bool)  # in x6's memory order
+        np.equal(x6, ys[:, :, :, None, :, None], out=is_max)
+        kh, kw = self.kernel
+        taken = is_max[:, :, :, 0, :, 0].copy(order="K")
+        for k in range(1, kh * kw):
+            m = is_max[:, :, :, k // kw, :, k % kw]
+            np.greater(m, taken, out=m)  # m and not taken
+            if k < kh * kw - 1:
+                taken |= m
+        np.multiply(dys[:, :, :, None, :, None], is_max, out=dx6)
+
+    def _backward_by_window(self, xs, ys, dys, dxs):
+        Ho, Wo = ys.shape[2:]
+        rest = dys.copy(order="K")
+        is_max = empty_in_layout(ys, ys.shape)
+        last = self.kernel[0] * self.kernel[1] - 1
+        for k, ((_, _, v), (_, _, d)) in enumerate(zip(self._windows(xs, Ho, Wo),
+                                                       self._windows(dxs, Ho, Wo))):
+            np.equal(v, ys, out=is_max, casting="unsafe")
+            if self._disjoint:
+                np.multiply(rest, is_max, out=d)
+                if k < last:
+                    rest -= d
+            else:
+                is_max *= rest
+                d += is_max
+                if k < last:
+                    rest -= is_max
 
     def kink_state(self):
         """The arg-max p·kw + q of each window in the last forward (first one on ties)."""
