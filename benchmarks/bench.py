@@ -157,15 +157,20 @@ class Workload:
                    for i, c in enumerate(self.conv_layers))
 
     def im2col_bytes(self, examples: int) -> list[dict]:
-        """Per conv layer, the bytes of engine/conv.py's buffers for a batch of ``examples``
-        (pixel-major): the padded input (n, Hp, Wp, C), the columns (n·Ho·Wo, k²·C) and
-        their gradient (the same size; the first layer has none, as it computes no dE/dx)."""
+        """Per conv layer, the bytes of engine/conv.py's buffers for a batch of ``examples``:
+        the padded input (n, Hp, Wp, C), the columns (n·Ho·Wo, k²·C + 1: a ones column carries
+        the bias; stored transposed, ``colsT``, for layers of at most TRANSPOSED_MAX_C input
+        channels) and one cache-sized chunk of their gradient (the first layer has none, as it
+        computes no dE/dx)."""
+        from backprop_cli.engine import conv
         size = 4 if self.dtype == "float32" else 8
         out = []
         for i, ((_, _, pad), c) in enumerate(zip(self.convs, self.conv_layers)):
-            cols = examples * c["Ho"] * c["Wo"] * c["k"] ** 2 * c["C"] * size
+            P, K = c["Ho"] * c["Wo"], c["k"] ** 2 * c["C"]
+            cols = "colsT" if c["C"] <= conv.TRANSPOSED_MAX_C else "cols"
+            chunk = max(1, min(examples, conv.CACHE_CHUNK_BYTES // (P * K * size)))
             out.append({"xp": examples * (c["H"] + 2 * pad) * (c["W"] + 2 * pad) * c["C"] * size,
-                        "cols": cols, "dcols": cols if i else 0})
+                        cols: examples * P * (K + 1) * size, "dcols0": chunk * P * K * size if i else 0})
         return out
 
     @property
