@@ -575,8 +575,13 @@ def run() -> None:
         signal.signal(signal.SIGTERM, terminate)
     try:
         main()
+    except KeyboardInterrupt:  # a signal after the command had put its own handling away
+        from .errors import EXIT_INTERRUPTED
+        sys.exit(EXIT_INTERRUPTED)
     finally:
-        # the interpreter's shutdown puts the default actions back, so a signal in it would
-        # still kill the process by the signal: hold both until the process is gone
-        if hasattr(signal, "pthread_sigmask"):
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        # the interpreter's shutdown puts the default action back for signals that have a
+        # Python handler, so a signal then killed the process by the signal (exit -15); it
+        # leaves ignored ones alone. (Blocking them in this thread would not do: BLAS threads
+        # would take them.)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
