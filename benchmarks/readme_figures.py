@@ -398,6 +398,9 @@ FIGURES = [
 
 # Figures not measured here, and where they come from.
 SOURCES = {
+    "Performance, convolutional workloads: W6/W7 throughput and ratios, W7's 57.7 MiB of columns, "
+    "40% of a W7 step off the products": "benchmarks/bench.py --workloads W6,W7 --threads 1,2 and "
+    "--profile W7 at commit 327dfd9 (benchmarks/README.md)",
     "Performance: throughput table, ratios, GEMM peak, % of peak, start-up, peak memory":
         "benchmarks/bench.py --json, at the commits the README names (4910109; memory: efe139e)",
     "Performance: checkpoint save 38 -> 22 ms": "a W4-size save before and after commit 0153321",
