@@ -188,3 +188,18 @@ def test_model_init_from_takes_pytorchs_conv_weights_as_they_are(tmp_path):
     with torch.no_grad():
         theirs = torch.softmax(net(torch.from_numpy(X).reshape(-1, 1, 8, 8)), dim=1).numpy()
     np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-15)
+
+
+def test_predict_takes_images_of_the_runs_shape_and_refuses_others(tmp_path):
+    from backprop_cli import api
+    run_dir = api.train(CONFIGS / "digits-cnn.yaml", ["training.epochs=1"], runs_dir=tmp_path / "runs").run_dir
+    rng = np.random.default_rng(0)
+    images = rng.random((4, 1, 8, 8)) * 16
+    np.savez(tmp_path / "ok.npz", X=images)
+    np.savez(tmp_path / "flat.npz", X=images.reshape(4, 64))
+    np.savez(tmp_path / "bad.npz", X=images.reshape(4, 1, 4, 16))
+    ok, flat = (run("predict", run_dir, "--data", tmp_path / f) for f in ("ok.npz", "flat.npz"))
+    assert ok.exit_code == 0 and ok.output == flat.output and len(ok.output.splitlines()) == 5
+    bad = run("predict", run_dir, "--data", tmp_path / "bad.npz")
+    assert bad.exit_code == 3
+    assert "bad.npz: array 'X' holds images of 1×4×16, expected 1×8×8 as in the run's training data" in bad.output

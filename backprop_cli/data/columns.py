@@ -301,5 +301,10 @@ def _read_npz(path: Path, info: dict, data_cfg: dict, targets: bool) -> NewFile:
     if X.shape[1] != d:
         raise DataError(f"{path}: array {x_key!r} has {X.shape[1]} features per example, expected "
                         f"{d} as in the run's training data")
+    own, trained = raw.get("shape"), info.get("shape")
+    if own is not None and trained is not None and tuple(own) != tuple(trained):
+        from .base import shape_text
+        raise DataError(f"{path}: array {x_key!r} holds images of {shape_text(own)}, expected "
+                        f"{shape_text(trained)} as in the run's training data")
     return NewFile(path, np.asarray(X, dtype=np.float64), y, None, keys=(x_key, y_key),
                    columns=list(range(d)), target_columns=[y_key])
