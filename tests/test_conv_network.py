@@ -35,6 +35,7 @@ def conv_spec(**opts):
             "init": "auto", "dropout": 0.0, **opts}
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")  # PyTorch's own note
 @pytest.mark.parametrize("opts,shape", CONV_CASES, ids=[str(o) for o, _ in CONV_CASES])
 def test_conv_output_shape_and_parameters_are_pytorchs(opts, shape):
     spec = conv_spec(**opts)
