@@ -398,6 +398,9 @@ FIGURES = [
 
 # Figures not measured here, and where they come from.
 SOURCES = {
+    "Performance, convolutional workloads: a LeNet-5 epoch on 1 and 2 BLAS threads, 7.6 and 8.0 s":
+        "OPENBLAS_NUM_THREADS=1 (2) backprop train configs/lenet5.yaml --set training.epochs=2 "
+        "--json: final epoch_time, idle machine, commit 53e6f71",
     "Performance, convolutional workloads: W6/W7 throughput and ratios, W7's 57.7 MiB of columns, "
     "40% of a W7 step off the products": "benchmarks/bench.py --workloads W6,W7 --threads 1,2 and "
     "--profile W7 at commit 327dfd9 (benchmarks/README.md)",
