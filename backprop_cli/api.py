@@ -48,13 +48,21 @@ class Setup:
     streams: Streams
 
 
-def as_config(config, overrides=()) -> Config:
-    return config if isinstance(config, Config) else load_config(config, overrides)
+ARRAYS = {"source": "arrays"}
 
 
-def setup(config, overrides=()) -> Setup:
-    """Validate the config, read the data and build the network (nothing is written)."""
-    cfg = as_config(config, overrides)
+def as_config(config, overrides=(), data=None) -> Config:
+    """A validated Config from a Config, a file path, YAML text or a dict; with ``data``
+    (arrays), its data section becomes ``source: arrays`` (the common options kept)."""
+    from .config import config_from
+    return config_from(config, overrides, ARRAYS if data is not None else None)
+
+
+def setup(config, overrides=(), data=None) -> Setup:
+    """Validate the config, read the data and build the network (nothing is written).
+    ``data``: arrays in place of the config's data section, (X, y) or {'train': (X, y),
+    'val': (X, y), 'test': (X, y)}."""
+    cfg = as_config(config, overrides, data)
     c = cfg.data
     streams = Streams.from_seed(c["seed"])
     layers = c["model"]["layers"]
@@ -63,7 +71,8 @@ def setup(config, overrides=()) -> Setup:
     splits = load_data(c["data"], output_units=layers[-1]["units"],
                        loss_is_classification=loss_cls.classification, dtype=c["dtype"],
                        base_dir=cfg.base_dir, rng=streams.data,
-                       input_size=c["model"].get("input_size"), loss_name=named(c["loss"])[0])
+                       input_size=c["model"].get("input_size"), loss_name=named(c["loss"])[0],
+                       arrays=data)
     shape = network_input(layers, splits.n_features, splits.shape, cfg.name)
     net = build_network(layers, shape, c["loss"], c["dtype"], streams.init, streams.dropout)
     if c["model"]["init_from"]:
@@ -298,10 +307,15 @@ def _digest(*arrays) -> str:
     return h.hexdigest()
 
 
-def train(config=None, overrides=(), *, runs_dir=None, name: str | None = None,
+def train(config=None, overrides=(), *, data=None, runs_dir=None, name: str | None = None,
           callbacks: list[Callback] = (), on_start=None, resume=None,
           handle_signals: bool = False, epochs: int | None = None) -> RunResult:
     """Train the network a config declares and record the run; see ``backprop train``.
+
+    ``config``: a file path, YAML text or a dict (text and dicts are relative to the working
+    directory). ``data``: arrays in place of the config's data section, (X, y) or {'train':
+    (X, y), 'val': (X, y), 'test': (X, y)}; the config's common data options (scale,
+    val_fraction, ...) still apply, and the run folder records ``source: arrays``.
 
     ``resume``: a run folder whose checkpoints/last.npz to continue from (no config needed);
     the finished run equals one never interrupted, weight for weight and metric for metric.
@@ -315,11 +329,11 @@ def train(config=None, overrides=(), *, runs_dir=None, name: str | None = None,
     if epochs is not None:
         raise ConfigError("epochs: a new total goes with resume (a run folder); for a new run, "
                           f"set training.epochs={epochs}")
-    cfg = as_config(config, overrides)
+    cfg = as_config(config, overrides, data)
     c = cfg.data
     run_name = check_name(name, "--name") if name else (
         check_name(c["name"], f"{cfg.path}: name") if c["name"] else safe_name(cfg.name))
-    s = setup(cfg)
+    s = setup(cfg, data=data)
     check_against_data(c, s.splits)
     runs = Path(runs_dir) if runs_dir is not None else Path(c["output"]["runs_dir"])
     run_dir = make_run_dir(runs, run_name).resolve()

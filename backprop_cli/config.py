@@ -492,6 +492,11 @@ def read_yaml(path: Path) -> tuple[Any, Locator]:
         raise ConfigError(f"{label}: not a text file ({e.reason} at byte {e.start})") from None
     except OSError as e:
         raise ConfigError(f"{label}: cannot read: {e.strerror}") from None
+    return parse_yaml(text, label)
+
+
+def parse_yaml(text: str, label: str) -> tuple[Any, Locator]:
+    """Parse YAML text safely (``label`` names it in errors), keeping positions."""
     loc = Locator(label)
     try:
         node = yamlio.compose(text)
@@ -983,6 +988,55 @@ def load_config(path, overrides: list[str] | tuple = ()) -> Config:
     except RecursionError:
         raise ConfigError(f"{path}: nested too deeply") from None
     return Config(resolved, path.resolve(), list(overrides), origins, files)
+
+
+def config_from(config, overrides: list[str] | tuple = (), data: dict | None = None) -> Config:
+    """A validated Config from a file path, YAML text (it has a newline or a ': '), or a dict.
+
+    Text and dicts are relative to the working directory (their ``extends`` and data files);
+    ``data``: a ``data`` section to merge over the config's (``{'source': 'arrays'}`` when the
+    data comes as arrays: the source's own options are then dropped, the common ones kept)."""
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, (str, os.PathLike)) and not (
+            isinstance(config, str) and ("\n" in config or ": " in config)):
+        if data is None:
+            return load_config(config, overrides)
+        path = Path(os.path.normpath(config))
+        raw, loc, files = read_config(path)
+        base, label = path.parent, path
+    else:
+        if isinstance(config, str):
+            raw, loc = parse_yaml(config, "<config text>")
+        elif isinstance(config, dict):
+            raw, loc = copy.deepcopy(config), Locator("<config dict>")
+        else:
+            raise ConfigError(f"config: expected a file path, YAML text or a dict, got "
+                              f"{type(config).__name__}")
+        files, base, label = [], Path.cwd(), None
+        if isinstance(raw, dict) and "extends" in raw:
+            raw = dict(raw)
+            parent = Path(os.path.normpath(base / str(raw.pop("extends"))))
+            praw, ploc, files = read_config(parent)
+            rebase_files(praw, parent.parent, base)
+            _expand_short_forms(schema(), praw, raw)
+            raw, loc = deep_merge(praw, raw), ploc.under(loc)
+    raw = copy.deepcopy(raw)
+    if data is not None and isinstance(raw, dict):
+        from .data.base import COMMON
+        given = raw.get("data")
+        given = {"source": given} if isinstance(given, str) else dict(given or {})
+        raw["data"] = {**{k: v for k, v in given.items() if k in COMMON}, **data}
+    for text in overrides:
+        keys, value = parse_override(text)
+        if not isinstance(raw, dict):
+            break
+        apply_override(raw, keys, value, text)
+        loc.set_override(tuple(keys), f"--set {text}")
+    resolved, origins = resolve(raw, loc, base)
+    normalize_files(resolved)
+    return Config(resolved, label.resolve() if label else None, list(overrides), origins,
+                  files if label is None else [str(label), *files[1:]])
 
 
 def batch_size(cfg: dict) -> int | None:

@@ -246,14 +246,17 @@ def hold_out(parts: dict, labels: dict, fractions: dict, rng, name: str) -> dict
 
 def load(data_cfg: dict, *, output_units: int, loss_is_classification: bool, dtype,
          base_dir, rng: np.random.Generator, where: str = "data", input_size: int | None = None,
-         loss_name: str = "", preprocessing: dict | None = None) -> Splits:
+         loss_name: str = "", preprocessing: dict | None = None, arrays=None) -> Splits:
     """Read the data a validated ``data`` section declares, check, split, encode and scale it.
 
     ``preprocessing`` (a run's stored statistics, from :func:`preprocess.load`) is applied
-    instead of fitting new ones: ``backprop eval`` scales data exactly as training did."""
+    instead of fitting new ones: ``backprop eval`` scales data exactly as training did.
+    ``arrays``: the data of ``source: arrays``, (X, y) or {'train': (X, y), 'val': ..., ...}."""
     cfg = {k: data_cfg.get(k, opt.default) for k, opt in COMMON.items()}
     opts = {k: v for k, v in data_cfg.items() if k not in COMMON and k != "source"}
     source = SOURCES.get(data_cfg["source"])(**opts)
+    if arrays is not None:
+        source.arrays = arrays  # the arrays source's data, given from Python
     parts = read_parts(source, cfg, base_dir, rng, data_cfg["source"], input_size)
     name = parts["train"].get("path", data_cfg["source"])
     shape = resolve_shape(parts, cfg["shape"], name)

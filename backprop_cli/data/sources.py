@@ -101,6 +101,43 @@ class Idx(Source):
         return raw
 
 
+class Arrays(Source):
+    doc = ("arrays given from Python: backprop_cli.train(config, data=(X, y)) or data={'train': "
+           "(X, y), 'val': (X, y), 'test': (X, y)}; images (n, H, W) or (n, C, H, W) keep their shape")
+
+    def __init__(self, arrays=None, **options):
+        super().__init__(**options)
+        self.arrays = arrays
+
+    def load(self, base_dir, rng):
+        from .npz import arrays_part
+        if self.arrays is None:
+            raise DataError("data.source: arrays: the data was given as arrays from Python; give "
+                            "them again (backprop_cli.train(config, data=(X, y)), or data= of "
+                            "evaluate and predict)")
+        given = self.arrays if isinstance(self.arrays, dict) else {"train": self.arrays}
+        unknown = sorted(set(given) - {"train", "val", "test"})
+        if unknown or "train" not in given:
+            raise DataError(f"data: expected (X, y) or a mapping of 'train' (and 'val', 'test') to "
+                            f"(X, y), got keys {', '.join(map(repr, given)) or 'none'}")
+        raw = None
+        for split in ("train", "val", "test"):
+            if given.get(split) is None:
+                continue
+            pair = given[split]
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise DataError(f"data[{split!r}]: expected a pair (X, y), got {type(pair).__name__}")
+            part = arrays_part(pair[0], pair[1], f"<{split} arrays>")
+            names = getattr(pair[0], "columns", None)  # a pandas DataFrame's column names
+            if names is not None:
+                part["feature_names"] = [str(c) for c in names]
+            if raw is None:
+                raw = part
+            else:
+                raw[split] = part
+        return raw
+
+
 MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
                "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 
@@ -160,7 +197,8 @@ class Mnist(Source):
         return raw
 
 
-SOURCES = Registry("data source", {**BUILTIN, "csv": Csv, "npz": Npz, "idx": Idx, "mnist": Mnist})
+SOURCES = Registry("data source", {**BUILTIN, "csv": Csv, "npz": Npz, "idx": Idx, "mnist": Mnist,
+                                   "arrays": Arrays})
 
 
 def declared_shape(data_cfg: dict) -> tuple | None:

@@ -1,0 +1,122 @@
+"""backprop_cli.train from Python: a config as a file path, YAML text or a dict, and the data
+as NumPy arrays (or a pandas DataFrame) in place of the config's data section."""
+import json
+
+import numpy as np
+import pytest
+
+import backprop_cli
+from backprop_cli import api
+from backprop_cli.errors import ConfigError, DataError
+from helpers import CONFIGS, ROOT
+
+MODEL = {"model": {"layers": [{"units": 8, "activation": "tanh"}, {"units": 3, "activation": "softmax"}]},
+         "loss": "cross_entropy", "optimizer": {"name": "adam", "lr": 0.05}, "training": {"epochs": 30}}
+TEXT = """
+model:
+  layers:
+    - {units: 8, activation: tanh}
+    - {units: 3, activation: softmax}
+loss: cross_entropy
+optimizer: {name: adam, lr: 0.05}
+training: {epochs: 30}
+"""
+
+
+def iris():
+    rows = np.loadtxt(ROOT / "datasets" / "iris.csv", delimiter=",", skiprows=1, usecols=range(4))
+    names = np.loadtxt(ROOT / "datasets" / "iris.csv", delimiter=",", skiprows=1, usecols=4, dtype=str)
+    order = np.random.default_rng(0).permutation(len(rows))
+    return rows[order], names[order]
+
+
+def test_a_dict_config_with_arrays_trains_as_the_same_config_from_a_csv_would(tmp_path):
+    X, y = iris()
+    res = backprop_cli.train({**MODEL, "data": {"scale": "standardize", "val_fraction": 0.2}},
+                             data=(X, y), runs_dir=tmp_path)
+    assert res.summary["classes"] == ["setosa", "versicolor", "virginica"]
+    assert res.summary["n_train"] == 120 and res.summary["n_val"] == 30
+    assert res.summary["final"]["train_accuracy"] > 0.9
+    saved = (res.run_dir / "config.yaml").read_text()
+    assert "source: arrays" in saved and "val_fraction: 0.2" in saved
+    # the same numbers as the same data from a CSV file
+    path = tmp_path / "iris.csv"
+    path.write_text("a,b,c,d,species\n" + "\n".join(",".join([*(repr(float(v)) for v in r), c]) for r, c in zip(X, y)))
+    csv = backprop_cli.train({**MODEL, "data": {"source": "csv", "path": str(path), "header": "yes",
+                                                "scale": "standardize",
+                                                "val_fraction": 0.2}}, runs_dir=tmp_path / "csv")
+    assert csv.summary["final"]["train_loss"] == res.summary["final"]["train_loss"]
+
+
+def test_yaml_text_and_a_path_take_arrays_with_separate_splits(tmp_path):
+    X, y = iris()
+    data = {"train": (X[:100], y[:100]), "val": (X[100:125], y[100:125]), "test": (X[125:], y[125:])}
+    res = backprop_cli.train(TEXT, data=data, runs_dir=tmp_path)
+    assert (res.summary["n_train"], res.summary["n_val"], res.summary["n_test"]) == (100, 25, 25)
+    assert "test_accuracy" in res.summary["test"]
+    # a config file's source is replaced; its common options (iris.yaml scales) stay
+    res = backprop_cli.train(CONFIGS / "iris.yaml", ["training.epochs=3"], data=(X, y), runs_dir=tmp_path)
+    s = api.setup(CONFIGS / "iris.yaml", data=(X, y))
+    assert s.config.data["data"]["source"] == "arrays"
+    assert s.config.data["data"]["scale"] == api.load_config(CONFIGS / "iris.yaml").data["data"]["scale"]
+
+
+def test_dataframes_give_feature_names(tmp_path):
+    pd = pytest.importorskip("pandas")
+    X, y = iris()
+    df = pd.DataFrame(X, columns=["sepal_l", "sepal_w", "petal_l", "petal_w"])
+    res = backprop_cli.train(MODEL, data=(df, pd.Series(y)), runs_dir=tmp_path)
+    info = json.loads((res.run_dir / "data.json").read_text())
+    assert info["feature_names"] == ["sepal_l", "sepal_w", "petal_l", "petal_w"]
+
+
+def test_images_keep_their_shape():
+    rng = np.random.default_rng(1)
+    images, labels = rng.random((40, 1, 6, 6)), np.arange(40) % 2
+    cnn = {"model": {"layers": [{"type": "conv2d", "channels": 2, "kernel": 3}, {"type": "flatten"},
+                                {"units": 1, "activation": "sigmoid"}]}, "loss": "bce", "training": {"epochs": 2}}
+    s = api.setup(cnn, data=(images, labels))
+    assert s.splits.shape == (1, 6, 6) and s.network.input_shape == (1, 6, 6)
+
+
+@pytest.mark.parametrize("data,words", [
+    ({"training": (1, 2)}, "expected (X, y) or a mapping of 'train'"),
+    ({"train": np.zeros((3, 2))}, "data['train']: expected a pair (X, y)"),
+    ((np.zeros((4, 2)), np.zeros(3)), "3 targets in 'y' for 4 examples"),
+    ((np.array([[1.0, np.nan], [0.0, 1.0]]), np.array([0, 1])), "NaN or inf"),
+    ((np.array([["a", "b"], ["c", "d"]]), np.array([0, 1])), "expected numbers"),
+])
+def test_bad_arrays_are_data_errors_that_say_what_is_wrong(tmp_path, data, words):
+    with pytest.raises(DataError, match=None) as e:
+        backprop_cli.train(MODEL, data=data, runs_dir=tmp_path)
+    assert words in str(e.value)
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_configs_that_are_neither_path_text_nor_dict_and_bad_dicts_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="expected a file path, YAML text or a dict, got int"):
+        api.setup(3, data=iris())
+    with pytest.raises(ConfigError, match=r"<config dict>: optimizer.lr: must be > 0, got -1"):
+        api.setup({**MODEL, "optimizer": {"name": "sgd", "lr": -1}}, data=iris())
+    with pytest.raises(ConfigError, match=r"<config text>:8:20: training.epochs: must be >= 1, got 0"):
+        api.setup(TEXT.replace("epochs: 30", "epochs: 0"), data=iris())
+
+
+def test_a_run_of_arrays_says_to_give_them_again_where_it_needs_its_data(tmp_path):
+    res = backprop_cli.train(MODEL, data=iris(), runs_dir=tmp_path)
+    from click.testing import CliRunner
+
+    from backprop_cli.cli import main
+    r = CliRunner().invoke(main, ["eval", str(res.run_dir)])
+    assert r.exit_code == 3
+    assert "data.source: arrays: the data was given as arrays from Python; give them again" in r.output
+
+
+def test_the_readme_example_runs(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("sklearn")
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("**From Python.**"):].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README.md", "exec"), {})
+    accuracy, run_dir = capsys.readouterr().out.split()
+    assert float(accuracy) > 0.8 and (tmp_path / "runs").exists() and run_dir.startswith(str(tmp_path))
