@@ -120,3 +120,18 @@ def test_the_readme_example_runs(tmp_path, monkeypatch, capsys):
     exec(compile(block, "README.md", "exec"), {})
     accuracy, run_dir = capsys.readouterr().out.split()
     assert float(accuracy) > 0.8 and (tmp_path / "runs").exists() and run_dir.startswith(str(tmp_path))
+
+
+def test_the_public_names_are_listed_and_load_only_when_used():
+    import subprocess
+    import sys
+    code = ("import sys, backprop_cli; heavy = [m for m in ('numpy', 'backprop_cli.api') if m in sys.modules]; "
+            "print(heavy, sorted(set(backprop_cli.__all__) - set(dir(backprop_cli))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[] []"
+    for name in backprop_cli.__all__:
+        assert getattr(backprop_cli, name) is not None
+    assert backprop_cli.train is api.train and backprop_cli.ConfigError is ConfigError
+    with pytest.raises(AttributeError, match="has no attribute 'trian'"):
+        backprop_cli.trian  # noqa: B018
+    assert (ROOT / "backprop_cli" / "py.typed").is_file()
