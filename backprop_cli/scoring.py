@@ -145,7 +145,7 @@ def new_data(member: Member, path, targets: bool = True, skip_bad: bool = False)
     """(X scaled as in training, Y encoded or None, labels or None, the file read) from a
     file whose columns are matched to the run's by name (see :func:`columns.read`)."""
     new = columns.read(path, member.info, member.config.data["data"], targets, skip_bad)
-    X = preprocess.apply(member.prep, new.X, member.dtype, str(path))
+    X = preprocess.apply(member.prep, new.X, member.dtype, str(new.path))
     if not targets:
         return X, None, None, new
     units = member.network.parameters()[-1].value.shape[-1]
@@ -203,7 +203,8 @@ def report(task, outputs, Y, labels, classes, network, loss: float | None) -> di
 
 
 def evaluate(targets, which: str = "best", data=None, overrides=()) -> dict:
-    """Score one or several runs (and their ensemble) on their test split or on ``data``."""
+    """Score one or several runs (and their ensemble) on their test split or on ``data``: a
+    CSV or .npz file, or arrays (X, y) from Python."""
     from .training.trainer import evaluate as loss_of
     members = [load_member(t, which, overrides) for t in targets]
     tasks = {m.task for m in members}
@@ -222,7 +223,9 @@ def evaluate(targets, which: str = "best", data=None, overrides=()) -> dict:
         all_outputs.append(outputs)
         r = report(m.task, outputs, Y, labels, m.classes, net, loss)
         r.update({"run": str(m.run_dir), "name": m.name, "checkpoint": str(m.checkpoint),
-                  "epoch": m.epoch, "split": split, "data": str(data) if data else None})
+                  "epoch": m.epoch, "split": split,
+                        "data": None if data is None else str(data) if isinstance(data, (str, Path))
+                        else "<arrays>"})
         results.append(r)
         # the same examples, compared before each run's own scaling
         raw = X * m.prep["divisor"] + m.prep["shift"] if data is None else None
@@ -267,8 +270,9 @@ class Prediction:
 
 
 def predict(target, data, which: str = "best", overrides=(), skip_bad: bool = False) -> Prediction:
-    """Predictions for the rows of a file without targets (a target column is ignored);
-    with ``skip_bad``, rows with empty, NaN, inf or non-numeric features get none."""
+    """Predictions for the rows of a file without targets (a target column is ignored), or
+    of an array X from Python; with ``skip_bad``, rows with empty, NaN, inf or non-numeric
+    features get none."""
     m = load_member(target, which, overrides)
     X, _, _, new = new_data(m, data, targets=False, skip_bad=skip_bad)
     outputs = outputs_of(m.network, X)

@@ -135,3 +135,21 @@ def test_the_public_names_are_listed_and_load_only_when_used():
     with pytest.raises(AttributeError, match="has no attribute 'trian'"):
         backprop_cli.trian  # noqa: B018
     assert (ROOT / "backprop_cli" / "py.typed").is_file()
+
+
+def test_evaluate_and_predict_take_arrays_as_they_take_an_npz(tmp_path):
+    X, y = iris()
+    res = backprop_cli.train({**MODEL, "data": {"scale": "standardize"}}, data=(X[:120], y[:120]),
+                             runs_dir=tmp_path)
+    np.savez(tmp_path / "rest.npz", X=X[120:], y=y[120:])
+    from_arrays = backprop_cli.evaluate([res.run_dir], data=(X[120:], y[120:]))["runs"][0]
+    from_file = backprop_cli.evaluate([res.run_dir], data=tmp_path / "rest.npz")["runs"][0]
+    assert from_arrays["data"] == "<arrays>"
+    for key in ("n", "loss", "accuracy", "confusion_matrix"):
+        assert from_arrays[key] == from_file[key]
+    p_arrays, p_file = backprop_cli.predict(res.run_dir, X[120:]), backprop_cli.predict(res.run_dir, tmp_path / "rest.npz")
+    assert p_arrays.classes == p_file.classes and np.array_equal(p_arrays.values, p_file.values)
+    with pytest.raises(DataError, match=r"data: expected \(X, y\) to score; give the targets too"):
+        backprop_cli.evaluate([res.run_dir], data=X[120:])
+    with pytest.raises(DataError, match="has 3 features per example, expected 4"):
+        backprop_cli.predict(res.run_dir, X[:, :3])

@@ -22,6 +22,7 @@ x_key, ...) in the resolved config every checkpoint carries.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -209,14 +210,23 @@ def _problem(text) -> str:
 
 
 def read(path, info: dict, data_cfg: dict, targets: bool = True, skip_bad: bool = False) -> NewFile:
-    """A CSV (plain or gzipped) or .npz file read for a run described by ``info`` (its
+    """A CSV (plain or gzipped) or .npz file (or arrays from Python: X, or (X, y)) read for a
+    run described by ``info`` (its
     ``data.json``) with its ``data`` section's file options. Rows with an empty, NaN, inf
     or non-numeric feature are an error naming the first (file line and column), or with
     ``skip_bad`` are left out and listed in ``skipped``."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: --data: file not found")
-    new = (_read_npz if path.suffix == ".npz" else _read_csv)(path, info, data_cfg, targets)
+    if isinstance(path, (str, os.PathLike)):
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"{path}: --data: file not found")
+        new = (_read_npz if path.suffix == ".npz" else _read_csv)(path, info, data_cfg, targets)
+    else:  # arrays from Python: X, or (X, y)
+        from .npz import arrays_part
+        X, y = path if isinstance(path, tuple) else (path, None)
+        if y is None and targets:
+            raise DataError("data: expected (X, y) to score; give the targets too")
+        raw = arrays_part(X, y if targets else None, "<arrays>")
+        new = _part_for_run(Path("<arrays>"), raw, info, "X", "y")
     good = np.isfinite(new.X).all(axis=1)
     new.rows, new.kept = len(new.X), good
     if good.all():
@@ -296,6 +306,11 @@ def _read_npz(path: Path, info: dict, data_cfg: dict, targets: bool) -> NewFile:
     opts = data_cfg if data_cfg.get("source") == "npz" else {}
     x_key, y_key = opts.get("x_key", "X"), opts.get("y_key", "y")
     raw = read_npz(path, x_key, y_key if targets else None)
+    return _part_for_run(path, raw, info, x_key, y_key)
+
+
+def _part_for_run(path: Path, raw: dict, info: dict, x_key: str, y_key: str) -> NewFile:
+    """The rows of arrays (an .npz's, or given from Python) checked against the run's features."""
     X, y = raw["X"], raw.get("y")
     d = info["n_features"]
     if X.shape[1] != d:
