@@ -583,18 +583,19 @@ def _config_digest(c: dict) -> str:
     return hashlib.sha256(json.dumps(c, sort_keys=True).encode()).hexdigest()
 
 
-def gradcheck(config=None, overrides=(), *, eps: float = 1e-6, tol: float = 1e-6,
+def gradcheck(config=None, overrides=(), *, data=None, eps: float = 1e-6, tol: float = 1e-6,
               floor: float = 1e-3, batch: int = 8, max_entries: int | None = 100, seed: int = 0):
     """Compare every analytic gradient with central differences (float64). Without a config,
-    every built-in component; with one, its network on a small batch of its data, at its
-    initial weights, with biases that start at 0 drawn from N(0, 0.1²) instead."""
+    every built-in component; with one, its network on a small batch of its data (or of
+    ``data``, arrays as for :func:`train`), at its initial weights, with biases that start
+    at 0 drawn from N(0, 0.1²) instead."""
     from .engine import gradcheck as gc
     if config is None:
         return gc.builtin_checks(eps=eps, tol=tol, floor=floor, seed=seed)
-    cfg = as_config(config, overrides)
+    cfg = as_config(config, overrides, data)
     c = json.loads(json.dumps(cfg.data))
     c["dtype"] = "float64"
-    s = setup(Config(c, cfg.path, cfg.overrides))
+    s = setup(Config(c, cfg.path, cfg.overrides), data=data)
     train = s.splits.train
     rng = np.random.default_rng(seed)
     rows = rng.permutation(len(train))[:batch]

@@ -153,3 +153,11 @@ def test_evaluate_and_predict_take_arrays_as_they_take_an_npz(tmp_path):
         backprop_cli.evaluate([res.run_dir], data=X[120:])
     with pytest.raises(DataError, match="has 3 features per example, expected 4"):
         backprop_cli.predict(res.run_dir, X[:, :3])
+
+
+def test_gradcheck_takes_arrays():
+    X, y = iris()
+    report = backprop_cli.gradcheck(MODEL, data=(X, y))
+    assert report.passed
+    assert {c.parameter for c in report.checks} == {"0.W", "0.b", "1.W", "1.b", "input"}
+    assert all(c.checked > 0 for c in report.checks)
