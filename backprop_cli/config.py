@@ -672,7 +672,7 @@ def _check_shapes(cfg: dict, layers: list, v: Validator) -> None:
     """Each layer type's own option checks, then the shapes layer by layer: with the input
     shape the data section declares (mnist, data.shape, ...), or ranks only when it is read
     from the data; the output layer must be dense (or gated), images never reach a softmax."""
-    from .engine.blocks import LAYERS, LayerShapeError, infer_shapes, named, show
+    from .engine.blocks import LAYERS, LayerShapeError, infer_shapes, input_shape, named, show
     if not layers or not all(isinstance(lay, dict) and lay.get("type") in LAYERS for lay in layers):
         return
     bad = False
@@ -687,17 +687,14 @@ def _check_shapes(cfg: dict, layers: list, v: Validator) -> None:
         bad = True
     if bad:
         return
-    shape = declared_input_shape(cfg)
-    if shape is not None and len(shape) == 1 and len(infer_shapes(layers[:1], None)[0]) > 0 \
-            and LAYERS.get(layers[0]["type"]).takes == "images" and layers[0]["type"] != "flatten":
-        v.error(("model", "layers", 0, "type"), f"{layers[0]['type']} takes images (C×H×W), but the "
-                f"data gives rows of {shape[0]} features; set data.shape: [C, H, W] (their product "
-                f"must be {shape[0]})")
-        return
+    shape, checked = declared_input_shape(cfg), None
     try:
+        if shape is not None and len(shape) == 1:  # flat data: a first image layer says so
+            input_shape(layers, shape[0], None)
+        checked = shape
         shapes = infer_shapes(layers, shape)
     except LayerShapeError as e:
-        given = f" (the data's examples are {show(shape)})" if shape is not None else ""
+        given = f" (the data's examples are {show(checked)})" if checked is not None else ""
         v.error(("model", "layers", e.index) + ((e.key,) if e.key else ()), e.message + given)
         return
     for i, (layer, out) in enumerate(zip(layers, shapes)):
@@ -970,19 +967,25 @@ def validate(raw, locator: Locator, base_dir: Path | None = None) -> dict:
     return resolve(raw, locator, base_dir)[0]
 
 
+def with_overrides(raw, loc: Locator, overrides) -> Any:
+    """``raw`` (a copy the caller owns) with each ``--set key=value`` applied and recorded in
+    ``loc`` as the value's origin."""
+    for text in overrides:
+        keys, value = parse_override(text)
+        if not isinstance(raw, dict):
+            break
+        apply_override(raw, keys, value, text)
+        loc.set_override(tuple(keys), f"--set {text}")
+    return raw
+
+
 def load_config(path, overrides: list[str] | tuple = ()) -> Config:
     """Read a config file (and the files it extends), apply ``--set`` overrides, validate.
     Nothing is read but YAML files and nothing is written."""
     path = Path(os.path.normpath(path))
     try:
         raw, loc, files = read_config(path)
-        raw = copy.deepcopy(raw)
-        for text in overrides:
-            keys, value = parse_override(text)
-            if not isinstance(raw, dict):
-                break
-            apply_override(raw, keys, value, text)
-            loc.set_override(tuple(keys), f"--set {text}")
+        raw = with_overrides(copy.deepcopy(raw), loc, overrides)
         resolved, origins = resolve(raw, loc, path.parent)
         normalize_files(resolved)
     except RecursionError:
@@ -1027,12 +1030,7 @@ def config_from(config, overrides: list[str] | tuple = (), data: dict | None = N
         given = raw.get("data")
         given = {"source": given} if isinstance(given, str) else dict(given or {})
         raw["data"] = {**{k: v for k, v in given.items() if k in COMMON}, **data}
-    for text in overrides:
-        keys, value = parse_override(text)
-        if not isinstance(raw, dict):
-            break
-        apply_override(raw, keys, value, text)
-        loc.set_override(tuple(keys), f"--set {text}")
+    raw = with_overrides(raw, loc, overrides)
     resolved, origins = resolve(raw, loc, base)
     normalize_files(resolved)
     return Config(resolved, label.resolve() if label else None, list(overrides), origins,

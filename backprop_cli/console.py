@@ -257,16 +257,14 @@ def status_line(tracker: Tracker, width: int) -> Text:
 
 def network_table(rows: list[dict]) -> Table:
     """The layers with their output shapes and parameter counts, as Keras's summary()."""
-    from .engine.blocks import show
-    counts = [r["params"] for r in rows]
-    total = "?" if None in counts else f"{sum(counts):,}"
+    from .engine.blocks import summary_cells
+    cells, total = summary_cells(rows)
     table = titled("network", caption=f"{total} parameters")
     table.add_column("layer")
     table.add_column("output shape")
     table.add_column("parameters", justify="right")
-    for r in rows:
-        name = r["layer"] if r["index"] is None else f"{r['index']}  {r['layer']}"
-        table.add_row(name, show(r["output_shape"]), "?" if r["params"] is None else f"{r['params']:,}")
+    for row in cells:
+        table.add_row(*row)
     return table
 
 

@@ -86,7 +86,7 @@ def test_each_shape_mistake_is_one_located_error_before_any_data_is_read(tmp_pat
 def test_conv_on_flat_data_says_to_set_data_shape(tmp_path):
     r = run("config", "validate", config(tmp_path, LENET, "{source: xor, n_inputs: 4}"))
     assert r.exit_code == 2
-    assert "model.layers.0.type: conv2d takes images (C×H×W), but the data gives rows of 4 features; " \
+    assert "model.layers.0.type: conv2d takes images (C×H×W), but the data has rows of 4 features; " \
            "set data.shape: [C, H, W] (their product must be 4)" in r.output
     # a CSV cannot tell before it is read: the same error, when the data is loaded
     path = write(tmp_path / "d.csv", "a,b,c,d,y\n" + "\n".join(f"{i},{i},{i},{i},{i % 2}" for i in range(8)))

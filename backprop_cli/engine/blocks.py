@@ -416,16 +416,22 @@ def summary(layer_specs: list[dict], input_shape: Shape | None) -> list[dict[str
     return rows
 
 
+def summary_cells(rows: list[dict]) -> tuple[list[tuple[str, str, str]], str]:
+    """The rows of :func:`summary` as text cells (layer, output shape, parameters), and the
+    total parameter count ('?' while a size is not known)."""
+    cells = [(r["layer"] if r["index"] is None else f"{r['index']}  {r['layer']}",
+              show(r["output_shape"]), "?" if r["params"] is None else f"{r['params']:,}")
+             for r in rows]
+    counts = [r["params"] for r in rows]
+    return cells, "?" if None in counts else f"{sum(counts):,}"
+
+
 def summary_lines(rows: list[dict]) -> list[str]:
     """The rows of :func:`summary` as aligned plain-text lines, with the total at the end."""
-    cells = [("layer", "output shape", "parameters")]
-    for r in rows:
-        name = r["layer"] if r["index"] is None else f"{r['index']}  {r['layer']}"
-        cells.append((name, show(r["output_shape"]), "?" if r["params"] is None else f"{r['params']:,}"))
+    cells, total = summary_cells(rows)
+    cells = [("layer", "output shape", "parameters"), *cells]
     widths = [max(len(c[j]) for c in cells) for j in range(3)]
     lines = [f"{a.ljust(widths[0])}  {b.ljust(widths[1])}  {c.rjust(widths[2])}" for a, b, c in cells]
-    counts = [r["params"] for r in rows]
-    total = "?" if None in counts else f"{sum(counts):,}"
     return lines + [f"total: {total} parameters"]
 
 
