@@ -20,7 +20,7 @@ from .errors import ConfigError, DataError
 from .rundir import (MetricsWriter, atomic_write, check_name, keep_metrics, make_run_dir, safe_name,
                      signals_held, write_json)
 from .training.build import build_optimizer, build_trainer, check_against_data, summary_fields  # noqa: F401 (build_optimizer is public)
-from .training.callbacks import Callback, TrainState
+from .training.callbacks import Callback, History, TrainState
 
 
 @dataclass
@@ -99,16 +99,32 @@ def network_input(layers: list[dict], n_features: int, image_shape, where: str) 
 
 @dataclass
 class RunResult:
-    run_dir: Path
+    """What :func:`train` returns: the run folder (None when not saved), summary.json's
+    content, every epoch's metrics (``history``), and the trained network with the config
+    and data it was trained on (``setup``) and its optimizer, state and all."""
+
+    run_dir: Path | None
     summary: dict
     history: list = field(default_factory=list)
+    setup: Setup | None = field(default=None, repr=False)
+    optimizer: object = field(default=None, repr=False)
 
     @property
     def diverged(self) -> bool:
         return self.summary.get("diverged", False)
 
+    @property
+    def network(self) -> Network | None:
+        """The trained network: its final weights (those early stopping put back, if any)."""
+        return None if self.setup is None else self.setup.network
 
-class RunRecorder(Callback):
+    @property
+    def weights(self) -> dict[str, np.ndarray]:
+        """The final weights by name (0.W, 0.b, ...), copies: what checkpoints/last.npz holds."""
+        return {} if self.setup is None else self.setup.network.state_dict()
+
+
+class RunRecorder(History):
     """The run's record: metrics.jsonl every epoch, checkpoints/last.npz (of the initial
     weights before the first step, then every ``checkpoint_every`` epochs, or at most every
     ``checkpoint_seconds`` when that is None, and at the end) and checkpoints/best.npz for the
@@ -163,14 +179,7 @@ class RunRecorder(Callback):
 
     def on_epoch_end(self, state):
         self.metrics.write(state.logs)
-        state.history.append(state.logs)
-        if state.diverged:
-            return
-        monitor = self.monitor or "train_loss"
-        value = state.logs.get(monitor)
-        if value is not None and (not state.best or value < state.best.get(monitor, float("inf"))):
-            state.best = dict(state.logs)
-            self._improved = True
+        super().on_epoch_end(state)
 
     def on_epoch_complete(self, state):
         if state.diverged:
@@ -309,13 +318,16 @@ def _digest(*arrays) -> str:
 
 def train(config=None, overrides=(), *, data=None, runs_dir=None, name: str | None = None,
           callbacks: list[Callback] = (), on_start=None, resume=None,
-          handle_signals: bool = False, epochs: int | None = None) -> RunResult:
+          handle_signals: bool = False, epochs: int | None = None, save: bool = True) -> RunResult:
     """Train the network a config declares and record the run; see ``backprop train``.
 
     ``config``: a file path, YAML text or a dict (text and dicts are relative to the working
     directory). ``data``: arrays in place of the config's data section, (X, y) or {'train':
     (X, y), 'val': (X, y), 'test': (X, y)}; the config's common data options (scale,
     val_fraction, ...) still apply, and the run folder records ``source: arrays``.
+
+    ``save=False``: train in memory, writing nothing (``RunResult.run_dir`` is None); the
+    result still holds the network, history and summary.
 
     ``resume``: a run folder whose checkpoints/last.npz to continue from (no config needed);
     the finished run equals one never interrupted, weight for weight and metric for metric.
@@ -335,6 +347,8 @@ def train(config=None, overrides=(), *, data=None, runs_dir=None, name: str | No
         check_name(c["name"], f"{cfg.path}: name") if c["name"] else safe_name(cfg.name))
     s = setup(cfg, data=data)
     check_against_data(c, s.splits)
+    if not save:
+        return _fit(None, s, callbacks, on_start, handle_signals, t_start)
     runs = Path(runs_dir) if runs_dir is not None else Path(c["output"]["runs_dir"])
     run_dir = make_run_dir(runs, run_name).resolve()
     (run_dir / "checkpoints").mkdir()
@@ -343,6 +357,9 @@ def train(config=None, overrides=(), *, data=None, runs_dir=None, name: str | No
     # file paths absolute: `backprop train RUN/config.yaml` trains again from any folder
     portable = absolute_files(c, cfg.base_dir)
     atomic_write(run_dir / "config.yaml", header + yamlio.dump(portable, sort_keys=False))
+    if data is not None:  # the run folder keeps its arrays: eval, explain, plot, --resume read them
+        from .data.sources import ARRAYS_FILE, save_arrays
+        save_arrays(run_dir / ARRAYS_FILE, data)
     save_preprocessing(run_dir / "preprocessing.npz", s.splits.preprocessing, classes=s.splits.classes)
     columns.save(run_dir, s.splits)  # with preprocessing.npz, all predict and eval --data need
     return _fit(run_dir, s, callbacks, on_start, handle_signals, t_start)
@@ -357,14 +374,18 @@ def _fit(run_dir: Path, s: "Setup", callbacks, on_start, handle_signals, t_start
         return build_network(c["model"]["layers"], s.network.input_shape, c["loss"], c["dtype"],
                              s.streams.restart, s.streams.dropout).state_dict()
 
-    recorder = RunRecorder(run_dir, s, append=restore is not None,
-                           checkpoint_every=c["output"].get("checkpoint_every"))
+    if run_dir is None:  # in memory: the history and best epoch only
+        recorder = History(None if s.splits.val is None else "val_loss")
+    else:
+        recorder = RunRecorder(run_dir, s, append=restore is not None,
+                               checkpoint_every=c["output"].get("checkpoint_every"))
     interrupt = Interrupt()
     trainer, opt = build_trainer(c, net, s.splits, shuffle_rng=s.streams.shuffle,
                                  augment_rng=s.streams.augment, restart_rng=s.streams.restart,
                                  reinit=reinit, recorder=recorder,
                                  callbacks=[interrupt, *callbacks])
-    recorder.trainer = trainer
+    if run_dir is not None:
+        recorder.trainer = trainer
     if on_start is not None:
         on_start(run_dir, s)
     state = TrainState(network=net, optimizer=opt, epochs=trainer.epochs)
@@ -384,6 +405,8 @@ def _fit(run_dir: Path, s: "Setup", callbacks, on_start, handle_signals, t_start
             # the recorder and the trainer point at each other: untie them, so the data and
             # the network go as soon as the caller drops them, not at the next collection
             recorder.trainer = None
+        if abandoned and run_dir is None:
+            raise KeyboardInterrupt
         if abandoned:
             recorder.metrics.close()
             _roll_back(run_dir, state)
@@ -393,10 +416,11 @@ def _fit(run_dir: Path, s: "Setup", callbacks, on_start, handle_signals, t_start
         summary.update(summary_fields(state))
         if s.splits.test is not None and not state.diverged and not abandoned:
             summary["test"] = test_metrics(net, s.splits.test)
-        write_json(run_dir / "summary.json", summary)
+        if run_dir is not None:
+            write_json(run_dir / "summary.json", summary)
     finally:
         interrupt.uninstall()
-    return RunResult(run_dir, summary, state.history)
+    return RunResult(run_dir, summary, state.history, s, opt)
 
 
 def _roll_back(run_dir: Path, state: TrainState) -> None:
@@ -448,7 +472,7 @@ def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start,
         config["training"]["epochs"] = epochs
     cfg = Config(config, Path(meta.get("config_path") or Path(meta["config_dir"]) / "config.yaml"),
                  meta.get("overrides", []))
-    s = setup(cfg)
+    s = setup(cfg, data=run_arrays(run_dir, config))
     s.network.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("param/")},
                               source=str(ckpt))
     if extension is not None:
@@ -531,6 +555,27 @@ def _record_new_total(path: Path, config: dict, extension: dict) -> None:
     atomic_write(path, header + yamlio.dump(config, sort_keys=False))
 
 
+def run_arrays(run_dir: Path, config: dict):
+    """The arrays a run of ``source: arrays`` kept in its folder (see :func:`train`), or None
+    for other runs and for folders without them."""
+    from .data.sources import ARRAYS_FILE, read_arrays
+    path = Path(run_dir) / ARRAYS_FILE
+    if config["data"]["source"] != "arrays" or not path.is_file():
+        return None
+    return read_arrays(path)
+
+
+def load_run(run, *, data=None, which: str = "last") -> Setup:
+    """A run folder's resolved config, data splits and network, with the weights of
+    ``checkpoints/<which>.npz`` (last, or best: the best epoch's, last when none was kept).
+    ``data``: arrays in place of the run's data, as for :func:`train` (a run trained on
+    arrays needs them to rebuild its splits)."""
+    from .runs import load_run_setup
+    if which not in ("last", "best"):
+        raise ConfigError(f"which: expected 'last' or 'best', got {which!r}")
+    return load_run_setup(Path(run), data=data, which=which)
+
+
 def test_metrics(network, test) -> dict:
     """Loss (and accuracy) of the final weights on the test split, as test_loss, test_accuracy."""
     from .rundir import json_number
@@ -552,8 +597,8 @@ def _summary(run_dir, cfg: Config, s: Setup, state: TrainState, t_start: float,
     final = {k: json_number(v) for k, v in (state.history[-1] if state.history else {}).items()}
     best = {k: json_number(v) for k, v in state.best.items()}
     return {
-        "run_dir": str(run_dir),
-        "name": run_dir.name,
+        "run_dir": None if run_dir is None else str(run_dir),
+        "name": cfg.name if run_dir is None else run_dir.name,
         "config": str(cfg.path) if cfg.path else None,
         "overrides": cfg.overrides,
         "task": s.splits.task,
@@ -611,4 +656,5 @@ def gradcheck(config=None, overrides=(), *, data=None, eps: float = 1e-6, tol: f
     return report
 
 
-__all__ = ["train", "gradcheck", "setup", "load_config", "ConfigError", "DataError"]
+__all__ = ["train", "gradcheck", "setup", "load_run", "load_config", "RunResult", "Setup",
+           "ConfigError", "DataError"]

@@ -80,11 +80,13 @@ def read_run(path) -> Run:
     return Run(path, path.resolve().name, metrics, summary, config)
 
 
-def load_run_setup(path: Path, config=None, overrides=()):
-    """The run's splits and network with its last weights (``api.Setup``).
+def load_run_setup(path: Path, config=None, overrides=(), data=None, which: str = "last"):
+    """The run's splits and network with the weights of checkpoints/<which>.npz (``api.Setup``).
 
     The config is the run's resolved config.yaml, read relative to the config file it came
-    from (for data files given by relative path), or ``config`` when given.
+    from (for data files given by relative path), or ``config`` when given. ``data``: arrays
+    in place of the run's data ((X, y) or {'train': ..., 'val': ..., 'test': ...}), as the
+    run of arrays needs (its data section says ``source: arrays``).
     """
     from . import api, checkpoint
     from .config import Config
@@ -96,9 +98,13 @@ def load_run_setup(path: Path, config=None, overrides=()):
             raise DataError(f"{path}: no config.yaml in the run folder")
         origin = (run.summary or {}).get("config")
         cfg = Config(run.config, Path(origin) if origin else (path / "config.yaml").resolve())
-    data = json.loads(json.dumps(cfg.data))
-    data["model"]["init_from"] = None  # the checkpoint's weights replace any initial ones
-    s = api.setup(Config(data, cfg.path, cfg.overrides))
-    ckpt = path / "checkpoints" / "last.npz"
+    config_data = json.loads(json.dumps(cfg.data))
+    config_data["model"]["init_from"] = None  # the checkpoint's weights replace any initial ones
+    if data is None:
+        data = api.run_arrays(path, config_data)
+    s = api.setup(Config(config_data, cfg.path, cfg.overrides), data=data)
+    ckpt = path / "checkpoints" / f"{which}.npz"
+    if which == "best" and not ckpt.is_file():  # a run without validation keeps no best
+        ckpt = path / "checkpoints" / "last.npz"
     s.network.load_state_dict(checkpoint.load_weights(ckpt), source=str(ckpt))
     return s

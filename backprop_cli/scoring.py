@@ -61,7 +61,7 @@ class Member:
         if self._splits is None:
             from . import api
             try:
-                self._splits = api.setup(self.config).splits
+                self._splits = api.setup(self.config, data=api.run_arrays(self.run_dir, self.config.data)).splits
             except DataError as e:
                 raise DataError(f"{e}; the run's own splits come from its training data (give "
                                 "--data FILE, or --set data.path=FILE where it moved)") from None

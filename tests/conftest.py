@@ -1,7 +1,11 @@
 import os
 
-import numpy as np
-import pytest
+# scikit-learn's estimator checks (tests/test_sklearn_checks.py) include one that runs only
+# when SciPy's array API support is on, which must be chosen before SciPy is first imported
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 # The one reason a test may skip in CI: its data cannot ship with the repository (MNIST).
 DATA_NOT_SHIPPED = "data not shipped: "

@@ -102,12 +102,29 @@ def test_configs_that_are_neither_path_text_nor_dict_and_bad_dicts_are_config_er
         api.setup(TEXT.replace("epochs: 30", "epochs: 0"), data=iris())
 
 
-def test_a_run_of_arrays_says_to_give_them_again_where_it_needs_its_data(tmp_path):
-    res = backprop_cli.train(MODEL, data=iris(), runs_dir=tmp_path)
+def test_a_run_of_arrays_keeps_them_so_eval_explain_and_resume_read_its_folder(tmp_path):
+    import shutil
+
     from click.testing import CliRunner
 
     from backprop_cli.cli import main
-    r = CliRunner().invoke(main, ["eval", str(res.run_dir)])
+    X, y = iris()
+    X0 = X.copy()
+    res = backprop_cli.train({**MODEL, "data": {"scale": "standardize", "test_fraction": 0.2}},
+                             data=(X, y), runs_dir=tmp_path / "runs")
+    assert np.array_equal(X, X0)  # scaling never touches the caller's arrays
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(res.run_dir, moved)
+    shutil.rmtree(tmp_path / "runs")
+    r = CliRunner().invoke(main, ["eval", str(moved), "--json"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)["runs"][0]
+    assert report["split"] == "test" and report["n"] == 30
+    assert report["accuracy"] == pytest.approx(res.summary["test"]["test_accuracy"])
+    assert CliRunner().invoke(main, ["explain", "--run", str(moved)]).exit_code == 0
+    # without the kept arrays, it says to give them again
+    (moved / "arrays.npz").unlink()
+    r = CliRunner().invoke(main, ["eval", str(moved)])
     assert r.exit_code == 3
     assert "data.source: arrays: the data was given as arrays from Python; give them again" in r.output
 

@@ -5,7 +5,10 @@ The registry ``SOURCES`` is the single list of the names ``data.source`` accepts
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import DataError
 from ..registry import Registry
@@ -116,6 +119,8 @@ class Arrays(Source):
                             "them again (backprop_cli.train(config, data=(X, y)), or data= of "
                             "evaluate and predict)")
         given = self.arrays if isinstance(self.arrays, dict) else {"train": self.arrays}
+        given = dict(given)
+        names = given.pop("feature_names", None)  # as a DataFrame's columns (read_arrays)
         unknown = sorted(set(given) - {"train", "val", "test"})
         if unknown or "train" not in given:
             raise DataError(f"data: expected (X, y) or a mapping of 'train' (and 'val', 'test') to "
@@ -128,14 +133,65 @@ class Arrays(Source):
             if not isinstance(pair, (tuple, list)) or len(pair) != 2:
                 raise DataError(f"data[{split!r}]: expected a pair (X, y), got {type(pair).__name__}")
             part = arrays_part(pair[0], pair[1], f"<{split} arrays>")
-            names = getattr(pair[0], "columns", None)  # a pandas DataFrame's column names
-            if names is not None:
-                part["feature_names"] = [str(c) for c in names]
+            # read-only views: scaling then makes its own copy and never changes the caller's arrays
+            for key in ("X", "y"):
+                part[key] = part[key].view()
+                part[key].flags.writeable = False
+            columns = getattr(pair[0], "columns", None)  # a pandas DataFrame's column names
+            if columns is not None:
+                part["feature_names"] = [str(c) for c in columns]
+            elif names is not None and split == "train":
+                part["feature_names"] = list(names)
             if raw is None:
                 raw = part
             else:
                 raw[split] = part
         return raw
+
+
+#: where a run trained on arrays keeps them, in its run folder: eval, explain, plot and
+#: --resume read them there (the config's data section stays ``source: arrays``)
+ARRAYS_FILE = "arrays.npz"
+
+
+def save_arrays(path, arrays) -> None:
+    """Write the arrays of ``source: arrays`` (as :meth:`Arrays.load` takes them) to an .npz
+    of plain arrays, train_X, train_y, val_X, ...; column names of a DataFrame kept as
+    ``feature_names``; class names given as Python strings become a string array."""
+    from ..rundir import atomic_write
+    given = arrays if isinstance(arrays, dict) else {"train": arrays}
+    out = {}
+    if given.get("feature_names") is not None:
+        out["feature_names"] = np.array([str(c) for c in given["feature_names"]])
+    for split, pair in given.items():
+        if pair is None or split == "feature_names":
+            continue
+        X, y = pair
+        names = getattr(X, "columns", None)
+        if names is not None and split == "train":
+            out["feature_names"] = np.array([str(c) for c in names])
+        y = np.asarray(y)
+        out[f"{split}_X"] = np.asarray(X)
+        out[f"{split}_y"] = y.astype(str) if y.dtype.kind == "O" else y
+    atomic_write(path, lambda fh: np.savez(fh, **out))
+
+
+def read_arrays(path) -> dict:
+    """The arrays :func:`save_arrays` wrote, as {'train': (X, y), ...}, pickles refused."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            got = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise DataError(f"{path}: not a readable .npz of the run's arrays ({e})") from None
+    out = {}
+    for split in ("train", "val", "test"):
+        if f"{split}_X" in got and f"{split}_y" in got:
+            out[split] = (got[f"{split}_X"], got[f"{split}_y"])
+    if "train" not in out:
+        raise DataError(f"{path}: holds no train_X and train_y; expected the arrays of a run")
+    if "feature_names" in got:
+        out["feature_names"] = [str(c) for c in got["feature_names"]]
+    return out
 
 
 MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

@@ -52,6 +52,25 @@ class Callback:
     def on_train_end(self, state: TrainState): ...
 
 
+class History(Callback):
+    """Keeps the run's record in memory: every epoch's logs in ``state.history``, and in
+    ``state.best`` the logs of the best epoch of ``monitor`` (val_loss, else train_loss)."""
+
+    def __init__(self, monitor: str | None = None):
+        self.monitor = monitor
+        self._improved = False
+
+    def on_epoch_end(self, state: TrainState):
+        state.history.append(state.logs)
+        if state.diverged:
+            return
+        monitor = self.monitor or "train_loss"
+        value = state.logs.get(monitor)
+        if value is not None and (not state.best or value < state.best.get(monitor, float("inf"))):
+            state.best = dict(state.logs)
+            self._improved = True
+
+
 class Hooks:
     """The callbacks' methods per hook, bound once when training starts: a training loop
     makes no Python call for a callback that does nothing at a hook (``hooks(name, state)``

@@ -26,9 +26,10 @@ class Schedule(Callback):
         raise NotImplementedError
 
     def on_train_begin(self, state):
+        # once: a trainer that fits again (partial_fit, an epoch per call) goes on with t
         if self.base_lr is None:
             self.base_lr = state.optimizer.lr
-        self.t = 0
+            self.t = 0
 
     def on_restart(self, state):
         self.t = 0
@@ -167,9 +168,10 @@ class ReduceOnPlateau(Schedule):
         self.best, self.bad, self.cooling, self.lr = None, 0, 0, None
 
     def on_train_begin(self, state):
-        super().on_train_begin(state)
-        self._reset()
-        self.lr = self.base_lr
+        if self.base_lr is None:
+            super().on_train_begin(state)
+            self._reset()
+            self.lr = self.base_lr
 
     def on_restart(self, state):
         super().on_restart(state)
