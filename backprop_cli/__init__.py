@@ -8,9 +8,11 @@ __version__ = "0.1.0"
 
 #: public name -> the module that defines it (loaded on first use)
 _LAZY = {
-    "train": "api", "setup": "api", "gradcheck": "api", "load_config": "api", "RunResult": "api",
+    "train": "api", "setup": "api", "gradcheck": "api", "load_run": "api", "load_config": "api",
+    "RunResult": "api", "Setup": "api",
     "evaluate": "scoring", "predict": "scoring",
     "run_sweep": "sweep", "collect": "sweep",
+    "BackpropClassifier": "sklearn", "BackpropRegressor": "sklearn",  # need the extra 'sklearn'
     "ConfigError": "errors", "DataError": "errors",
 }
 __all__ = ["__version__", *_LAZY]

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -16,11 +18,14 @@ from .data import Splits, columns
 from .data import load as load_data
 from .data.preprocess import save as save_preprocessing
 from .engine.network import Network, build_network, named
-from .errors import ConfigError, DataError
+from .errors import ArraysLike, ConfigError, ConfigLike, DataError
 from .rundir import (MetricsWriter, atomic_write, check_name, keep_metrics, make_run_dir, safe_name,
                      signals_held, write_json)
 from .training.build import build_optimizer, build_trainer, check_against_data, summary_fields  # noqa: F401 (build_optimizer is public)
 from .training.callbacks import Callback, History, TrainState
+
+if TYPE_CHECKING:
+    from .engine.gradcheck import Report
 
 
 @dataclass
@@ -51,14 +56,14 @@ class Setup:
 ARRAYS = {"source": "arrays"}
 
 
-def as_config(config, overrides=(), data=None) -> Config:
+def as_config(config: ConfigLike, overrides: list[str] | tuple = (), data: ArraysLike | None = None) -> Config:
     """A validated Config from a Config, a file path, YAML text or a dict; with ``data``
     (arrays), its data section becomes ``source: arrays`` (the common options kept)."""
     from .config import config_from
     return config_from(config, overrides, ARRAYS if data is not None else None)
 
 
-def setup(config, overrides=(), data=None) -> Setup:
+def setup(config: ConfigLike, overrides: list[str] | tuple = (), data: ArraysLike | None = None) -> Setup:
     """Validate the config, read the data and build the network (nothing is written).
     ``data``: arrays in place of the config's data section, (X, y) or {'train': (X, y),
     'val': (X, y), 'test': (X, y)}."""
@@ -316,8 +321,11 @@ def _digest(*arrays) -> str:
     return h.hexdigest()
 
 
-def train(config=None, overrides=(), *, data=None, runs_dir=None, name: str | None = None,
-          callbacks: list[Callback] = (), on_start=None, resume=None,
+def train(config: ConfigLike | None = None, overrides: list[str] | tuple = (), *,
+          data: ArraysLike | None = None, runs_dir: str | os.PathLike | None = None,
+          name: str | None = None, callbacks: list[Callback] | tuple = (),
+          on_start: Callable[[Path | None, Setup], None] | None = None,
+          resume: str | os.PathLike | None = None,
           handle_signals: bool = False, epochs: int | None = None, save: bool = True) -> RunResult:
     """Train the network a config declares and record the run; see ``backprop train``.
 
@@ -565,7 +573,7 @@ def run_arrays(run_dir: Path, config: dict):
     return read_arrays(path)
 
 
-def load_run(run, *, data=None, which: str = "last") -> Setup:
+def load_run(run: str | os.PathLike, *, data: ArraysLike | None = None, which: str = "last") -> Setup:
     """A run folder's resolved config, data splits and network, with the weights of
     ``checkpoints/<which>.npz`` (last, or best: the best epoch's, last when none was kept).
     ``data``: arrays in place of the run's data, as for :func:`train` (a run trained on
@@ -628,8 +636,10 @@ def _config_digest(c: dict) -> str:
     return hashlib.sha256(json.dumps(c, sort_keys=True).encode()).hexdigest()
 
 
-def gradcheck(config=None, overrides=(), *, data=None, eps: float = 1e-6, tol: float = 1e-6,
-              floor: float = 1e-3, batch: int = 8, max_entries: int | None = 100, seed: int = 0):
+def gradcheck(config: ConfigLike | None = None, overrides: list[str] | tuple = (), *,
+              data: ArraysLike | None = None, eps: float = 1e-6, tol: float = 1e-6,
+              floor: float = 1e-3, batch: int = 8, max_entries: int | None = 100,
+              seed: int = 0) -> "Report":
     """Compare every analytic gradient with central differences (float64). Without a config,
     every built-in component; with one, its network on a small batch of its data (or of
     ``data``, arrays as for :func:`train`), at its initial weights, with biases that start

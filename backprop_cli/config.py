@@ -979,7 +979,7 @@ def with_overrides(raw, loc: Locator, overrides) -> Any:
     return raw
 
 
-def load_config(path, overrides: list[str] | tuple = ()) -> Config:
+def load_config(path: str | os.PathLike, overrides: list[str] | tuple = ()) -> Config:
     """Read a config file (and the files it extends), apply ``--set`` overrides, validate.
     Nothing is read but YAML files and nothing is written."""
     path = Path(os.path.normpath(path))

@@ -19,6 +19,17 @@ EXIT_GRADCHECK = 5
 EXIT_INTERRUPTED = 130
 
 
+from os import PathLike
+from typing import Any, Union
+
+#: what the library takes for a config: a file path, YAML text, a dict (or a loaded Config)
+ConfigLike = Union[str, PathLike, dict, Any]
+#: arrays in place of a data section: (X, y), or {'train': (X, y), 'val': (X, y), 'test': (X, y)}
+ArraysLike = Union[tuple, dict]
+#: a file path (CSV, .npz) or arrays
+DataLike = Union[str, PathLike, tuple, Any]
+
+
 class BackpropError(Exception):
     """Base of every error a user can cause; ``exit_code`` tells the CLI how to exit."""
 

@@ -11,6 +11,7 @@ or values (regression), the notes' bagging.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import numpy as np
 from . import checkpoint
 from .config import Config
 from .data import columns, preprocess
-from .errors import BackpropError, DataError, UsageError
+from .errors import BackpropError, DataError, DataLike, UsageError
 from .evaluation import classification_report, regression_report
 from .training.metrics import decide
 
@@ -202,7 +203,8 @@ def report(task, outputs, Y, labels, classes, network, loss: float | None) -> di
     return out
 
 
-def evaluate(targets, which: str = "best", data=None, overrides=()) -> dict:
+def evaluate(targets: list[str | os.PathLike], which: str = "best", data: DataLike | None = None,
+             overrides: list[str] | tuple = ()) -> dict:
     """Score one or several runs (and their ensemble) on their test split or on ``data``: a
     CSV or .npz file, or arrays (X, y) from Python."""
     from .training.trainer import evaluate as loss_of
@@ -269,7 +271,8 @@ class Prediction:
     kept: np.ndarray             # (rows,) bool: False for the rows left out
 
 
-def predict(target, data, which: str = "best", overrides=(), skip_bad: bool = False) -> Prediction:
+def predict(target: str | os.PathLike, data: DataLike, which: str = "best",
+            overrides: list[str] | tuple = (), skip_bad: bool = False) -> Prediction:
     """Predictions for the rows of a file without targets (a target column is ignored), or
     of an array X from Python; with ``skip_bad``, rows with empty, NaN, inf or non-numeric
     features get none."""

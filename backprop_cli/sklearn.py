@@ -28,10 +28,13 @@ replaces ``hidden``. ``run_dir='runs'`` also writes a run folder there, as
 from __future__ import annotations
 
 import copy
+import os
 import warnings
 from pathlib import Path
+from typing import Self
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.metaestimators import available_if
@@ -64,11 +67,18 @@ class _Backprop(BaseEstimator):
 
     _task = "regression"
 
-    def __init__(self, hidden=None, activation=None, layers=None, loss=None, optimizer=None,
-                 lr=None, batch_size=None, epochs=None, l1=None, l2=None, dropout=None,
-                 schedule=None, early_stopping=None, validation_fraction=None,
-                 n_iter_no_change=None, tol=None, scale=None, dtype=None, shuffle=None,
-                 random_state=None, config=None, run_dir=None, verbose=False):
+    def __init__(self, hidden: int | tuple[int, ...] | None = None, activation: str | dict | None = None,
+                 layers: list[dict] | None = None, loss: str | dict | None = None,
+                 optimizer: str | dict | None = None, lr: float | None = None,
+                 batch_size: int | str | None = None, epochs: int | None = None,
+                 l1: float | None = None, l2: float | None = None, dropout: float | None = None,
+                 schedule: str | dict | None = None, early_stopping: bool | None = None,
+                 validation_fraction: float | None = None, n_iter_no_change: int | None = None,
+                 tol: float | None = None, scale: str | None = None, dtype: str | None = None,
+                 shuffle: bool | None = None,
+                 random_state: int | np.random.RandomState | None = None,
+                 config: str | os.PathLike | dict | None = None,
+                 run_dir: str | os.PathLike | None = None, verbose: bool = False) -> None:
         self.hidden = hidden
         self.activation = activation
         self.layers = layers
@@ -97,8 +107,6 @@ class _Backprop(BaseEstimator):
     def _base(self) -> dict:
         """The config= given, as a raw dict: only the keys it sets (a file's ``extends``
         merged and its relative paths made relative to the working directory)."""
-        import os
-
         from .config import parse_yaml, read_config, rebase_files
         c = self.config
         if c is None:
@@ -264,7 +272,7 @@ class _Backprop(BaseEstimator):
         y = np.asarray(y, dtype=float)
         return y, 1 if y.ndim == 1 else y.shape[1], None
 
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
         """Train a new network on X (n, d) and y, as ``backprop train`` would; returns self."""
         from . import api
         X, y = self._validate(X, y)
@@ -500,7 +508,7 @@ class BackpropClassifier(ClassifierMixin, _Backprop):
                              f"but the data contains only one class: {self.classes_[0]!r}")
         return codes, len(self.classes_), self.classes_
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None) -> Self:
         """One epoch of training on (X, y), going on from the last call (or from ``fit``);
         ``classes`` (all the labels y will ever hold) on the first call."""
         first = _check_partial_fit_first_call(self, classes)
@@ -519,7 +527,7 @@ class BackpropClassifier(ClassifierMixin, _Backprop):
                            type(self).__name__)
         return Y, codes
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """The most probable class of each row (the highest score, for hinge)."""
         from .scoring import predicted_classes
         outputs = self._outputs(X)
@@ -533,19 +541,19 @@ class BackpropClassifier(ClassifierMixin, _Backprop):
         return loss in (None, "bce", "cross_entropy")
 
     @available_if(_probabilistic)
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """(n, n_classes) class probabilities, columns in the order of ``classes_``."""
         from .scoring import probabilities
         outputs = self._outputs(X)
         return probabilities(self.network_, outputs)
 
     @available_if(_probabilistic)
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """The log of :meth:`predict_proba`."""
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
         """The output layer's nets z (before the sigmoid or softmax; the hinge's scores):
         (n,) for two classes, positive for ``classes_[1]``; else (n, n_classes). An output
         not fused with its loss (quadratic on sigmoids) gives its outputs less the 0.5
@@ -580,13 +588,13 @@ class BackpropRegressor(RegressorMixin, _Backprop):
 
     _task = "regression"
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike) -> Self:
         """One epoch of training on (X, y), going on from the last call (or from ``fit``)."""
         first = not hasattr(self, "network_")
         X, y = self._validate(X, y, reset=first)
         return self._partial_fit(X, np.asarray(y, dtype=float), first)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """The network's outputs: (n,) for one target (as MLPRegressor), else (n, n_targets)."""
         out = self._outputs(X)
         return out[:, 0] if out.shape[1] == 1 else out

@@ -132,7 +132,7 @@ def test_a_run_of_arrays_keeps_them_so_eval_explain_and_resume_read_its_folder(t
 def test_the_readme_example_runs(tmp_path, monkeypatch, capsys):
     pytest.importorskip("sklearn")
     readme = (ROOT / "README.md").read_text()
-    block = readme[readme.index("**From Python.**"):].split("```python\n", 1)[1].split("```", 1)[0]
+    block = readme[readme.index("**The library.**"):].split("```python\n", 1)[1].split("```", 1)[0]
     monkeypatch.chdir(tmp_path)
     exec(compile(block, "README.md", "exec"), {})
     accuracy, run_dir = capsys.readouterr().out.split()
@@ -152,6 +152,26 @@ def test_the_public_names_are_listed_and_load_only_when_used():
     with pytest.raises(AttributeError, match="has no attribute 'trian'"):
         backprop_cli.trian  # noqa: B018
     assert (ROOT / "backprop_cli" / "py.typed").is_file()
+
+
+def test_every_public_function_and_estimator_method_has_type_hints():
+    import inspect
+    missing = []
+    for name in backprop_cli.__all__:
+        obj = getattr(backprop_cli, name)
+        functions = [(name, obj)] if inspect.isfunction(obj) else [
+            (f"{name}.{m}", f) for m, f in vars(obj).items() if inspect.isfunction(f) and
+            (not m.startswith("_") or m == "__init__")] if inspect.isclass(obj) and name.startswith("Backprop") else []
+        if name.startswith("Backprop"):  # the estimators' shared methods live on their base
+            functions += [(f"{name}.{m}", f) for m, f in vars(obj.__mro__[2]).items()
+                          if inspect.isfunction(f) and (not m.startswith("_") or m == "__init__")]
+        for label, f in functions:
+            sig = inspect.signature(f)
+            missing += [f"{label}({p})" for p, v in sig.parameters.items()
+                        if p != "self" and v.annotation is inspect.Parameter.empty]
+            if sig.return_annotation is inspect.Signature.empty:
+                missing.append(f"{label} -> ?")
+    assert not missing
 
 
 def test_evaluate_and_predict_take_arrays_as_they_take_an_npz(tmp_path):
@@ -178,3 +198,35 @@ def test_gradcheck_takes_arrays():
     assert report.passed
     assert {c.parameter for c in report.checks} == {"0.W", "0.b", "1.W", "1.b", "input"}
     assert all(c.checked > 0 for c in report.checks)
+
+
+def test_a_run_of_arrays_resumes_from_its_folder_as_if_never_stopped(tmp_path):
+    X, y = iris()
+    config = {**MODEL, "training": {"epochs": 6, "batch_size": 16}}
+    short = backprop_cli.train({**config, "training": {"epochs": 3, "batch_size": 16}}, data=(X, y),
+                               runs_dir=tmp_path / "a")
+    go_on = backprop_cli.train(resume=short.run_dir, epochs=6)
+    whole = backprop_cli.train(config, data=(X, y), runs_dir=tmp_path / "b")
+    for name, w in whole.weights.items():
+        np.testing.assert_array_equal(go_on.weights[name], w)
+    assert [h["train_loss"] for h in go_on.history] == [h["train_loss"] for h in whole.history]
+
+
+def test_train_in_memory_writes_nothing_and_load_run_takes_arrays(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    X, y = iris()
+    res = backprop_cli.train(MODEL, data=(X, y), save=False)
+    assert res.run_dir is None and not any(tmp_path.iterdir())
+    assert res.summary["run_dir"] is None and len(res.history) == 30
+    np.testing.assert_array_equal(res.network.predict(res.setup.splits.train.X[:3]),
+                                  res.setup.network.predict(res.setup.splits.train.X[:3]))
+    saved = backprop_cli.train(MODEL, data=(X, y), runs_dir=tmp_path / "runs")
+    (saved.run_dir / "arrays.npz").unlink()
+    with pytest.raises(DataError, match="give them again"):
+        backprop_cli.load_run(saved.run_dir)
+    s = backprop_cli.load_run(saved.run_dir, data=(X, y))
+    for name, w in saved.weights.items():
+        np.testing.assert_array_equal(s.network.state_dict()[name], w)
+    assert len(s.splits.train) == 150
+    with pytest.raises(ConfigError, match="which: expected 'last' or 'best'"):
+        backprop_cli.load_run(saved.run_dir, data=(X, y), which="first")

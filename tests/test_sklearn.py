@@ -329,3 +329,38 @@ def test_conv_layers_from_the_estimator():
                              config={"data": {"shape": [1, 8, 8], "scale": "pixels", "pixel_max": 16}},
                              epochs=10, batch_size=32, lr=0.01, random_state=0).fit(X[:600], y[:600])
     assert clf.coefs_[0].shape == (4, 1, 3, 3) and clf.score(X[600:900], y[600:900]) > 0.8
+
+
+def test_the_readme_walkthrough_runs_and_the_cli_reads_its_run(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("matplotlib")
+    import glob
+    import re
+
+    import matplotlib
+    from click.testing import CliRunner
+
+    from backprop_cli.cli import main
+    from helpers import ROOT
+    matplotlib.use("Agg")
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## From Python"):readme.index("**The library.**")]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    commands = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    accuracy = float(re.search(r"test accuracy (\S+) after", out).group(1))
+    assert accuracy > 0.9 and (tmp_path / "wine-curves.png").stat().st_size > 1000
+    assert "backpropclassifier__hidden" in out
+    for line in commands.strip().splitlines():
+        args = line.split("#")[0].split()[1:]
+        args = [a for arg in args for a in (sorted(glob.glob(arg)) if "*" in arg else [arg])]
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 0, (line, r.output)
+
+
+def test_verbose_prints_a_line_per_epoch(capsys):
+    X, y = iris()
+    small(epochs=3, verbose=True).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[0] for line in lines] == ["Iteration 1", "Iteration 2", "Iteration 3"]

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import math
+import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,7 +213,7 @@ def _count(items) -> dict:
     return out
 
 
-def collect(directory) -> SweepResult:
+def collect(directory: str | os.PathLike) -> SweepResult:
     """Merge the results of a sweep folder, or of the sweep folders (shards) right below
     ``directory``, into ``directory``: results.csv, results.jsonl and best.yaml."""
     directory = Path(directory)

@@ -36,9 +36,9 @@ def parse_shard(text: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def run_sweep(path, *, workers: int | None = None, executor: str = "local",
+def run_sweep(path: str | os.PathLike, *, workers: int | None = None, executor: str = "local",
               scheduler: str | None = None, dry_run: bool = False, shard: tuple[int, int] | None = None,
-              runs_dir=None, new: bool = False, on_start: Callable | None = None,
+              runs_dir: str | os.PathLike | None = None, new: bool = False, on_start: Callable | None = None,
               on_trial: Callable | None = None) -> SweepResult:
     """Run the sweep a sweep file declares; see ``backprop sweep``. ``on_start(result,
     todo)`` is called once the folder is ready, ``on_trial(row, done, total)`` per trial.
