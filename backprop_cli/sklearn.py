@@ -16,7 +16,8 @@ in backprop's terms)::
     l1=0 l2=0.0001 dropout=0                   regularization; dropout on every hidden layer
     tol=0.0001 n_iter_no_change=10             stopping: convergence of the training loss
     early_stopping=False validation_fraction=0.1   or early stopping on a held-out fraction
-    scale='none' dtype='float64'               data.scale, dtype
+    scale='none' dtype='float32'               data.scale, dtype (float32: backprop's own default,
+                                               twice float64's speed; outputs come in X's dtype)
     random_state=None                          seed (None: a new one each fit, as scikit-learn)
 
 The output layer comes from the data: for two classes one sigmoid unit (with ``bce``),
@@ -51,7 +52,7 @@ __all__ = ["BackpropClassifier", "BackpropRegressor"]
 DEFAULTS = {"hidden": (100,), "activation": "relu", "optimizer": "adam",
             "batch_size": 200, "epochs": 200, "l1": 0.0, "l2": 1e-4, "dropout": 0.0,
             "early_stopping": False, "validation_fraction": 0.1, "n_iter_no_change": 10,
-            "tol": 1e-4, "scale": "none", "dtype": "float64", "shuffle": True}
+            "tol": 1e-4, "scale": "none", "dtype": "float32", "shuffle": True}
 
 #: layer types that take an activation and dropout (the others: pools, flatten)
 _UNITS = ("dense", "gated", "conv2d")
@@ -429,11 +430,16 @@ class _Backprop(BaseEstimator):
         from .data import preprocess
         check_is_fitted(self)
         X = self._validate(X, reset=False)
-        Xs = preprocess.apply(self._prep, X, self.config_["dtype"], "X")
+        # in X's precision: float64 rows through float32 weights are computed in float64 (the
+        # weights are exact in it), so a row's outputs do not depend on the rows beside it
+        Xs = preprocess.apply(self._prep, X, X.dtype, "X")
         net = self.network_
         step = 8192
         f = (lambda b: net.forward(b, training=False)) if raw else net.predict
-        return np.concatenate([f(Xs[i:i + step]) for i in range(0, len(Xs), step)])
+        if len(Xs) == 1:  # BLAS multiplies one row by another kernel (gemv), rounding otherwise:
+            return f(np.repeat(Xs, 2, axis=0))[:1].astype(X.dtype, copy=False)  # a row alone = in a batch
+        out = np.concatenate([f(Xs[i:i + step]) for i in range(0, len(Xs), step)])
+        return out.astype(X.dtype, copy=False)  # X's precision, as scikit-learn's estimators
 
     # -- pickling: the network as named arrays, rebuilt on load ----------------------------
     def __getstate__(self):

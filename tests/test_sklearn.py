@@ -58,7 +58,8 @@ def test_each_parameter_lands_in_its_config_key():
     assert c["regularization"] == {"l1": 0.001, "l2": 0.01}
     assert c["schedule"]["name"] == "step" and c["data"]["scale"] == "standardize"
     assert c["seed"] == 7 and c["dtype"] == "float32"
-    assert clf.coefs_[0].dtype == np.float32 and clf.predict_proba(X).dtype == np.float32
+    assert clf.coefs_[0].dtype == np.float32 and clf.predict_proba(X.astype(np.float32)).dtype == np.float32
+    assert clf.predict_proba(X).dtype == np.float64  # outputs in X's precision
     assert c["stopping"]["tol"] == 1e-4 and c["stopping"]["patience"] is None
     early = BackpropClassifier(hidden=(4,), epochs=5, early_stopping=True, validation_fraction=0.2,
                                n_iter_no_change=3, tol=0.01, random_state=0).fit(X, y)
@@ -88,7 +89,8 @@ def test_a_config_is_the_starting_point_and_parameters_override_it(tmp_path):
 def test_coefs_are_scikit_learns_layout_and_predict_is_their_forward_pass():
     X, y = load_wine(return_X_y=True)
     X = StandardScaler().fit_transform(X)
-    clf = small(hidden=(10, 6)).fit(X, y)
+    clf = small(hidden=(10, 6), dtype="float64").fit(X, y)
+    assert clf.coefs_[0].dtype == np.float64
     assert [w.shape for w in clf.coefs_] == [(13, 10), (10, 6), (6, 3)]
     assert [b.shape for b in clf.intercepts_] == [(10,), (6,), (3,)] and clf.n_layers_ == 4
     a = X
