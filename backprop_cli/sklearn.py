@@ -232,6 +232,7 @@ class _Backprop(BaseEstimator):
         raw.update(training=training, regularization=reg, stopping=stopping)
         if value("scale", "data", "scale") is not None:
             data["scale"] = value("scale", "data", "scale")
+        data["task"] = self._task  # a classifier classifies, whatever its loss (quadratic: note 001's)
         if classes is not None:
             data["classes"] = [str(c) for c in classes]
         raw["data"] = data
@@ -548,10 +549,17 @@ class BackpropClassifier(ClassifierMixin, _Backprop):
 
     @available_if(_probabilistic)
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
-        """(n, n_classes) class probabilities, columns in the order of ``classes_``."""
+        """(n, n_classes) class probabilities, columns in the order of ``classes_``. One
+        sigmoid unit p gives [1 - p, p]; a sigmoid per class (bce or quadratic on K > 2
+        classes, one-vs-rest) is normalized to sum to 1, as scikit-learn's one-vs-rest does."""
+        from .engine.activations import Sigmoid
         from .scoring import probabilities
         outputs = self._outputs(X)
-        return probabilities(self.network_, outputs)
+        net = self.network_
+        if outputs.shape[1] > 1 and isinstance(net.head if net.head is not None else net.layers[-1], Sigmoid):
+            total = outputs.sum(axis=1, keepdims=True)
+            return np.divide(outputs, total, out=np.full_like(outputs, 1 / outputs.shape[1]), where=total > 0)
+        return probabilities(net, outputs)
 
     @available_if(_probabilistic)
     def predict_log_proba(self, X: ArrayLike) -> np.ndarray:

@@ -366,3 +366,19 @@ def test_verbose_prints_a_line_per_epoch(capsys):
     small(epochs=3, verbose=True).fit(X, y)
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(",")[0] for line in lines] == ["Iteration 1", "Iteration 2", "Iteration 3"]
+
+
+@pytest.mark.parametrize("loss, activation", [("bce", "sigmoid"), ("quadratic", "sigmoid"),
+                                              ("cross_entropy", "softmax"), ("hinge", "identity")])
+def test_every_classification_loss_makes_its_output_layer(loss, activation):
+    X, y = iris()
+    clf = small(loss=loss, epochs=200).fit(StandardScaler().fit_transform(X), y)
+    out = clf.config_["model"]["layers"][-1]
+    assert (out["units"], out["activation"]) == (3, activation) and clf.config_["data"]["task"] == "classification"
+    binary = small(loss=loss, epochs=5).fit(X, y > 0)
+    assert binary.config_["model"]["layers"][-1]["units"] == (2 if loss == "cross_entropy" else 1)
+    assert binary.decision_function(X).shape == (150,)
+    if loss != "hinge":
+        p = clf.predict_proba(StandardScaler().fit_transform(X))
+        np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-6)
+        assert (clf.classes_[p.argmax(1)] == clf.predict(StandardScaler().fit_transform(X))).all()
