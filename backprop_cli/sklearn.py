@@ -442,6 +442,60 @@ class _Backprop(BaseEstimator):
         out = np.concatenate([f(Xs[i:i + step]) for i in range(0, len(Xs), step)])
         return out.astype(X.dtype, copy=False)  # X's precision, as scikit-learn's estimators
 
+    # -- from a run folder ----------------------------------------------------------------------
+    @classmethod
+    def from_run(cls, run: str | os.PathLike, which: str = "last") -> Self:
+        """A fitted estimator from a run folder (``backprop train``'s, or ``run_dir=``'s),
+        without unpickling anything: the network with the weights of ``checkpoints/<which>.npz``
+        (last: the final ones; best: the best epoch's), the scaling, classes and feature names
+        of its data.json, its metrics.jsonl as ``loss_curve_``; partial_fit goes on with the
+        checkpoint's optimizer state. Class names written as integers (or decimals) come back
+        as numbers."""
+        from . import checkpoint
+        from .api import Streams
+        from .runs import read_run
+        from .scoring import load_member
+        from .training.snapshot import set_rng_state
+        try:
+            m = load_member(run, which)
+            record = read_run(m.run_dir)
+        except BackpropError as e:
+            raise ValueError(f"{cls.__name__}.from_run: {e}") from None
+        if (m.task == "classification") != (cls._task == "classification"):
+            raise ValueError(f"{cls.__name__}.from_run: {m.run_dir} is a {m.task} run; use "
+                             f"{'BackpropClassifier' if m.task == 'classification' else 'BackpropRegressor'}")
+        est = cls(config=m.config.data)
+        arrays = checkpoint.load_arrays(m.checkpoint)
+        meta = checkpoint.read_meta(arrays, "state", {}) or {}
+        est.config_, est.network_, est._prep = m.config.data, m.network, m.prep
+        est._streams = Streams.from_seed(m.config.data["seed"])
+        for k, st in (meta.get("streams") or {}).items():  # where training left them
+            set_rng_state(getattr(est._streams, k), st)
+        est._optimizer = {"buffers": {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")},
+                          "lr": float(meta.get("lr", est.config_["optimizer"]["lr"]))}
+        est._trainer = None
+        est.history_ = [r for r in record.metrics if r["epoch"] <= m.epoch]
+        est.summary_ = record.summary
+        est.loss_curve_ = [r["train_loss"] for r in est.history_]
+        key = "val_r2" if cls._task == "regression" else "val_accuracy"
+        scores = [r[key] for r in est.history_ if key in r]
+        est.validation_scores_ = scores or None
+        est.best_validation_score_ = max(scores) if scores else None
+        early = est.config_["stopping"]["patience"] is not None
+        est.best_loss_ = None if early or not est.loss_curve_ else min(est.loss_curve_)
+        est.n_iter_ = m.epoch
+        est.t_ = m.epoch * ((record.summary or {}).get("n_train") or 0)
+        est.n_features_in_ = m.info["n_features"]
+        names = m.info["feature_names"]
+        if names != [f"x{j}" for j in range(len(names))]:
+            est.feature_names_in_ = np.array(names, dtype=object)
+        est.n_outputs_ = m.network.parameters()[-1].value.shape[-1]
+        if m.task == "classification":
+            est.classes_ = _class_values(m.classes)
+        est.run_dir_ = m.run_dir
+        est._weights_views()
+        return est
+
     # -- pickling: the network as named arrays, rebuilt on load ----------------------------
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: the estimator itself stays as it is
@@ -469,6 +523,16 @@ class _Backprop(BaseEstimator):
             net.load_state_dict(saved["weights"], source="the pickled estimator")
             self.network_ = net
             self._weights_views()
+
+def _class_values(names: list[str]) -> np.ndarray:
+    """Class names as a run folder keeps them (strings), as numbers when all are numbers."""
+    for kind in (int, float):
+        try:
+            return np.array([kind(n) for n in names])
+        except ValueError:
+            continue
+    return np.array(names)
+
 
 class BackpropClassifier(ClassifierMixin, _Backprop):
     """A neural-network classifier trained by backprop (see the module docstring for the

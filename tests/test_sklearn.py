@@ -382,3 +382,22 @@ def test_every_classification_loss_makes_its_output_layer(loss, activation):
         p = clf.predict_proba(StandardScaler().fit_transform(X))
         np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-6)
         assert (clf.classes_[p.argmax(1)] == clf.predict(StandardScaler().fit_transform(X))).all()
+
+
+@pytest.mark.parametrize("labels", ["numbers", "names"])
+def test_from_run_gives_the_fitted_estimator_back_without_pickles(tmp_path, labels):
+    X, y = iris()
+    y = y if labels == "numbers" else np.array(["setosa", "versicolor", "virginica"])[y]
+    clf = small(epochs=20, run_dir=tmp_path, early_stopping=True, batch_size=32).fit(X, y)
+    back = BackpropClassifier.from_run(clf.run_dir_)
+    assert back.classes_.tolist() == clf.classes_.tolist() and back.n_features_in_ == 4
+    np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+    assert (back.predict(X) == clf.predict(X)).all() and back.loss_curve_ == clf.loss_curve_
+    assert back.n_iter_ == clf.n_iter_ and back.validation_scores_ == clf.validation_scores_
+    back.partial_fit(X, y)
+    clf.partial_fit(X, y)
+    np.testing.assert_array_equal(back.coefs_[0], clf.coefs_[0])  # the optimizer state came back too
+    with pytest.raises(ValueError, match="is a classification run; use BackpropClassifier"):
+        BackpropRegressor.from_run(clf.run_dir_)
+    with pytest.raises(ValueError, match="no such run folder"):
+        BackpropClassifier.from_run(tmp_path / "nothing")
