@@ -94,7 +94,20 @@ def test_every_public_name_has_a_section_with_an_example():
 def test_every_documented_name_exists():
     for dotted in sections():
         module, _, name = dotted.rpartition(".")
-        assert hasattr(importlib.import_module(module), name), f"docs/API.md documents {dotted}, which does not exist"
+        assert hasattr(importlib.import_module(module), name), (
+            f"docs/API.md documents {dotted}, which does not exist")
+
+
+def test_links_lead_somewhere():
+    text = doc_text()
+    # GitHub's anchors: the heading in lower case, without punctuation, spaces as hyphens
+    anchors = {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-")
+               for h in re.findall(r"^#+ (.+)$", text, flags=re.M)}
+    for target in re.findall(r"\]\(([^)]+)\)", text):
+        if target.startswith("#"):
+            assert target[1:] in anchors, f"docs/API.md links to {target}, no such heading"
+        else:
+            assert (DOC.parent / target).is_file(), f"docs/API.md links to {target}, no such file"
 
 
 @pytest.mark.parametrize("estimator", [estimators.BackpropClassifier, estimators.BackpropRegressor])
