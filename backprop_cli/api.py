@@ -47,10 +47,12 @@ class Streams:
 
 @dataclass
 class Setup:
+    """A validated config, its data splits and its network (built, not trained)."""
+
     config: Config
-    splits: Splits
+    splits: Splits = field(repr=False)
     network: Network
-    streams: Streams
+    streams: Streams = field(repr=False)
 
 
 ARRAYS = {"source": "arrays"}
@@ -109,8 +111,8 @@ class RunResult:
     and data it was trained on (``setup``) and its optimizer, state and all."""
 
     run_dir: Path | None
-    summary: dict
-    history: list = field(default_factory=list)
+    summary: dict = field(repr=False)
+    history: list = field(default_factory=list, repr=False)
     setup: Setup | None = field(default=None, repr=False)
     optimizer: object = field(default=None, repr=False)
 
@@ -349,6 +351,8 @@ def train(config: ConfigLike | None = None, overrides: list[str] | tuple = (), *
     if epochs is not None:
         raise ConfigError("epochs: a new total goes with resume (a run folder); for a new run, "
                           f"set training.epochs={epochs}")
+    if config is None:
+        raise ConfigError("train: give a config (a file path, YAML text or a dict), or resume=RUN_DIR")
     cfg = as_config(config, overrides, data)
     c = cfg.data
     run_name = check_name(name, "--name") if name else (
@@ -579,8 +583,8 @@ def load_run(run: str | os.PathLike, *, data: ArraysLike | None = None, which: s
     ``data``: arrays in place of the run's data, as for :func:`train` (a run trained on
     arrays needs them to rebuild its splits)."""
     from .runs import load_run_setup
-    if which not in ("last", "best"):
-        raise ConfigError(f"which: expected 'last' or 'best', got {which!r}")
+    from .scoring import check_which
+    check_which(which)
     return load_run_setup(Path(run), data=data, which=which)
 
 

@@ -69,6 +69,12 @@ class Member:
         return self._splits
 
 
+def check_which(which: str) -> None:
+    """``which`` checkpoint: best or last (a usage error otherwise)."""
+    if which not in ("best", "last"):
+        raise UsageError(f"which: expected 'best' or 'last', got {which!r}")
+
+
 def locate(target, which: str = "best") -> tuple[Path, Path]:
     """(run folder, checkpoint file) for a run folder or a checkpoint path. ``which``:
     best (falls back to last when the run kept no best) or last."""
@@ -203,11 +209,14 @@ def report(task, outputs, Y, labels, classes, network, loss: float | None) -> di
     return out
 
 
-def evaluate(targets: list[str | os.PathLike], which: str = "best", data: DataLike | None = None,
+def evaluate(targets: str | os.PathLike | list[str | os.PathLike], which: str = "best", data: DataLike | None = None,
              overrides: list[str] | tuple = ()) -> dict:
     """Score one or several runs (and their ensemble) on their test split or on ``data``: a
     CSV or .npz file, or arrays (X, y) from Python."""
     from .training.trainer import evaluate as loss_of
+    check_which(which)
+    if isinstance(targets, (str, os.PathLike)):  # one run folder
+        targets = [targets]
     members = [load_member(t, which, overrides) for t in targets]
     tasks = {m.task for m in members}
     if len(tasks) > 1:
@@ -276,6 +285,7 @@ def predict(target: str | os.PathLike, data: DataLike, which: str = "best",
     """Predictions for the rows of a file without targets (a target column is ignored), or
     of an array X from Python; with ``skip_bad``, rows with empty, NaN, inf or non-numeric
     features get none."""
+    check_which(which)
     m = load_member(target, which, overrides)
     X, _, _, new = new_data(m, data, targets=False, skip_bad=skip_bad)
     outputs = outputs_of(m.network, X)

@@ -170,11 +170,11 @@ class _Backprop(BaseEstimator):
             else:
                 sizes = DEFAULTS["hidden"] if self.hidden is None else self.hidden
                 hidden = [{"units": u} for u in ((sizes,) if np.isscalar(sizes) else sizes)]
-            for layer in hidden:
+            for layer in hidden:  # a layer's own keys win over activation= and dropout=
                 if layer.get("type", "dense") in _UNITS:
                     layer.setdefault("activation", self.activation or DEFAULTS["activation"])
                     if self.dropout:
-                        layer["dropout"] = self.dropout
+                        layer.setdefault("dropout", self.dropout)
             loss = self.loss if self.loss is not None else raw.get("loss")
             out, auto = self._output_layer(n_outputs, _named(loss).get("name") if loss is not None else None)
             model["layers"] = [*hidden, out]
@@ -225,6 +225,9 @@ class _Backprop(BaseEstimator):
                 stopping["tol"] = tol
             if patience is not None:
                 stopping["n_iter_no_change"] = patience
+        if not early:  # the estimator holds out data for early stopping only; the caller tests
+            data["val_fraction"] = 0.0
+        data["test_fraction"] = 0.0
         if partial:  # one epoch per call: no stopping rule, no held-out data
             stopping = {"max_loss": stopping.get("max_loss")}
             data["val_fraction"] = 0.0
@@ -546,7 +549,8 @@ class BackpropClassifier(ClassifierMixin, _Backprop):
 
     >>> from sklearn.datasets import load_iris
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = BackpropClassifier(hidden=(16,), lr=0.01, epochs=300, random_state=0).fit(X, y)
+    >>> clf = BackpropClassifier(hidden=(16,), lr=0.01, epochs=500, scale="standardize",
+    ...                          random_state=0).fit(X, y)
     >>> clf.score(X, y) > 0.95
     True
     """
@@ -581,7 +585,8 @@ class BackpropClassifier(ClassifierMixin, _Backprop):
 
     def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None) -> Self:
         """One epoch of training on (X, y), going on from the last call (or from ``fit``);
-        ``classes`` (all the labels y will ever hold) on the first call."""
+        ``classes`` (all the labels y will ever hold) on the first call. No stopping rule,
+        held-out data or run folder (``run_dir`` is for ``fit``)."""
         first = _check_partial_fit_first_call(self, classes)
         X, y = self._validate(X, y, reset=first)
         check_classification_targets(y)
@@ -667,7 +672,8 @@ class BackpropRegressor(RegressorMixin, _Backprop):
     _task = "regression"
 
     def partial_fit(self, X: ArrayLike, y: ArrayLike) -> Self:
-        """One epoch of training on (X, y), going on from the last call (or from ``fit``)."""
+        """One epoch of training on (X, y), going on from the last call (or from ``fit``).
+        No stopping rule, held-out data or run folder (``run_dir`` is for ``fit``)."""
         first = not hasattr(self, "network_")
         X, y = self._validate(X, y, reset=first)
         return self._partial_fit(X, np.asarray(y, dtype=float), first)

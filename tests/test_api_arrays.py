@@ -7,7 +7,7 @@ import pytest
 
 import backprop_cli
 from backprop_cli import api
-from backprop_cli.errors import ConfigError, DataError
+from backprop_cli.errors import ConfigError, DataError, UsageError
 from helpers import CONFIGS, ROOT
 
 MODEL = {"model": {"layers": [{"units": 8, "activation": "tanh"}, {"units": 3, "activation": "softmax"}]},
@@ -228,5 +228,5 @@ def test_train_in_memory_writes_nothing_and_load_run_takes_arrays(tmp_path, monk
     for name, w in saved.weights.items():
         np.testing.assert_array_equal(s.network.state_dict()[name], w)
     assert len(s.splits.train) == 150
-    with pytest.raises(ConfigError, match="which: expected 'last' or 'best'"):
+    with pytest.raises(UsageError, match="which: expected 'best' or 'last', got 'first'"):
         backprop_cli.load_run(saved.run_dir, data=(X, y), which="first")

@@ -401,3 +401,33 @@ def test_from_run_gives_the_fitted_estimator_back_without_pickles(tmp_path, labe
         BackpropRegressor.from_run(clf.run_dir_)
     with pytest.raises(ValueError, match="no such run folder"):
         BackpropClassifier.from_run(tmp_path / "nothing")
+
+
+def test_layers_own_keys_win_and_the_estimator_holds_out_data_for_early_stopping_only():
+    X, y = iris()
+    clf = small(layers=[{"units": 8, "activation": "tanh", "dropout": 0.5}, {"units": 4}],
+                activation="sigmoid", dropout=0.1, epochs=2).fit(X, y)
+    hidden = clf.config_["model"]["layers"][:2]
+    assert [(h["activation"], h["dropout"]) for h in hidden] == [("tanh", 0.5), ("sigmoid", 0.1)]
+    # iris.yaml holds out val and test fractions; an estimator trains on all it is given
+    full = BackpropClassifier(config=CONFIGS / "iris.yaml", epochs=2, random_state=0).fit(X, y)
+    assert (full.summary_["n_train"], full.summary_["n_val"], full.summary_["n_test"]) == (150, 0, 0)
+    early = BackpropClassifier(config=CONFIGS / "iris.yaml", epochs=2, early_stopping=True,
+                               validation_fraction=0.2, random_state=0).fit(X, y)
+    assert (early.summary_["n_train"], early.summary_["n_val"]) == (120, 30)
+
+
+def test_a_callback_needs_only_the_hooks_it_uses():
+    seen = []
+
+    class Duck:
+        def on_epoch_end(self, state):
+            seen.append(state.epoch)
+    X, y = iris()
+    backprop_cli.train({"model": {"layers": [{"units": 3, "activation": "softmax"}]}, "loss": "cross_entropy",
+                        "training": {"epochs": 3}}, data=(X, y), save=False, callbacks=[Duck()])
+    assert seen == [1, 2, 3]
+    assert len(repr(backprop_cli.train({"model": {"layers": [{"units": 3, "activation": "softmax"}]},
+                                        "loss": "cross_entropy"}, data=(X, y), save=False))) < 200
+    with pytest.raises(backprop_cli.ConfigError, match="give a config"):
+        backprop_cli.train()

@@ -80,8 +80,8 @@ class Hooks:
              "on_epoch_complete", "on_train_end")
 
     def __init__(self, callbacks):
-        self.methods = {h: [getattr(cb, h) for cb in callbacks
-                            if getattr(type(cb), h, None) is not getattr(Callback, h)]
+        self.methods = {h: [getattr(cb, h) for cb in callbacks  # any object with some of the hooks
+                            if getattr(type(cb), h, None) not in (None, getattr(Callback, h))]
                         for h in self.NAMES}
 
     def __call__(self, hook: str, state: TrainState) -> None:
