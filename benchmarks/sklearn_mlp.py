@@ -215,8 +215,9 @@ def git_state() -> str:
 def run(datasets=DATASETS, seeds: int = 5, epochs: int | None = None, threads: int = 1,
         repeats: int = 3, alpha: float = 1e-4, init: str = "xavier_uniform", log=None) -> dict:
     """Every data set's :func:`compare`, under a BLAS thread limit, with the environment."""
-    import backprop_cli.sklearn  # noqa: F401  (numpy's BLAS and sklearn loaded before limiting)
-    import sklearn.neural_network  # noqa: F401
+    import sklearn.neural_network  # noqa: F401  (numpy's BLAS loaded before limiting it)
+
+    import backprop_cli.sklearn  # noqa: F401
     report = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "cpus": os.cpu_count(),
               "versions": versions(), "backprop_commit": git_state(),
               "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
@@ -245,39 +246,44 @@ def ms(seconds: float) -> str:
 
 
 def markdown(report: dict) -> str:
-    v = report["versions"]
-    blas = ("; ".join(f"{b['internal_api']} {b['version']} {b['architecture']}, {b['num_threads']} "
-                      f"thread(s)" for b in report["blas"])
-            if report["blas"] is not None else "threads not limited (threadpoolctl not installed)")
+    """The report as text: the set-up, a Markdown table of the data sets, the verdicts."""
     rows = report["rows"]
-    lines = [f"BackpropClassifier vs MLPClassifier, {report['date']}, {report['cpus']} CPUs, "
-             + ", ".join(f"{k} {x}" for k, x in v.items() if x),
-             f"backprop_cli at {report['backprop_commit']}; BLAS: {blas}; load average "
-             f"{report['load_average_start']:.2f} at the start, {report['load_average_end']:.2f} at the end",
-             f"hidden (100,) relu, {report['init']} init, Adam lr 0.001, batch min(200, n), alpha "
-             f"{report['alpha']:g} (backprop l2 = alpha·n/batch), float64, standardized; "
-             f"{rows[0]['seeds'] if rows else 0} seeds, fit time: median over seeds of the best of "
-             f"{rows[0]['repeats'] if rows else 0}"]
+    if report["blas"] is None:
+        blas = "threads not limited (threadpoolctl not installed)"
+    else:
+        blas = "; ".join(f"{b['internal_api']} {b['version']} {b['architecture']}, "
+                         f"{b['num_threads']} thread(s)" for b in report["blas"])
+    seeds, repeats = (rows[0]["seeds"], rows[0]["repeats"]) if rows else (0, 0)
+    lines = [
+        f"BackpropClassifier vs MLPClassifier, {report['date']}, {report['cpus']} CPUs, "
+        + ", ".join(f"{k} {x}" for k, x in report["versions"].items() if x),
+        (f"backprop_cli at {report['backprop_commit']}; BLAS: {blas}; load average "
+         f"{report['load_average_start']:.2f} at the start, {report['load_average_end']:.2f} at the end"),
+        (f"hidden (100,) relu, {report['init']} init, Adam lr 0.001, batch min(200, n), alpha "
+         f"{report['alpha']:g} (backprop l2 = alpha·n/batch), float64, standardized; {seeds} "
+         f"seeds; fit time: median over seeds of the best of {repeats}"),
+    ]
     if any(report["env"].values()):
         lines.append("note: " + ", ".join(f"{k}={x}" for k, x in report["env"].items() if x)
                      + " is set, which may pick a slower numpy kernel")
-    lines += ["", "| data set | n train | features | classes | epochs | accuracy backprop (%) | "
-              "accuracy MLPClassifier (%) | fit backprop | fit MLPClassifier | speed-up |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    header = ("data set", "n train", "features", "classes", "epochs", "accuracy backprop (%)",
+              "accuracy MLPClassifier (%)", "fit backprop", "fit MLPClassifier", "speed-up")
+    lines += ["", "| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
     for r in rows:
         b, m = r["backprop"], r["mlp"]
-        lines.append(f"| {r['dataset']} | {r['n_train']} | {r['features']} | {r['classes']} | "
-                     f"{r['epochs']} | {pct(b['accuracy_mean'], b['accuracy_std'])} | "
-                     f"{pct(m['accuracy_mean'], m['accuracy_std'])} | {ms(b['fit_seconds'])} | "
-                     f"{ms(m['fit_seconds'])} | {r['speedup']:.2f}× |")
-    slow = [r["dataset"] for r in rows if r["speedup"] < 1.5]
-    lines += ["", f"geometric-mean speed-up: {report['geomean_speedup']:.2f}× (goal ≥ 1.5×: "
-              f"{'met' if report['geomean_speedup'] >= 1.5 else 'missed'}; below 1.5× on "
-              f"{', '.join(slow) if slow else 'no data set'})",
+        cells = (r["dataset"], r["n_train"], r["features"], r["classes"], r["epochs"],
+                 pct(b["accuracy_mean"], b["accuracy_std"]), pct(m["accuracy_mean"], m["accuracy_std"]),
+                 ms(b["fit_seconds"]), ms(m["fit_seconds"]), f"{r['speedup']:.2f}×")
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    g = report["geomean_speedup"]
+    slow = ", ".join(r["dataset"] for r in rows if r["speedup"] < 1.5) or "no data set"
+    verdicts = "; ".join(f"{r['dataset']} {'yes' if r['within_noise'] else 'NO'} (Δ "
+                         f"{100 * r['accuracy_difference']:+.1f} pp, noise {100 * r['noise']:.1f})"
+                         for r in rows)
+    goal = "met" if g >= 1.5 else "missed"
+    lines += ["", f"geometric-mean speed-up: {g:.2f}× (goal ≥ 1.5×: {goal}; below 1.5× on {slow})",
               "accuracy within noise (|Δ mean| ≤ max(2 × larger std, 1 pp, one test example)): "
-              + "; ".join(f"{r['dataset']} {'yes' if r['within_noise'] else 'NO'} "
-                          f"(Δ {100 * r['accuracy_difference']:+.1f} pp, noise {100 * r['noise']:.1f})"
-                          for r in rows)]
+              + verdicts]
     return "\n".join(lines)
 
 
