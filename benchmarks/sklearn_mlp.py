@@ -13,7 +13,8 @@ backprop's fit is at least 1.5x faster.
 
 - one hidden layer of 100 relu units; the output as each library makes it for classification
   (one sigmoid unit with binary cross-entropy for two classes, else softmax with
-  cross-entropy), float64 throughout (both estimators' default dtype);
+  cross-entropy), float64 throughout (MLPClassifier's arithmetic on float64 data; ``--dtype
+  float32`` runs backprop in its own default precision instead);
 - weights drawn from Glorot's uniform U(-r, r), r = sqrt(6 / (fan_in + fan_out)), as
   MLPClassifier draws them (``--init``: backprop's layer ``init``; ``auto`` is its own
   default, He uniform before relu). MLPClassifier draws its biases from the same range,
@@ -96,7 +97,8 @@ def split(X, y) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test
 
 
-def models(n_train: int, epochs: int, seed: int, alpha: float = 1e-4, init: str = "xavier_uniform"):
+def models(n_train: int, epochs: int, seed: int, alpha: float = 1e-4, init: str = "xavier_uniform",
+           dtype: str = "float64"):
     """(BackpropClassifier, MLPClassifier) with the same network and training (see the
     module docstring): backprop's l2 = alpha · n_train / batch."""
     from sklearn.neural_network import MLPClassifier
@@ -106,7 +108,7 @@ def models(n_train: int, epochs: int, seed: int, alpha: float = 1e-4, init: str 
     backprop = BackpropClassifier(
         layers=[{"units": 100, "activation": "relu", "init": init}], optimizer="adam", lr=0.001,
         batch_size=batch, epochs=epochs, l2=alpha * n_train / batch, shuffle=True,
-        early_stopping=False, n_iter_no_change=epochs + 1, dtype="float64", random_state=seed)
+        early_stopping=False, n_iter_no_change=epochs + 1, dtype=dtype, random_state=seed)
     mlp = MLPClassifier(
         hidden_layer_sizes=(100,), activation="relu", solver="adam", learning_rate_init=0.001,
         beta_1=0.9, beta_2=0.999, epsilon=1e-8, batch_size=batch, max_iter=epochs, alpha=alpha,
@@ -130,18 +132,18 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def compare(name: str, seeds: int = 5, epochs: int | None = None, repeats: int = 3,
-            alpha: float = 1e-4, init: str = "xavier_uniform") -> dict:
+            alpha: float = 1e-4, init: str = "xavier_uniform", dtype: str = "float64") -> dict:
     """Both models on one data set: accuracy and fit time per seed, and their summary."""
     X_train, X_test, y_train, y_test = split(*load(name))
     n = len(X_train)
     epochs = epochs or DEFAULT_EPOCHS
-    for model in models(n, min(epochs, 2), 0, alpha, init):  # warm-up
+    for model in models(n, min(epochs, 2), 0, alpha, init, dtype):  # warm-up
         timed_fit(model, X_train, y_train)
     per = {"backprop": {"accuracy": [], "seconds": []}, "mlp": {"accuracy": [], "seconds": []}}
     for seed in range(seeds):
         best = {"backprop": math.inf, "mlp": math.inf}
         for r in range(repeats):
-            pair = dict(zip(("backprop", "mlp"), models(n, epochs, seed, alpha, init)))
+            pair = dict(zip(("backprop", "mlp"), models(n, epochs, seed, alpha, init, dtype)))
             for key in (("backprop", "mlp") if (seed * repeats + r) % 2 == 0 else ("mlp", "backprop")):
                 model = pair[key]
                 best[key] = min(best[key], timed_fit(model, X_train, y_train))
@@ -213,7 +215,8 @@ def git_state() -> str:
 
 
 def run(datasets=DATASETS, seeds: int = 5, epochs: int | None = None, threads: int = 1,
-        repeats: int = 3, alpha: float = 1e-4, init: str = "xavier_uniform", log=None) -> dict:
+        repeats: int = 3, alpha: float = 1e-4, init: str = "xavier_uniform", log=None,
+        dtype: str = "float64") -> dict:
     """Every data set's :func:`compare`, under a BLAS thread limit, with the environment."""
     import sklearn.neural_network  # noqa: F401  (numpy's BLAS loaded before limiting it)
 
@@ -222,13 +225,13 @@ def run(datasets=DATASETS, seeds: int = 5, epochs: int | None = None, threads: i
               "versions": versions(), "backprop_commit": git_state(),
               "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
               "load_average_start": os.getloadavg()[0], "threads": threads, "alpha": alpha,
-              "init": init, "rows": []}
+              "init": init, "dtype": dtype, "rows": []}
     with thread_limit(threads):
         report["blas"] = blas_info()
         for name in datasets:
             if log:
                 log(f"{name} ...")
-            report["rows"].append(compare(name, seeds, epochs, repeats, alpha, init))
+            report["rows"].append(compare(name, seeds, epochs, repeats, alpha, init, dtype))
     report["load_average_end"] = os.getloadavg()[0]
     speedups = [r["speedup"] for r in report["rows"]]
     report["geomean_speedup"] = math.exp(statistics.fmean(math.log(s) for s in speedups))
@@ -260,7 +263,8 @@ def markdown(report: dict) -> str:
         (f"backprop_cli at {report['backprop_commit']}; BLAS: {blas}; load average "
          f"{report['load_average_start']:.2f} at the start, {report['load_average_end']:.2f} at the end"),
         (f"hidden (100,) relu, {report['init']} init, Adam lr 0.001, batch min(200, n), alpha "
-         f"{report['alpha']:g} (backprop l2 = alpha·n/batch), float64, standardized; {seeds} "
+         f"{report['alpha']:g} (backprop l2 = alpha·n/batch), backprop in "
+         f"{report.get('dtype', 'float64')} (MLPClassifier in float64), standardized; {seeds} "
          f"seeds; fit time: median over seeds of the best of {repeats}"),
     ]
     if any(report["env"].values()):
@@ -299,6 +303,9 @@ def main(argv=None) -> int:
                     "l2 = alpha·n/batch (default 1e-4)")
     ap.add_argument("--init", default="xavier_uniform", help="backprop's weight init (default "
                     "xavier_uniform, MLPClassifier's Glorot uniform; auto: backprop's default)")
+    ap.add_argument("--dtype", default="float64", choices=("float64", "float32"),
+                    help="backprop's dtype (default float64, MLPClassifier's arithmetic; float32 "
+                         "is the estimator's own default)")
     ap.add_argument("--json", nargs="?", const="-", metavar="FILE",
                     help="save every figure (each seed's) to FILE; without FILE, print JSON "
                          "instead of the table")
@@ -310,7 +317,7 @@ def main(argv=None) -> int:
     if min(a.seeds, a.repeats, a.threads) < 1 or (a.epochs is not None and a.epochs < 1):
         ap.error("--seeds, --repeats, --threads and --epochs must be at least 1")
     report = run(names, a.seeds, a.epochs, a.threads, a.repeats, a.alpha, a.init,
-                 log=lambda msg: print(msg, file=sys.stderr, flush=True))
+                 log=lambda msg: print(msg, file=sys.stderr, flush=True), dtype=a.dtype)
     if a.json == "-":
         print(json.dumps(report, indent=1))
         return 0
