@@ -36,7 +36,12 @@ from typing import Self
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+try:
+    from sklearn.base import BaseEstimator
+except ModuleNotFoundError as e:  # pragma: no cover - the extra is not installed
+    raise ImportError("backprop_cli.sklearn needs scikit-learn: pip install 'backprop-cli[sklearn]'") from e
+from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (_check_partial_fit_first_call, check_classification_targets,

@@ -431,3 +431,14 @@ def test_a_callback_needs_only_the_hooks_it_uses():
                                         "loss": "cross_entropy"}, data=(X, y), save=False))) < 200
     with pytest.raises(backprop_cli.ConfigError, match="give a config"):
         backprop_cli.train()
+
+
+def test_without_scikit_learn_the_estimators_say_which_extra_to_install():
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['sklearn'] = None\n"  # as if not installed
+            "import backprop_cli\n"
+            "try:\n    backprop_cli.BackpropClassifier\nexcept ImportError as e:\n    print(e)\n"
+            "try:\n    import backprop_cli.sklearn\nexcept ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["backprop_cli.sklearn needs scikit-learn: pip install 'backprop-cli[sklearn]'"] * 2
