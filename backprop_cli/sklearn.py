@@ -299,9 +299,10 @@ class _Backprop(BaseEstimator):
             for cb in callbacks:
                 if isinstance(cb, _ValidationR2):
                     cb.on_start(run_dir, setup)
-        try:
-            result = api.train(raw, data=data, save=self.run_dir is not None, callbacks=callbacks,
-                               on_start=on_start)
+        try:  # overflow on the way to a divergence is reported as one (below), not warned about
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                result = api.train(raw, data=data, save=self.run_dir is not None, callbacks=callbacks,
+                                   on_start=on_start)
         except BackpropError as e:
             raise self._error(e) from None
         summary = result.summary
@@ -412,7 +413,8 @@ class _Backprop(BaseEstimator):
             state = self._state
             state.stop_reason, state.limit_reached = None, False
             self._trainer.epochs = state.epochs = state.epoch + 1
-            self._trainer.fit(train, None, start_epoch=state.epoch, state=state)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                self._trainer.fit(train, None, start_epoch=state.epoch, state=state)
         except BackpropError as e:
             raise self._error(e) from None
         if state.diverged:
