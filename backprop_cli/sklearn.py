@@ -587,7 +587,7 @@ class BackpropClassifier(ClassifierMixin, _Backprop):
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(f"{type(self).__name__}: needs samples of at least 2 classes in the data, "
-                             f"but the data contains only one class: {self.classes_[0]!r}")
+                             f"but the data contains only one class: {self.classes_.tolist()[0]!r}")
         return codes, len(self.classes_), self.classes_
 
     def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None) -> Self:

@@ -285,7 +285,7 @@ def test_run_dir_writes_a_run_folder_the_cli_reads(tmp_path):
     (lambda X, y: (X[:, 0], y), "Expected 2D array, got 1D array"),
     (lambda X, y: (X, y[:-1]), "inconsistent numbers of samples"),
     (lambda X, y: (X.astype(str).astype(object) + "x", y), "could not convert|Unable to convert"),
-    (lambda X, y: (X, np.zeros_like(y)), "only one class"),
+    (lambda X, y: (X, np.zeros_like(y)), "the data contains only one class: 0$"),
     (lambda X, y: (X, y + 0.5), "Unknown label type"),
 ])
 def test_bad_arrays_are_value_errors_with_scikit_learns_messages(make, message):
