@@ -412,6 +412,8 @@ SOURCES = {
     "Tests: PyTorch downloads, 190 MB (CPU) and about 2.7 GB (CUDA)":
         "the wheels of torch 2.13.0+cpu, and of torch 2.14.1 with the nvidia-* wheels it requires",
     "MNIST: wall times on idle cores, parse and read times": "commit 8747475 (rerun above as timings)",
+    "Lessons: the table's figures": "python benchmarks/lessons.py (deterministic: seed 0, about 3 s; "
+        "tests/test_lessons.py checks each lesson's claim)",
     "From Python: BackpropClassifier beside MLPClassifier, accuracies, fit times, 2.17x and 2.83x":
         "benchmarks/sklearn_mlp.py and benchmarks/sklearn_mlp.py --dtype float32 at commit c70bb5d, "
         "1 BLAS thread, idle machine (about a minute each)",
