@@ -297,7 +297,8 @@ def read_health(path) -> Health:
         raise DataError(f"{path}: no health.jsonl: the run was trained without output.health; "
                         f"train it again with --set output.health=true (every epoch) or "
                         f"output.health=N (every N epochs)")
-    rows = [r for r in read_jsonl(hfile) if isinstance(r.get("epoch"), int) and isinstance(r.get("layer"), int)]
+    rows = [r for r in read_jsonl(hfile)
+            if isinstance(r.get("epoch"), int) and isinstance(r.get("layer"), int)]
     if not rows:
         raise DataError(f"{hfile}: no layer measured yet")
     layers = {r["layer"]: str(r.get("name", "")) for r in rows}

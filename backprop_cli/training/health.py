@@ -5,10 +5,13 @@ epoch:
 
 | figure | definition | healthy |
 | --- | --- | --- |
-| gradient norm | ‖dE/dW‖ (Frobenius, over the layer's weight matrices, not its biases) on the epoch's first batch | within 1000x of the output layer's, finite |
-| update/weight | ‖W_after - W_before‖ / ‖W_before‖ over the epoch's first step (first batch) | 1e-7 to 0.5 |
+| gradient norm | ‖dE/dW‖ (Frobenius, weights not biases) on the epoch's first batch | within 1000x the output layer's |
+| update/weight | ‖W_after - W_before‖ / ‖W_before‖ over the epoch's first step | 1e-7 to 0.5 |
 | dead ReLUs | share of a ReLU layer's units with net <= 0 for every example seen | at most 50 % |
 | saturated | share of sigmoid/tanh outputs within 0.02 of their bounds (net beyond ~ +-3.9 / +-2.3) | at most 50 % |
+
+The gradient is the one the step used: after the L1/L2 penalties' gradients are added and
+after clipping (``clip_value``, ``clip_norm``), as the optimizer leaves it.
 
 Gradient verdicts are relative, whatever the absolute size: layer i's ``grad_ratio`` is
 ‖dE/dW_i‖ / ‖dE/dW_out‖, the output layer's (the last layer with weights) being the
@@ -24,7 +27,7 @@ by f'(net)·W once per layer. A layer is
 ``GRAD_FACTOR`` = 1000: at seeds 0-2, a 9-layer sigmoid net (16 units a layer, moons, Xavier
 init) starts with first-layer ratios of 5e-6 to 3e-5 and its first three or four layers under
 1e-3; a 5-layer sigmoid net's first layer is 1.6e-3 to 7.8e-3 (slow, not yet vanished), 9-layer
-relu and tanh nets and shallow nets stay above 0.3. Comparing with the largest layer instead of
+relu and tanh nets stay above 0.3 and 2-layer sigmoid nets above 0.1. Comparing with the largest layer instead of
 the output layer would call a healthy output layer "exploding" whenever the first one vanished.
 
 Activations are read from the layers' own caches of the training batches (at least
@@ -74,7 +77,8 @@ class LayerHealth:
         self.verdict = "ok"
         if not math.isfinite(g):
             self.verdict = "not finite"
-        elif (g == 0 and reference == 0) or (self.grad_ratio is not None and self.grad_ratio <= 1 / GRAD_FACTOR):
+        elif (g == 0 and reference == 0) or (self.grad_ratio is not None
+                                              and self.grad_ratio <= 1 / GRAD_FACTOR):
             self.verdict = "vanishing"
         elif self.grad_ratio is not None and self.grad_ratio >= GRAD_FACTOR:
             self.verdict = "exploding"
