@@ -392,10 +392,17 @@ def _fit(run_dir: Path, s: "Setup", callbacks, on_start, handle_signals, t_start
         recorder = RunRecorder(run_dir, s, append=restore is not None,
                                checkpoint_every=c["output"].get("checkpoint_every"))
     interrupt = Interrupt()
+    health = c["output"].get("health")
+    if run_dir is not None and health:  # after the recorder: not part of the checkpointed state
+        from .training.health import HealthRecorder
+        health = HealthRecorder(run_dir / "health.jsonl", 1 if health is True else health,
+                                append=restore is not None)
+    else:
+        health = None
     trainer, opt = build_trainer(c, net, s.splits, shuffle_rng=s.streams.shuffle,
                                  augment_rng=s.streams.augment, restart_rng=s.streams.restart,
                                  reinit=reinit, recorder=recorder,
-                                 callbacks=[interrupt, *callbacks])
+                                 callbacks=[interrupt, *([health] if health else []), *callbacks])
     if run_dir is not None:
         recorder.trainer = trainer
     if on_start is not None:
@@ -421,6 +428,8 @@ def _fit(run_dir: Path, s: "Setup", callbacks, on_start, handle_signals, t_start
             raise KeyboardInterrupt
         if abandoned:
             recorder.metrics.close()
+            if health is not None:
+                health.close()
             _roll_back(run_dir, state)
             for cb in callbacks:  # the caller's, such as the progress display, see the end
                 cb.on_train_end(state)
@@ -450,9 +459,16 @@ def _roll_back(run_dir: Path, state: TrainState) -> None:
     else:  # stopped before the epoch-0 checkpoint was written
         state.epoch, state.best = 0, {}
     state.history = keep_metrics(run_dir / "metrics.jsonl", state.epoch)
+    keep_health(run_dir, state.epoch)
     state.stop_reason, state.interrupted = "interrupted", True
     if cut > state.epoch:
         state.note(f"epoch {cut} abandoned, the run is back at its checkpoint of epoch {state.epoch}")
+
+
+def keep_health(run_dir: Path, epoch: int) -> None:
+    """health.jsonl (output.health), when the run has one, cut back as metrics.jsonl is."""
+    if (run_dir / "health.jsonl").is_file():
+        keep_metrics(run_dir / "health.jsonl", epoch)
 
 
 def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start,
@@ -493,6 +509,7 @@ def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start,
         set_rng_state(getattr(s.streams, k), st)
     # metrics.jsonl: keep the epochs the checkpoint covers, drop those it will redo
     history = keep_metrics(run_dir / "metrics.jsonl", epoch)
+    keep_health(run_dir, epoch)
 
     def restore(trainer, opt, state):
         opt.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim/")})

@@ -381,8 +381,10 @@ def sweep_collect(directory, as_json, quiet):
               help="The first conv2d layer's filters and one example's feature maps (one run).")
 @click.option("--example", type=click.IntRange(min=0), default=None, metavar="N",
               help="--filters: which example of the test split (else val, else train)  [default: 0]")
+@click.option("--health", is_flag=True, help="Per-layer gradient norm, update/weight ratio, dead and "
+              "saturated units over epochs, from health.jsonl (train with output.health).")
 @debug_option
-def plot(runs, output, boundary, metric, width, height, filters, example):
+def plot(runs, output, boundary, metric, width, height, filters, example, health):
     """Plot each RUN_DIR (a run or a sweep): loss, accuracy and learning rate per epoch, overlaid.
 
     \b
@@ -391,13 +393,14 @@ def plot(runs, output, boundary, metric, width, height, filters, example):
     backprop plot runs/moons-* --boundary -o b.svg  decision regions over the data
     backprop plot runs/xor-lr-20260101-120000     a sweep: its metric against each swept value
     backprop plot runs/digits-cnn-* --filters -o f.png  first conv layer: filters, feature maps
+    backprop plot runs/deep-sigmoid-* --health     per-layer health over epochs
 
     Needs the plot extra: pip install 'backprop-cli[plot]' (--filters in the terminal does not).
     """
     from .plot import plot as make_plot
     text = make_plot(runs, output, boundary=boundary, metric=metric, width=width, height=height,
                      on_note=lambda line: click.echo(f"note: {line}", err=True), filters=filters,
-                     example=example)
+                     example=example, health=health)
     if text is not None:
         click.echo(text)
     else:

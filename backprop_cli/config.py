@@ -208,6 +208,9 @@ def _schema() -> Section:
             "checkpoint_every": Option(int, None, "write checkpoints/last.npz every this many epochs "
                                        "(default: at most every 2 seconds, and at the end)", ge=1,
                                        nullable=True),
+            "health": Option((bool, int), False, "append each layer's gradient norm, update/weight "
+                             "ratio and dead/saturated shares to health.jsonl: true every epoch, N "
+                             "every N epochs (and the first), false never", ge=1, example=10),
         }, "where results go"),
     }, optional=False)
 
@@ -772,7 +775,8 @@ def _check_training_methods(cfg: dict, v: Validator) -> None:
                    ("augment", "rotate"): ((cfg.get("augment") or {}).get("rotate"), 0.0),
                    ("augment", "crop"): ((cfg.get("augment") or {}).get("crop"), 0),
                    ("model", "layers", 0, "dropout"): (first.get("dropout"), 0.0),
-                   ("model", "layers", 0, "max_norm"): (first.get("max_norm"), None)}
+                   ("model", "layers", 0, "max_norm"): (first.get("max_norm"), None),
+                   ("output", "health"): ((cfg.get("output") or {}).get("health"), False)}
     for path, (value, default) in unsupported.items():
         if value not in (default, None) and value != default:
             v.error(path, f"the perceptron rule does not use {path[-1]} (got {value!r}); remove it "

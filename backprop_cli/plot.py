@@ -13,6 +13,11 @@
   over repeats (seeds) a line. Given with run folders, sweep folders are left out, with a note.
 - Filters (filters.py): one run's first conv2d layer, its filters and one example's feature
   maps; in the terminal as shaded characters, which need neither library.
+- Health (``--health``): the per-layer figures of a run's health.jsonl (``output.health``)
+  over epochs, one curve per layer coloured from the first layer to the last: the gradient
+  norm ‖dE/dW‖ on a log axis (vanishing and exploding points marked), the update/weight
+  ratio on a log axis, and the shares of dead ReLUs and saturated sigmoid/tanh units when
+  the network has such layers; several runs side by side, one column each.
 
 Both libraries are the optional extra ``plot``; without it the error says what to install.
 """
@@ -27,7 +32,7 @@ from typing import Callable
 import numpy as np
 import yaml
 
-from .errors import UsageError
+from .errors import DataError, UsageError
 from .runs import Run, read_jsonl, read_run
 from .sweep.results import ordered, read_rows
 
@@ -185,17 +190,22 @@ def load(paths, on_note: Callable[[str], None] | None = None,
 def plot(paths, output=None, *, boundary: bool = False, metric: str | None = None,
          width: int | None = None, height: int | None = None,
          on_note: Callable[[str], None] | None = None, filters: bool = False,
-         example: int | None = None) -> str | None:
+         example: int | None = None, health: bool = False) -> str | None:
     """Plot run or sweep folders into ``output`` (.png, .svg or .pdf), or return a terminal
     plot's text when ``output`` is None. ``on_note`` gets a line per sweep folder left out
     (see ``load``). ``filters``: one run's first conv layer, its filters and its feature maps
-    on example ``example`` (see filters.py)."""
+    on example ``example`` (see filters.py). ``health``: each run's health.jsonl, per layer
+    over epochs (the run must have been trained with ``output.health``)."""
     if output is not None and Path(output).suffix.lower() not in SUFFIXES:
         raise UsageError(f"-o {output}: expected a file ending in {', '.join(SUFFIXES)}")
+    if health and (filters or boundary or metric is not None):
+        raise UsageError("--health goes without --boundary, --filters and --metric")
     if filters:
         return _filters(paths, output, boundary=boundary, metric=metric, width=width, example=example)
     if example is not None:
         raise UsageError("--example goes with --filters")
+    if health:
+        return _health(paths, output, width=width, height=height)
     runs, sweeps = load(paths, on_note, curves=not boundary)
     if boundary and sweeps:
         raise UsageError("--boundary needs run folders, not sweep folders")
@@ -246,6 +256,128 @@ def _filters(paths, output, *, boundary, metric, width, example) -> str | None:
     fig.savefig(output, dpi=110)
     plt.close(fig)
     return None
+
+
+# -- health ---------------------------------------------------------------------------------
+@dataclass
+class Health:
+    name: str
+    layers: dict[int, str]          # layer index -> its name (``Dense(2→16) → Sigmoid``)
+    rows: list[dict]                # health.jsonl's lines
+
+    def series(self, layer: int, key: str, positive: bool = False) -> tuple[list[int], list[float]]:
+        """(epochs, values) of one layer's figure where finite (and > 0 for a log axis)."""
+        pts = [(r["epoch"], r[key]) for r in self.rows if r.get("layer") == layer
+               and isinstance(r.get(key), (int, float)) and math.isfinite(r[key])
+               and (r[key] > 0 or not positive)]
+        return [e for e, _ in pts], [v for _, v in pts]
+
+    def flagged(self, layer: int, verdict: str) -> tuple[list[int], list[float]]:
+        """(epochs, gradient norms) where the layer's gradient was judged ``verdict``."""
+        pts = [(r["epoch"], r["grad_norm"]) for r in self.rows if r.get("layer") == layer
+               and r.get("verdict") == verdict and isinstance(r.get("grad_norm"), (int, float))
+               and r["grad_norm"] > 0]
+        return [e for e, _ in pts], [v for _, v in pts]
+
+
+#: (key, title, log axis) of each health panel
+HEALTH_PANELS = (("grad_norm", "gradient norm ‖dE/dW‖", True),
+                 ("update_ratio", "update/weight ‖ΔW‖/‖W‖ (first step)", True),
+                 ("dead", "dead ReLUs", False), ("saturated", "saturated units", False))
+
+
+def read_health(path) -> Health:
+    """A run folder's health.jsonl; a clear error (exit 3) when the run has none."""
+    path = Path(path)
+    if path.is_dir() and is_sweep(path):
+        raise UsageError(f"{path}: a sweep folder; --health needs run folders (its trials' runs)")
+    run = read_run(path)  # the run-folder checks and their messages
+    hfile = path / "health.jsonl"
+    if not hfile.is_file():
+        raise DataError(f"{path}: no health.jsonl: the run was trained without output.health; "
+                        f"train it again with --set output.health=true (every epoch) or "
+                        f"output.health=N (every N epochs)")
+    rows = [r for r in read_jsonl(hfile)
+            if isinstance(r.get("epoch"), int) and isinstance(r.get("layer"), int)]
+    if not rows:
+        raise DataError(f"{hfile}: no layer measured yet")
+    layers = {r["layer"]: str(r.get("name", "")) for r in rows}
+    return Health(run.name, dict(sorted(layers.items())), rows)
+
+
+def _health_panels(items: list[Health]) -> list[tuple[str, str, bool]]:
+    return [p for p in HEALTH_PANELS if any(h.series(i, p[0])[0] for h in items for i in h.layers)]
+
+
+def _health(paths, output, *, width, height) -> str | None:
+    items = [read_health(p) for p in paths]
+    if output is None:
+        plt = _plotext()
+        _clear(plt)
+        if width or height:
+            plt.plotsize(width or 100, height or 40)
+        _terminal_health(plt, items)
+        text = plt.build()
+        _clear(plt)
+        return text
+    plt = _pyplot()
+    fig = _file_health(plt, items)
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(output, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return None
+
+
+def _file_health(plt, items: list[Health]):
+    panels = _health_panels(items)
+    fig, axes = plt.subplots(len(panels), len(items), figsize=(6.5 * len(items), 2.6 * len(panels) + 0.6),
+                             sharex="col", squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    for col, h in enumerate(items):
+        n = len(h.layers)
+        for row, (key, title, log) in enumerate(panels):
+            ax = axes[row, col]
+            for k, (i, name) in enumerate(h.layers.items()):
+                c = cmap(0.9 * k / max(1, n - 1))
+                epochs, vals = h.series(i, key, positive=log)
+                if epochs:
+                    ax.plot(epochs, vals, "-", color=c, lw=1.4, marker="." if len(epochs) < 30 else None,
+                            label=f"{i}: {name}")
+                if key == "grad_norm":
+                    for verdict, marker in (("vanishing", "v"), ("exploding", "^")):
+                        fe, fv = h.flagged(i, verdict)
+                        if fe:
+                            ax.plot(fe, fv, marker, color=c, mec="black", ms=6, ls="none")
+            if log and ax.has_data():
+                ax.set_yscale("log")
+            if not log:
+                ax.set_ylim(-0.03, 1.03)
+                ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
+            ax.set_title(f"{h.name}: {title}" if row == 0 else title, fontsize=10)
+            ax.grid(alpha=0.3)
+        axes[0, col].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                            title="layer (▼ vanishing, ▲ exploding)", title_fontsize=7)
+        axes[-1, col].set_xlabel("epoch")
+    fig.tight_layout()
+    return fig
+
+
+def _terminal_health(plt, items: list[Health]) -> None:
+    panels = _health_panels(items)
+    plt.subplots(len(panels), len(items))
+    for col, h in enumerate(items, 1):
+        for row, (key, title, log) in enumerate(panels, 1):
+            plt.subplot(row, col)
+            plt.title((f"{h.name}: " if row == 1 else "") + (f"log10 {title}" if log else title))
+            for i, name in h.layers.items():
+                epochs, vals = h.series(i, key, positive=log)
+                if epochs:
+                    plt.plot(epochs, [math.log10(v) for v in vals] if log else vals,
+                             label=f"layer {i}" if row == 1 else None, marker="braille")
+            if not log:
+                plt.ylim(0, 1)
+            if row == len(panels):
+                plt.xlabel("epoch")
 
 
 # -- curves ---------------------------------------------------------------------------------

@@ -95,6 +95,27 @@ def health_every() -> list[int]:
     return [inspect.signature(ProgressBar).parameters["health_every"].default]
 
 
+def health_factor() -> list[float]:
+    from backprop_cli.training.health import GRAD_FACTOR
+    return [GRAD_FACTOR]
+
+
+@functools.cache
+def deep_sigmoid_health() -> list[float]:
+    """A 9-layer sigmoid net's first epoch: the first layer's gradient norm over the output
+    layer's (an upper bound in the README), and how many layers are vanishing."""
+    import json
+
+    import backprop_cli
+    layers = [{"units": 16, "activation": "sigmoid"}] * 8 + [{"units": 1, "activation": "sigmoid"}]
+    cfg = {"data": {"source": "moons", "n": 200, "noise": 0.1}, "model": {"layers": layers},
+           "loss": "bce", "optimizer": {"name": "sgd", "lr": 0.5},
+           "training": {"epochs": 1, "batch_size": 32}, "output": {"health": True}}
+    run = backprop_cli.train(cfg, runs_dir=_runs_dir()).run_dir
+    lines = [json.loads(line) for line in (run / "health.jsonl").read_text().splitlines()]
+    return [lines[0]["grad_ratio"], sum(r["verdict"] == "vanishing" for r in lines)]
+
+
 def test_source(name: str, pattern: str) -> list[float]:
     """Numbers a test asserts, read from its source (the README quotes them)."""
     text = (ROOT / "tests" / name).read_text()
@@ -312,6 +333,12 @@ FIGURES = [
            checkpoint_seconds),
     Figure("health shown every N epochs", r"and, every (\d+) epochs, each layer's health",
            health_every),
+    Figure("health: the factor of the gradient verdicts", r"is (\d+) times smaller or less", health_factor),
+    Figure("health: a 9-layer sigmoid net's first layer against its output layer",
+           r"starts with a first layer's gradient norm under ([\d.e-]+) of the",
+           lambda: deep_sigmoid_health()[:1], bound=True),
+    Figure("health: a 9-layer sigmoid net's vanishing layers", r"its first (\d+) layers are `vanishing`",
+           lambda: deep_sigmoid_health()[1:]),
     # "Training methods": the table of configs
     Figure("and-perceptron: epochs", r"\| `configs/and-perceptron.yaml` \|[^|]*\| converged at epoch (\d+) \|",
            lambda: [summary("and-perceptron")["epochs"]]),

@@ -99,20 +99,37 @@ def test_live_view_renders_metrics_sparkline_and_health(tmp_path):
     assert any(c in out for c in "▁▂▃▄▅▆▇█")
 
 
-@pytest.mark.parametrize("figures,warnings", [
-    # each figure exactly at a bound of its healthy range: no warning
-    (dict(grad_norm=1e-8, update_ratio=1e-7, dead=0.5), []),
-    (dict(grad_norm=1e3, update_ratio=0.5, saturated=0.5), []),
-    (dict(grad_norm=2e3, update_ratio=0.75, saturated=0.75),
-     ["exploding gradient (‖dE/dW‖ = 2e+03)", "steps too large (update/weight 0.75); lower lr",
-      "75% saturated units"]),
-    (dict(grad_norm=1e-9, update_ratio=1e-8, dead=0.75),
-     ["vanishing gradient (‖dE/dW‖ = 1e-09)", "weights barely move (update/weight 1e-08)",
-      "75% dead ReLUs"]),
+@pytest.mark.parametrize("figures,reference,warnings", [
+    # each figure just inside its healthy range (gradients relative to the output layer's): no warning
+    (dict(grad_norm=1.01e-3, update_ratio=1e-7, dead=0.5), 1.0, []),
+    (dict(grad_norm=990.0, update_ratio=0.5, saturated=0.5), 1.0, []),
+    # the relative bounds themselves: vanishing at <= 1/1000, exploding at >= 1000
+    (dict(grad_norm=1e-3, update_ratio=None), 1.0, ["vanishing gradient (‖dE/dW‖ = 0.001, 0.001x the output layer's)"]),
+    (dict(grad_norm=2e3, update_ratio=0.75, saturated=0.75), 2.0,
+     ["exploding gradient (‖dE/dW‖ = 2e+03, 1e+03x the output layer's)",
+      "steps too large (update/weight 0.75); lower lr", "75% saturated units"]),
+    (dict(grad_norm=1e-9, update_ratio=1e-8, dead=0.75), 1.0,
+     ["vanishing gradient (‖dE/dW‖ = 1e-09, 1e-09x the output layer's)",
+      "weights barely move (update/weight 1e-08)", "75% dead ReLUs"]),
+    # whatever the absolute size: tiny but like the output layer's is ok, 5 against 1e-3 explodes
+    (dict(grad_norm=1e-12, update_ratio=None), 1e-11, []),
+    (dict(grad_norm=5.0, update_ratio=None), 1e-3, ["exploding gradient (‖dE/dW‖ = 5, 5e+03x the output layer's)"]),
+    # not finite, whatever the reference; a zero gradient vanishes even beside a zero output layer
+    (dict(grad_norm=float("nan"), update_ratio=None), 1.0, ["gradient not finite (‖dE/dW‖ = nan)"]),
+    (dict(grad_norm=float("inf"), update_ratio=None), float("nan"), ["gradient not finite (‖dE/dW‖ = inf)"]),
+    (dict(grad_norm=0.0, update_ratio=None), 0.0, ["vanishing gradient (‖dE/dW‖ = 0)"]),
+    # no usable reference (the output layer's is 0 or not finite): only non-finite is judged
+    (dict(grad_norm=3.0, update_ratio=None), 0.0, []),
+    (dict(grad_norm=3.0, update_ratio=None), float("inf"), []),
+    (dict(grad_norm=3.0, update_ratio=None), None, []),
 ])
-def test_warnings_start_beyond_the_healthy_ranges(figures, warnings):
+def test_warnings_start_beyond_the_healthy_ranges(figures, reference, warnings):
     from backprop_cli.training.health import LayerHealth
-    assert LayerHealth(0, "layer", **figures).check().warnings == warnings
+    h = LayerHealth(0, "layer", **figures).check(reference)
+    assert h.warnings == warnings
+    verdict = next((w.replace("gradient ", "").split(" (")[0].replace(" gradient", "") for w in warnings
+                    if "gradient" in w), "ok")
+    assert h.verdict == verdict
 
 
 def test_activation_stats_accumulate_over_batches():
