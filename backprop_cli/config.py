@@ -66,8 +66,8 @@ INIT_FROM = {
     "path": Option(str, doc="the weights (.npz: a run's checkpoint, or arrays named 0.W, 0.b, ...), "
                    "relative to the config file", file=True,
                    example="runs/pretrain-20250101-120000/checkpoints/last.npz"),
-    "layers": Option(list, doc="the layers to load, by position in model.layers (layers have no "
-                     "names); every parameter of each (W, b, ...) must be in the file, with the "
+    "layers": Option(list, doc="the layers to load, by position in model.layers (0 is the "
+                     "first); every parameter of each (W, b, ...) must be in the file, with the "
                      "model's shape", items=Option(int, ge=0), example=[0]),
 }
 
