@@ -712,8 +712,8 @@ def _check_init_from_and_freeze(cfg: dict, layers: list, v: Validator) -> None:
                     "in model.layers); to load every layer, give init_from the file alone")
         seen = set()
         for j, i in enumerate(chosen):
-            if not isinstance(i, int) or isinstance(i, bool):
-                continue
+            if not isinstance(i, int) or isinstance(i, bool) or i < 0:
+                continue  # reported by the option's own check
             where = ("model", "init_from", "layers", j)
             if i in seen:
                 v.error(where, f"layer {i} is listed twice")
