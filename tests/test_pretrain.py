@@ -3,9 +3,7 @@
 configs/lessons/pretrain.yaml and finetune.yaml shows what that is for."""
 import json
 import os
-import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -225,7 +223,7 @@ def test_the_l2_penalty_counts_trainable_weights_only(tmp_path):
 
 
 def test_gradcheck_still_checks_frozen_layers(tmp_path):
-    cfg = write(tmp_path / "net.yaml", NET_YAML.replace("activation: tanh}", "activation: tanh, freeze: true}"))
+    cfg = write(tmp_path / "net.yaml", NET_YAML.replace("tanh}", "tanh, freeze: true}"))
     report = api.gradcheck(cfg)
     assert report.passed
     checked = {c.parameter for c in report.checks if c.status == "passed"}
@@ -291,3 +289,19 @@ def test_lesson_pretrained_layers_beat_random_frozen_ones_and_training_from_scra
     for name in ("0.W", "0.b", "1.W", "1.b"):
         np.testing.assert_array_equal(tuned_w[name], pre_w[name])
     assert tuned_w["2.W"].shape == (10, 2)
+
+
+def test_the_json_schema_takes_both_forms_of_init_from_and_the_lessons(tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    from backprop_cli import configdoc, yamlio
+    validator = jsonschema.Draft7Validator(configdoc.json_schema())
+    for path in sorted(LESSONS.glob("*.yaml")):
+        assert not list(validator.iter_errors(yamlio.load(path.read_text()))), path
+    r = CliRunner().invoke(main, ["config", "validate", *map(str, sorted(LESSONS.glob("*.yaml")))])
+    assert r.exit_code == 0, r.output
+    base = yamlio.load(NET_YAML)
+    for init, valid in (("w.npz", True), (None, True), ({"path": "w.npz", "layers": [0, 2]}, True),
+                        ({"path": "w.npz"}, False), ({"path": "w.npz", "layers": [-1]}, False),
+                        ({"path": "w.npz", "layers": [0], "colour": 1}, False), (3, False)):
+        cfg = {**base, "model": {**base["model"], "init_from": init}}
+        assert (not list(validator.iter_errors(cfg))) == valid, init
