@@ -82,10 +82,14 @@ def setup(config: ConfigLike, overrides: list[str] | tuple = (), data: ArraysLik
                        arrays=data)
     shape = network_input(layers, splits.n_features, splits.shape, cfg.name)
     net = build_network(layers, shape, c["loss"], c["dtype"], streams.init, streams.dropout)
-    if c["model"]["init_from"]:
-        p = Path(c["model"]["init_from"])
+    init = c["model"]["init_from"]
+    if init:
+        p = Path(init["path"] if isinstance(init, dict) else init)
         p = p if p.is_absolute() else cfg.base_dir / p
-        net.load_state_dict(checkpoint.load_weights(p), source=str(p))
+        if isinstance(init, dict):  # some layers only: the others keep their initial weights
+            net.load_layers(checkpoint.load_weights(p), init["layers"], source=f"model.init_from: {p}")
+        else:
+            net.load_state_dict(checkpoint.load_weights(p), source=str(p))
     return Setup(cfg, splits, net, streams)
 
 

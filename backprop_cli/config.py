@@ -61,6 +61,17 @@ class Component:
         return {**self.common, **(own or {})}
 
 
+#: the mapping form of model.init_from
+INIT_FROM = {
+    "path": Option(str, doc="the weights (.npz: a run's checkpoint, or arrays named 0.W, 0.b, ...), "
+                   "relative to the config file", file=True,
+                   example="runs/pretrain-20250101-120000/checkpoints/last.npz"),
+    "layers": Option(list, doc="the layers to load, by position in model.layers (0 is the "
+                     "first); every parameter of each (W, b, ...) must be in the file, with the "
+                     "model's shape", items=Option(int, ge=0), example=[0]),
+}
+
+
 def _schema() -> Section:
     from .data.sources import COMMON as DATA_COMMON
     from .data.sources import SOURCES
@@ -75,6 +86,8 @@ def _schema() -> Section:
     init = Component(INITIALIZERS, "auto", "weight initializer (biases start at 0); auto: he_uniform "
                      "before relu-like units, xavier_uniform otherwise")
     dropout = Option(float, 0.0, "inverted dropout rate on the layer's output, training only", ge=0, lt=1)
+    freeze = Option(bool, False, "keep the layer's parameters as they start (initialized or "
+                    "loaded by model.init_from): no optimizer step, penalty or constraint changes them")
     size = Option((int, list), doc="", ge=1, items=Option(int, ge=1))
     dense = {
         "units": Option(int, doc="number of units (neurons) in the layer", ge=1, example=4),
@@ -84,6 +97,7 @@ def _schema() -> Section:
         "dropout": dropout,
         "max_norm": Option(float, None, "max-norm constraint: after each step, each unit's incoming "
                            "weight vector is scaled down to this L2 norm if longer", gt=0, nullable=True),
+        "freeze": freeze,
     }
     pool = {
         "kernel": replace(size, doc="window size: an integer or [kh, kw]", example=2),
@@ -105,7 +119,7 @@ def _schema() -> Section:
                               choices=("valid", "same"), ge=0, items=Option(int, ge=0)),
             "dilation": replace(size, default=1, doc="spacing between kernel taps: an integer or "
                                 "[dh, dw]"),
-            "activation": activation, "init": init, "dropout": dropout,
+            "activation": activation, "init": init, "dropout": dropout, "freeze": freeze,
         },
         "maxpool2d": pool, "avgpool2d": pool, "flatten": {}, "global_avgpool": {},
     }
@@ -125,9 +139,12 @@ def _schema() -> Section:
                                       {"units": 1, "activation": "sigmoid"}]),
             "input_size": Option(int, None, "number of input features; the data must have this "
                                  "many (default: whatever the data has)", ge=1, nullable=True),
-            "init_from": Option(str, None, "start from these weights (.npz, names like 0.W, 0.b), "
-                                "relative to the config file", nullable=True, file=True,
-                                example="runs/xor-20250101-120000/checkpoints/last.npz"),
+            "init_from": Option((str, dict), None, "start from these weights (.npz, names like "
+                                "0.W, 0.b), relative to the config file; {path: FILE, layers: "
+                                "[0, 1]} loads those layers only (positions in model.layers), the "
+                                "others start as initialized", nullable=True, file=True,
+                                example="runs/xor-20250101-120000/checkpoints/last.npz",
+                                fields=INIT_FROM),
         }, "the network", optional=False),
         "loss": Component(LOSSES, doc="the loss (divergence) minimised, the batch mean",
                           example="bce"),
@@ -357,6 +374,8 @@ class Validator:
         if not self._defaulting:
             self.given.add(path)
         if isinstance(node, Option):
+            if node.fields is not None and isinstance(value, dict):  # its mapping form
+                return self.section(Section(node.fields, optional=False), value, path)
             v, problem = node.check(value)
             if problem:
                 self.error(path, problem)
@@ -649,6 +668,7 @@ def check_semantics(cfg: dict, v: Validator) -> None:
                         "backpropagation cannot train them; use sigmoid or tanh, or "
                         "training.method: perceptron for one layer of threshold units")
     _check_training_methods(cfg, v)
+    _check_init_from_and_freeze(cfg, layers, v)
     _check_data_shape(cfg, v)
     _check_augment(cfg, v)
     _check_shapes(cfg, layers, v)
@@ -669,6 +689,54 @@ def check_semantics(cfg: dict, v: Validator) -> None:
             v.error(("loss",), f"cross_entropy needs probabilities, but the output activation is "
                     f"{act}; use softmax outputs")
         _check_classes(cfg, units, v, len(layers) - 1)
+
+
+def _learns(spec: dict) -> bool:
+    """Whether a layer spec has parameters (dense, gated, conv2d; not pools or flatten)."""
+    from .engine.blocks import LAYERS, input_rank
+    cls = LAYERS.get(spec.get("type", "dense"))
+    try:
+        return bool(cls.parameter_shapes(spec, (None,) * input_rank([spec])))
+    except Exception:  # noqa: BLE001 - options with errors of their own, reported elsewhere
+        return True
+
+
+def _check_init_from_and_freeze(cfg: dict, layers: list, v: Validator) -> None:
+    """init_from's layers name layers that learn, each once; a frozen layer takes no max_norm
+    (it would change the weights freeze keeps); not every layer may be frozen."""
+    from .engine.blocks import LAYERS
+    specs = [lay if isinstance(lay, dict) and lay.get("type", "dense") in LAYERS else None
+             for lay in layers]
+    init = (cfg.get("model") or {}).get("init_from")
+    if isinstance(init, dict) and isinstance(init.get("layers"), list):
+        chosen = init["layers"]
+        if not chosen:
+            v.error(("model", "init_from", "layers"), "must list at least one layer (by position "
+                    "in model.layers); to load every layer, give init_from the file alone")
+        seen = set()
+        for j, i in enumerate(chosen):
+            if not isinstance(i, int) or isinstance(i, bool) or i < 0:
+                continue  # reported by the option's own check
+            where = ("model", "init_from", "layers", j)
+            if i in seen:
+                v.error(where, f"layer {i} is listed twice")
+            elif i >= len(layers):
+                v.error(where, f"no layer {i}: model.layers has {len(layers)} (0 to {len(layers) - 1})")
+            elif specs[i] is not None and not _learns(specs[i]):
+                v.error(where, f"layer {i} is {specs[i].get('type')}, which has no parameters to "
+                        "load; list dense, gated or conv2d layers")
+            seen.add(i)
+    frozen = [i for i, spec in enumerate(specs) if spec is not None and spec.get("freeze") is True]
+    for i in frozen:
+        if specs[i].get("max_norm"):
+            v.error(("model", "layers", i, "max_norm"), "the layer is frozen (freeze: true), so its "
+                    "weights never change and a max-norm constraint would change them; remove one "
+                    "of the two")
+    learning = [i for i, spec in enumerate(specs) if spec is not None and _learns(spec)]
+    if frozen and learning and set(learning) <= set(frozen) and all(s is not None for s in specs):
+        v.error(("model", "layers", frozen[-1], "freeze"), "every layer with parameters is frozen, "
+                "so training would change nothing; leave at least one layer (usually the output "
+                "layer) unfrozen")
 
 
 def _check_shapes(cfg: dict, layers: list, v: Validator) -> None:
@@ -864,7 +932,11 @@ def file_options(cfg: dict, folders: bool = False) -> list[tuple[tuple, dict, An
     found = []
 
     def walk(node, value, path, holder=None, key=None, data_option=False):
-        if isinstance(node, Option):
+        if isinstance(node, Option) and node.fields is not None and isinstance(value, dict):
+            for k, sub in node.fields.items():  # init_from: {path: ..., layers: [...]}
+                if k in value:
+                    walk(sub, value[k], path + (k,), value, k)
+        elif isinstance(node, Option):
             name = str(path[-1]) if path else ""
             is_file = node.file or (data_option and (name == "path" or name.endswith(("_path", "_file")))) \
                 or (folders and node.folder)

@@ -214,6 +214,8 @@ def _node_doc(node, path: tuple, level: int) -> list[str]:
         for key, sub in node.fields.items():
             if not isinstance(sub, Option):
                 out += _node_doc(sub, path + (key,), level + 1)
+            elif sub.fields is not None:
+                out += _mapping_form_doc(sub, path + (key,), level + 1)
         return out
     if isinstance(node, ListOf):
         out = [f"{h} {full}\n", f"{node.doc[:1].upper() + node.doc[1:]}; each item:\n"]
@@ -227,6 +229,14 @@ def _node_doc(node, path: tuple, level: int) -> list[str]:
             out += _component_doc(node.item, path + ("N",), level + 1)
         return out
     return _component_doc(node, path, level)
+
+
+def _mapping_form_doc(opt: Option, path: tuple, level: int) -> list[str]:
+    """An option that also takes a mapping (model.init_from): the mapping's keys."""
+    full = ".".join(map(str, path))
+    out = [f"{'#' * min(level, 6)} {full}\n", f"{opt.doc[:1].upper() + opt.doc[1:]}. As a mapping:\n"]
+    out += _options_table(opt.fields)
+    return out + _yaml_example(path, {k: example_of(o) for k, o in opt.fields.items()})
 
 
 def _example_value(node):
@@ -303,7 +313,7 @@ def json_schema() -> dict:
 
 def _js(node, partial: bool = False) -> dict:
     if isinstance(node, Option):
-        return _js_option(node)
+        return _js_option(node, partial)
     if isinstance(node, Section):
         out: dict = {"type": "object", "properties": {k: _js(n, partial) for k, n in node.fields.items()},
                      "additionalProperties": False}
@@ -329,9 +339,17 @@ def _required(node) -> bool:
     return getattr(node, "default", None) is REQUIRED
 
 
-def _js_option(opt: Option) -> dict:
+def _js_option(opt: Option, partial: bool = False) -> dict:
     out: dict = {}
-    if opt.mixed():
+    if opt.fields is not None:  # a string (or null), or the mapping of its fields
+        mapping = {"type": "object", "additionalProperties": False,
+                   "properties": {k: _js_option(o) for k, o in opt.fields.items()}}
+        required = [k for k, o in opt.fields.items() if o.required]
+        if required and not partial:
+            mapping["required"] = required
+        others = [JSON_TYPES[t] for t in opt.types() if t is not dict] + (["null"] if opt.nullable else [])
+        out["anyOf"] = [{"type": others[0] if len(others) == 1 else others}, mapping]
+    elif opt.mixed():
         num = {"type": [JSON_TYPES[t] for t in opt.types() if t is not str]}
         num.update(_bounds(opt))
         out["anyOf"] = [num, {"enum": list(opt.choices)}]

@@ -20,7 +20,9 @@ class Option:
     ``nullable`` allows null; ``items`` is the Option of each list item; ``file`` marks a path
     that must name an existing file (relative to the config file), ``folder`` a folder
     (relative to the config file too). With a type that admits strings and numbers
-    (``(int, str)``), ``choices`` restricts the strings only."""
+    (``(int, str)``), ``choices`` restricts the strings only. ``fields``: for a type that
+    admits a mapping, the options of its keys (validated key by key, each error at its own
+    line; ``model.init_from: {path, layers}``)."""
 
     type: Any
     default: Any = REQUIRED
@@ -36,6 +38,7 @@ class Option:
     extra: dict = field(default_factory=dict)
     file: bool = False
     folder: bool = False
+    fields: "dict[str, Option] | None" = None
 
     @property
     def required(self) -> bool:

@@ -69,6 +69,19 @@ def restarts_xor() -> list[float]:
     return [attempts[0]["attempt"], math.exp(attempts[0]["train_loss"]), *reached]
 
 
+def pretrain_finetune() -> list[float]:
+    """configs/lessons/pretrain.yaml's test accuracy, then finetune.yaml's: on its layers 0
+    and 1 (the --set of the lesson's header), alone (those layers frozen at random), and with
+    every layer trained from scratch."""
+    pre = summary("lessons/pretrain")
+    init = f"model.init_from={{path: {pre['run_dir']}/checkpoints/last.npz, layers: [0, 1]}}"
+
+    def accuracy(*overrides):
+        return summary("lessons/finetune", *overrides)["test"]["test_accuracy"]
+    return [pre["test"]["test_accuracy"], accuracy(init), accuracy(),
+            accuracy("model.layers.0.freeze=false", "model.layers.1.freeze=false")]
+
+
 def note_000() -> list[float]:
     from backprop_cli.explain.expr import explain
     g = explain("exp(x*z) + x*z/log(x) + sin(log(x))/(x*z)", {"x": 2.0, "z": 3.0}).gradient
@@ -365,6 +378,10 @@ FIGURES = [
            r"\| `configs/restarts-xor.yaml` \|[^|]*\| attempt (\d+) stalls at log (\d+); attempt (\d+) "
            r"reaches the target \|", restarts_xor),
     # "Seeing the learning": backprop explain on note 000's example
+    Figure("pre-training and fine-tuning: test accuracies",
+           r"The digit classifier reaches ([\d.]+%) test accuracy; on odd or even, its frozen layers "
+           r"give ([\d.]+%) test accuracy, the same layers frozen at random ([\d.]+%), and the whole "
+           r"network trained from scratch on the 45 images ([\d.]+%)\.", pretrain_finetune),
     Figure("note 000: dy/dx and dy/dz", r"Note 000's example prints dy/dx = ([\d.]+) and dy/dz = ([\d.]+);",
            note_000),
     # "Sweeps"

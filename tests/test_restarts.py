@@ -9,13 +9,14 @@ from backprop_cli.training.restarts import Restarts
 
 
 class Net:
-    """The part of a network Restarts uses: parameters, state_dict, load_state_dict."""
+    """The part of a network Restarts uses: trainable_parameters, state_dict, load_state_dict."""
 
     def __init__(self, w):
         self.p = type("P", (), {})()
+        self.p.name = "w"
         self.p.value = np.asarray(w, dtype=np.float32)
 
-    def parameters(self):
+    def trainable_parameters(self):
         return [self.p]
 
     def state_dict(self):

@@ -53,8 +53,9 @@ class Crash(Callback):
 
 
 # every mechanism with state: momentum, plateau schedule, early stopping (restore_best),
-# dropout + input noise + max-norm + L2, restarts, misclassified examples, the perceptron, and a
-# convolutional network (its layers keep scratch buffers) with dropout, shifts and Adam
+# dropout + input noise + max-norm + L2, restarts, misclassified examples, the perceptron, a
+# convolutional network (its layers keep scratch buffers) with dropout, shifts and Adam, and one
+# with a frozen layer
 CASES = {
     "momentum-plateau-early": ("momentum-spirals.yaml", ["training.epochs=60", "data.val_fraction=0.2",
                                "schedule={name: reduce_on_plateau, patience: 3}", "stopping.patience=30"]),
@@ -65,6 +66,9 @@ CASES = {
     "perceptron": ("and-perceptron.yaml", ["training.shuffle=true"]),
     "conv-dropout-shift-adam": ("digits-cnn.yaml", ["training.epochs=6", "augment.shift=1",
                                 "model.layers.0.dropout=0.1", "stopping.patience=3"]),
+    # a frozen middle layer (freeze: true): the optimizer's state covers layers 0 and 5 only
+    "frozen-conv-l2-momentum": ("digits-cnn.yaml", ["training.epochs=6", "model.layers.2.freeze=true",
+                                "regularization.l2=0.01", "optimizer={name: sgd, lr: 0.05, momentum: 0.9}"]),
 }
 
 

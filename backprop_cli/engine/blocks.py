@@ -461,6 +461,8 @@ def describe(spec) -> str:
         words.append(act)
     if spec.get("dropout"):
         words.append(f"dropout {spec['dropout']:g}")
+    if spec.get("freeze"):
+        words.append("frozen")
     return " ".join(words)
 
 

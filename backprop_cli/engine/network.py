@@ -33,7 +33,11 @@ class Network:
         self.head = head
         self.blocks = blocks or [[layer] for layer in layers]
         self._params = [p for layer in layers for p in layer.parameters()]
-        flatten(self._params)  # every value and gradient: a view of one of two 1-D arrays
+        self._trainable = [p for p in self._params if not p.frozen]
+        # every value and gradient: a view of one of two 1-D arrays, the trainable parameters'
+        # (what the optimizer updates in one call per operation), and the frozen ones' apart
+        flatten(self._trainable)
+        flatten([p for p in self._params if p.frozen])
 
     # -- forward and backward -------------------------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -80,6 +84,10 @@ class Network:
     def parameters(self) -> list[Parameter]:
         return self._params
 
+    def trainable_parameters(self) -> list[Parameter]:
+        """The parameters training changes: all but those of frozen layers (``freeze: true``)."""
+        return self._trainable
+
     def state_dict(self, into: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """Copies of the parameters by name; ``into``: a previous result whose arrays are
         overwritten (no allocation) and returned."""
@@ -109,6 +117,38 @@ class Network:
                                       f"model's {p.value.shape}")
             p.value[...] = a
 
+    def load_layers(self, arrays: dict[str, np.ndarray], layers: list[int],
+                    source: str = "weights") -> list[str]:
+        """Copy the parameters of the layers at positions ``layers`` of the config's list
+        (``<i>.W``, ``<i>.b``, ...) from ``arrays``, leaving every other parameter as it is;
+        the arrays may hold other layers too. Returns the names copied. A listed layer whose
+        parameters the arrays lack, or whose shapes differ, is a CheckpointError (nothing is
+        copied then)."""
+        from ..errors import CheckpointError
+        chosen = []
+        for i in layers:
+            own = [p for p in self._params if p.name.split(".", 1)[0] == str(i)]
+            if not own:
+                raise CheckpointError(f"{source}: layer {i}: the model has no layer {i} with "
+                                      "parameters to load")
+            missing = [p.name for p in own if p.name not in arrays]
+            if len(missing) == len(own):
+                held = sorted({k.split(".", 1)[0] for k in arrays if "." in k}, key=_layer_order)
+                raise CheckpointError(f"{source}: layer {i} is not in the file (it holds "
+                                      + (f"layers {', '.join(held)})" if held else "no layer's weights)"))
+            if missing:
+                raise CheckpointError(f"{source}: layer {i}: the file has no {', '.join(missing)} "
+                                      f"(the model's layer {i} has {', '.join(p.name for p in own)})")
+            chosen += own
+        for p in chosen:
+            a = np.asarray(arrays[p.name])
+            if a.shape != p.value.shape:
+                raise CheckpointError(f"{source}: {p.name}: the file's {a.shape} does not fit "
+                                      f"the model's {p.value.shape}")
+        for p in chosen:
+            p.value[...] = arrays[p.name]
+        return [p.name for p in chosen]
+
     @property
     def differentiable(self) -> bool:
         return all(layer.differentiable for layer in self.layers) and (
@@ -124,6 +164,10 @@ class Network:
         return [" → ".join(map(repr, block)) for block in self.blocks]
 
 
+def _layer_order(prefix: str):
+    return (0, int(prefix), "") if prefix.isdigit() else (1, 0, prefix)
+
+
 def build_network(layer_specs: list[dict[str, Any]], input_shape, loss_spec, dtype,
                   init_rng: np.random.Generator, dropout_rng: np.random.Generator) -> Network:
     """Build the network a validated ``model.layers`` list declares, for examples of
@@ -131,10 +175,16 @@ def build_network(layer_specs: list[dict[str, Any]], input_shape, loss_spec, dty
 
     Each spec's ``type`` (engine/blocks.py) builds its block: dense and gated layers, conv2d,
     pools, flatten, global_avgpool, each with its activation and dropout. Parameter names are
-    ``<i>.<param>`` with ``i`` the spec's position.
+    ``<i>.<param>`` with ``i`` the spec's position. A spec with ``freeze: true`` has its
+    parameters (weights, biases, learned slopes) marked ``frozen``.
     """
     shape = (int(input_shape),) if np.isscalar(input_shape) else tuple(int(s) for s in input_shape)
     blocks = build_blocks(layer_specs, shape, dtype, init_rng, dropout_rng)
+    for spec, block in zip(layer_specs, blocks):
+        if spec.get("freeze"):
+            for layer in block:
+                for p in layer.parameters():
+                    p.frozen = True
     loss_name, loss_opts = named(loss_spec)
     loss = LOSSES.get(loss_name)(**loss_opts)
     layers = [layer for block in blocks for layer in block]

@@ -16,13 +16,14 @@ class Parameter:
     never rebind them, or the optimizer stops seeing the parameter.
     """
 
-    __slots__ = ("name", "value", "grad", "decay")
+    __slots__ = ("name", "value", "grad", "decay", "frozen")
 
-    def __init__(self, name: str, value: np.ndarray, decay: bool = True):
+    def __init__(self, name: str, value: np.ndarray, decay: bool = True, frozen: bool = False):
         self.name = name
         self.value = value
         self.grad = np.zeros_like(value)
         self.decay = decay
+        self.frozen = frozen
 
     def __repr__(self) -> str:
         return f"Parameter({self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"

@@ -85,7 +85,7 @@ def build_trainer(c: dict, network, splits, *, shuffle_rng: np.random.Generator,
     stopping rules, restarts (which tags each epoch with its attempt), early stopping (whose
     restore_best acts after the restarts' choice), the recorder, then ``callbacks``."""
     check_against_data(c, splits)
-    opt = build_optimizer(c["optimizer"], network.parameters())
+    opt = build_optimizer(c["optimizer"], network.trainable_parameters())  # frozen: no state
     s_name, s_opts = named(c["schedule"])
     stop = c["stopping"]
     cbs: list[Callback] = [SCHEDULES.get(s_name)(**s_opts), Divergence(stop["max_loss"])]

@@ -14,6 +14,11 @@ Conventions shared by all of them:
   global norm ‖g‖ (over every parameter) exceeds clip_norm.
 - ``state_dict()`` holds plain arrays keyed ``<parameter name>.<buffer>`` plus ``t`` (steps
   taken), so a checkpoint can store it.
+- An optimizer knows only the parameters it is given: training gives it the network's
+  trainable ones (``Network.trainable_parameters``), so a frozen layer's (``freeze: true``)
+  have no buffers, are never updated, decayed or clipped, and do not count in clip_norm's
+  global norm (as in PyTorch with ``requires_grad=False``). ``Network`` lays the trainable
+  parameters out as one flat array, so the update stays one call per operation.
 - Updates run in place: every intermediate goes into per-parameter scratch arrays made once,
   so a step allocates nothing. The operations and their order are PyTorch's (``lerp_``,
   ``addcmul_``, ``addcdiv_`` evaluated as its CPU kernels do), so float64 runs agree with it

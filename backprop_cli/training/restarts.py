@@ -4,7 +4,8 @@ significantly; otherwise perturb the weights at random and restart, a couple of 
 An attempt is restarted when its training loss has not fallen by ``fall`` (a fraction)
 over the last ``epochs`` epochs: loss_t > (1 - fall) · loss_(t - epochs). The new attempt
 starts from the old weights plus N(0, perturb²) noise, or from a fresh initialization drawn
-from the run's restart stream when ``perturb`` is null. The optimizer's buffers and the
+from the run's restart stream when ``perturb`` is null; frozen layers (``freeze: true``) keep
+their weights. The optimizer's buffers and the
 schedule start again; the epoch count does not (``training.epochs`` bounds the whole run).
 Every metrics line carries its ``attempt``; at the end the weights of the best attempt (the
 lowest final val_loss, or train_loss without validation data) are kept.
@@ -55,12 +56,14 @@ class Restarts(Callback):
 
     def on_restart(self, state):
         self.attempts.append(self._attempt(state, f"restarted: {state.restart_reason}"))
-        params = state.network.parameters()
+        params = state.network.trainable_parameters()  # frozen layers stay as they are
         if self.perturb is not None:
             for p in params:
                 p.value += self.rng.normal(0.0, self.perturb, size=p.value.shape).astype(p.value.dtype)
         else:
-            state.network.load_state_dict(self.reinit())
+            fresh = self.reinit()
+            for p in params:
+                p.value[...] = fresh[p.name]
         self.losses = []
         self.first_epoch = state.epoch + 1
 

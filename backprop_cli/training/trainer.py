@@ -44,7 +44,8 @@ class Trainer:
                  callbacks: list[Callback] = (), regularizer=None, constraints=(),
                  augment=None, examples: str = "all"):
         """``regularizer`` adds its penalty's gradient after each backward (and its value to
-        ``train_objective``); ``constraints`` (max-norm) apply after each step; ``augment``
+        ``train_objective``), over the trainable parameters (a frozen layer's penalty would be
+        a constant, its gradient never used); ``constraints`` (max-norm) apply after each step; ``augment``
         transforms each training batch's inputs; ``examples: misclassified`` trains each
         epoch only on the examples the network misclassifies at its start (note 002)."""
         self.network, self.optimizer = network, optimizer
@@ -99,8 +100,8 @@ class Trainer:
                     break
                 objective = loss
                 if self.regularizer:
-                    objective += self.regularizer.value(net.parameters())
-                    self.regularizer.add_gradient(net.parameters())
+                    objective += self.regularizer.value(net.trainable_parameters())
+                    self.regularizer.add_gradient(net.trainable_parameters())
                 opt.step()
                 for constraint in self.constraints:
                     constraint.apply()
@@ -154,6 +155,6 @@ class Trainer:
         wrong = np.concatenate(wrong)
         before = {"train_loss": total / len(train), "train_accuracy": 1.0 - float(wrong.mean())}
         if self.regularizer:
-            before["train_objective"] = before["train_loss"] + self.regularizer.value(self.network.parameters())
+            before["train_objective"] = before["train_loss"] + self.regularizer.value(self.network.trainable_parameters())
         idx = np.flatnonzero(wrong)
         return (idx if len(idx) else None), before
