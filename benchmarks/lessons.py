@@ -144,6 +144,22 @@ def _misclassified() -> dict:
             "last_trained": mis.history[-1].get("examples_trained")}
 
 
+def _pretraining() -> dict:
+    import tempfile
+
+    import backprop_cli
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = backprop_cli.train(LESSONS_DIR / "pretrain.yaml", runs_dir=tmp)
+        weights = pre.run_dir / "checkpoints" / "last.npz"
+        tuned = train("finetune", f"model.init_from={{path: {weights}, layers: [0, 1]}}")
+    random = train("finetune")
+    scratch = train("finetune", "model.layers.0.freeze=false", "model.layers.1.freeze=false")
+    return {"pretrain": pre.summary["test"]["test_accuracy"],
+            "tuned": tuned.summary["test"]["test_accuracy"],
+            "random": random.summary["test"]["test_accuracy"],
+            "scratch": scratch.summary["test"]["test_accuracy"]}
+
+
 def _graph() -> dict:
     from backprop_cli.explain.expr import explain
     e = explain("exp(x*z) + x*z/log(x) + sin(log(x))/(x*z)", {"x": 2.0, "z": 3.0})
@@ -227,6 +243,13 @@ LESSONS = [
            lambda f: f["accuracy"] > 0.8 and f["visits"] < f["all_visits"] / 4,
            lambda f: f"{f['accuracy']:.1%} accuracy from {f['visits']} example visits (all "
                      f"examples: {f['all_accuracy']:.1%} from {f['all_visits']})"),
+    Lesson("Pre-training and fine-tuning", "002, challenges and opportunities: pre-training",
+           ["pretrain", "finetune"], "backprop train configs/lessons/pretrain.yaml --runs-dir runs/pretrain",
+           _pretraining,
+           lambda f: f["tuned"] > f["random"] + 0.2 and f["tuned"] > f["scratch"],
+           lambda f: f"then finetune.yaml's header command: odd/even from 45 images, pre-trained frozen layers {f['tuned']:.1%}, the same "
+                     f"layers frozen at random {f['random']:.1%}, all trained from scratch "
+                     f"{f['scratch']:.1%} (pre-training: {f['pretrain']:.1%} on 10 digits)"),
     Lesson("The computation graph of note 000", "000, example 1", [],
            'backprop explain --expr "exp(x*z) + x*z/log(x) + sin(log(x))/(x*z)" --at x=2 --at z=3',
            _graph, lambda f: abs(f["dx"] - 1208.38) < 0.01 and abs(f["dz"] - 809.71) < 0.01,

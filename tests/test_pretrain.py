@@ -295,9 +295,10 @@ def test_the_json_schema_takes_both_forms_of_init_from_and_the_lessons(tmp_path)
     jsonschema = pytest.importorskip("jsonschema")
     from backprop_cli import configdoc, yamlio
     validator = jsonschema.Draft7Validator(configdoc.json_schema())
-    for path in sorted(LESSONS.glob("*.yaml")):
+    configs = [p for p in sorted(LESSONS.glob("*.yaml")) if "base" not in yamlio.load(p.read_text())]  # not sweeps
+    for path in configs:
         assert not list(validator.iter_errors(yamlio.load(path.read_text()))), path
-    r = CliRunner().invoke(main, ["config", "validate", *map(str, sorted(LESSONS.glob("*.yaml")))])
+    r = CliRunner().invoke(main, ["config", "validate", *map(str, configs)])
     assert r.exit_code == 0, r.output
     base = yamlio.load(NET_YAML)
     for init, valid in (("w.npz", True), (None, True), ({"path": "w.npz", "layers": [0, 2]}, True),
