@@ -807,9 +807,9 @@ def _check_ensemble(cfg: dict, v: Validator) -> None:
     training = cfg.get("training") or {}
     if members >= 2 and ens.get("bootstrap") is False and _method(cfg) == "perceptron" \
             and training.get("shuffle") is False:
-        v.error(("ensemble", "bootstrap"), "false, with the perceptron rule (weights from 0) and "
-                "training.shuffle false: every member would be the same network; use bootstrap: true "
-                "or shuffle: true")
+        v.error(("ensemble", "bootstrap"), "false, with training.method perceptron (weights from 0) "
+                "and training.shuffle false, makes every member the same network; expected bootstrap: "
+                "true or shuffle: true")
 
 
 def _check_data_shape(cfg: dict, v: Validator) -> None:

@@ -100,6 +100,12 @@ def member_dir(run_dir: Path, member: int) -> Path:
     return Path(run_dir) / MEMBERS / str(member)
 
 
+def member_dirs(run_dir: Path) -> list[Path]:
+    """The folders of an ensemble's members that training has made, in order."""
+    n = int(read_state(run_dir)["members"])
+    return [d for d in (member_dir(run_dir, i) for i in range(n)) if d.is_dir()]
+
+
 def read_state(run_dir: Path) -> dict:
     path = Path(run_dir) / STATE_FILE
     try:
