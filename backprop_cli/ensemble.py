@@ -80,7 +80,7 @@ def member_fields(s) -> dict:
     sample = s.sample
     return {"member": s.config.data["ensemble"]["member"],
             "bootstrap": None if sample is None else
-            {"draws": int(len(sample)), "distinct": int(len(np.unique(sample)))}}
+            {"draws": len(sample), "distinct": len(np.unique(sample))}}
 
 
 def member_config(cfg: Config, member: int | None) -> Config:
@@ -110,9 +110,11 @@ def read_state(run_dir: Path) -> dict:
     path = Path(run_dir) / STATE_FILE
     try:
         state = json.loads(path.read_text())
-        state["members"], state["config"]  # noqa: B018 - the keys must be there
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        missing = [k for k in ("members", "config") if k not in state]
+    except (OSError, ValueError, TypeError) as e:
         raise DataError(f"{path}: not an ensemble record that backprop train wrote ({e})") from None
+    if missing:
+        raise DataError(f"{path}: not an ensemble record that backprop train wrote (no {', '.join(missing)})")
     return state
 
 

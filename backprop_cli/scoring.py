@@ -144,7 +144,7 @@ def load_ensemble(run, which: str = "best", overrides=()) -> Ensemble:
     return Ensemble(run, [load_member(member_dir(run, i), which, overrides) for i in range(n)])
 
 
-def load_model(target, which: str = "best", overrides=()) -> "Member | Ensemble":
+def load_model(target, which: str = "best", overrides=()) -> Member | Ensemble:
     """A run folder (or checkpoint) as a model: an Ensemble for an ensemble's run folder."""
     from .ensemble import is_ensemble
     if is_ensemble(target):
