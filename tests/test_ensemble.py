@@ -460,3 +460,12 @@ def test_the_perceptron_bags_into_a_majority_vote(tmp_path):
         X.astype(np.float32)) for i in range(3)], axis=0)[:, 0]
     assert set(np.round(votes * 3).astype(int)) <= {0, 1, 2, 3}   # each member votes 0 or 1
     assert pred.classes == [("1" if v > 0.5 else "0") for v in votes]
+
+
+def test_the_sklearn_estimator_refuses_an_ensemble_config():
+    pytest.importorskip("sklearn")
+    from backprop_cli.sklearn import BackpropClassifier
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    y = (X[:, 0] > 0).astype(int)
+    with pytest.raises(ValueError, match=r"ensemble.members 3: the estimator fits one network; bag it with"):
+        BackpropClassifier(config={"ensemble": {"members": 3}}, epochs=2).fit(X, y)
