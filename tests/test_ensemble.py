@@ -105,6 +105,12 @@ def test_the_run_folder_holds_a_normal_run_per_member(bagged):
     assert s["final"] == {k: v for k, v in s["ensemble"].items() if k.startswith(("train_", "val_"))}
     assert s["test"] == {"test_loss": s["ensemble"]["test_loss"], "test_accuracy": s["ensemble"]["test_accuracy"]}
     assert len(bagged.members) == 3 and all(m.network is not None for m in bagged.members)
+    # plot draws the members; commands that need one network say which to give
+    from backprop_cli import plot
+    runs, _ = plot.load([run])
+    assert [r.name for r in runs] == [f"{run.name}/members/{i}" for i in range(3)]
+    r = CliRunner().invoke(main, ["explain", "--run", str(run)])
+    assert r.exit_code == 3 and "the run folder of an ensemble" in r.stderr and "members/0" in r.stderr
 
 
 def test_members_differ_in_bootstrap_sample_and_initial_weights_not_in_data(bagged):
