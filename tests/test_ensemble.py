@@ -256,6 +256,12 @@ def test_eval_and_predict_of_the_ensemble_are_the_average_of_its_members(bagged,
         alone = scoring.evaluate(run / "members" / str(i), "last")["runs"][0]
         assert row["loss"] == pytest.approx(alone["loss"], rel=1e-12) and row["accuracy"] == alone["accuracy"]
         assert row["loss"] == pytest.approx(bagged.summary["members"][i]["test_loss"], rel=1e-12)
+    # the same examples given as new data (unscaled): the same scores
+    raw = whole.X * members[0].prep["divisor"] + members[0].prep["shift"]
+    given = scoring.evaluate(run, "last", data=(raw, y))
+    assert given["ensemble"]["split"] == "data" and given["ensemble"]["n"] == 60
+    assert given["ensemble"]["loss"] == pytest.approx(rep["ensemble"]["loss"], rel=1e-5)
+    assert given["ensemble"]["accuracy"] == rep["ensemble"]["accuracy"]
     # predict: the averaged probabilities, the class of the larger; from Python and as a CSV
     X = np.array([[0.0, 0.5], [1.0, -0.4], [0.5, 0.25], [-1.0, 1.2]])
     pred = scoring.predict(run, X, "last")
