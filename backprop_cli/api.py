@@ -41,8 +41,16 @@ class Streams:
     restart: np.random.Generator
 
     @classmethod
-    def from_seed(cls, seed: int) -> "Streams":
-        return cls(*(np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)))
+    def from_seed(cls, seed: int, member: int | None = None) -> "Streams":
+        """The run's streams; ``member``: those of member i of an ensemble, its own but for
+        the data stream, the run's (see :func:`backprop_cli.ensemble.member_children`)."""
+        children = np.random.SeedSequence(seed).spawn(6)
+        if member is not None:
+            from dataclasses import fields
+
+            from .ensemble import member_children
+            children = member_children(seed, member, children, [f.name for f in fields(cls)])
+        return cls(*(np.random.default_rng(s) for s in children))
 
 
 @dataclass
@@ -53,6 +61,9 @@ class Setup:
     splits: Splits = field(repr=False)
     network: Network
     streams: Streams = field(repr=False)
+    #: an ensemble member's bootstrap sample: indices into the run's training split (None
+    #: for a run that is not a member, or a member without bootstrap)
+    sample: np.ndarray | None = field(default=None, repr=False)
 
 
 ARRAYS = {"source": "arrays"}
@@ -71,7 +82,8 @@ def setup(config: ConfigLike, overrides: list[str] | tuple = (), data: ArraysLik
     'val': (X, y), 'test': (X, y)}."""
     cfg = as_config(config, overrides, data)
     c = cfg.data
-    streams = Streams.from_seed(c["seed"])
+    member = (c.get("ensemble") or {}).get("member")
+    streams = Streams.from_seed(c["seed"], member)
     layers = c["model"]["layers"]
     from .engine.losses import LOSSES
     loss_cls = LOSSES.get(named(c["loss"])[0])
@@ -80,6 +92,10 @@ def setup(config: ConfigLike, overrides: list[str] | tuple = (), data: ArraysLik
                        base_dir=cfg.base_dir, rng=streams.data,
                        input_size=c["model"].get("input_size"), loss_name=named(c["loss"])[0],
                        arrays=data)
+    sample = None
+    if member is not None and c["ensemble"]["bootstrap"]:  # the member's own training sample
+        from .ensemble import bootstrap
+        splits.train, sample = bootstrap(splits.train, c["seed"], member)
     shape = network_input(layers, splits.n_features, splits.shape, cfg.name)
     net = build_network(layers, shape, c["loss"], c["dtype"], streams.init, streams.dropout)
     init = c["model"]["init_from"]
@@ -90,7 +106,7 @@ def setup(config: ConfigLike, overrides: list[str] | tuple = (), data: ArraysLik
             net.load_layers(checkpoint.load_weights(p), init["layers"], source=f"model.init_from: {p}")
         else:
             net.load_state_dict(checkpoint.load_weights(p), source=str(p))
-    return Setup(cfg, splits, net, streams)
+    return Setup(cfg, splits, net, streams, sample)
 
 
 def network_input(layers: list[dict], n_features: int, image_shape, where: str) -> tuple:
@@ -119,6 +135,9 @@ class RunResult:
     history: list = field(default_factory=list, repr=False)
     setup: Setup | None = field(default=None, repr=False)
     optimizer: object = field(default=None, repr=False)
+    #: an ensemble's members (``ensemble.members`` >= 2): each member's RunResult, in order,
+    #: those this call trained with their network (the run itself then has none)
+    members: list = field(default_factory=list, repr=False)
 
     @property
     def diverged(self) -> bool:
@@ -347,6 +366,10 @@ def train(config: ConfigLike | None = None, overrides: list[str] | tuple = (), *
     the finished run equals one never interrupted, weight for weight and metric for metric.
     ``epochs`` (with ``resume``): a new total, above the epochs done; a run that ended at its
     epoch limit trains on, and equals a run given that total from the start.
+
+    A config with ``ensemble.members`` N >= 2 trains N members, one after the other, into
+    ``members/0/``, ... of one run folder (see :mod:`backprop_cli.ensemble`); ``resume`` of
+    such a folder goes on with its unfinished members.
     """
     t_start = time.perf_counter()
     if resume is not None:
@@ -363,22 +386,38 @@ def train(config: ConfigLike | None = None, overrides: list[str] | tuple = (), *
         check_name(c["name"], f"{cfg.path}: name") if c["name"] else safe_name(cfg.name))
     s = setup(cfg, data=data)
     check_against_data(c, s.splits)
+    runs = Path(runs_dir) if runs_dir is not None else Path(c["output"]["runs_dir"])
+    if c.get("ensemble", {}).get("members", 1) > 1 and c["ensemble"]["member"] is None:
+        from .ensemble import train_ensemble
+        return train_ensemble(cfg, s, data=data, run_dir=make_run_dir(runs, run_name).resolve() if save
+                              else None, callbacks=callbacks, on_start=on_start,
+                              handle_signals=handle_signals, t_start=t_start)
     if not save:
         return _fit(None, s, callbacks, on_start, handle_signals, t_start)
-    runs = Path(runs_dir) if runs_dir is not None else Path(c["output"]["runs_dir"])
     run_dir = make_run_dir(runs, run_name).resolve()
-    (run_dir / "checkpoints").mkdir()
+    write_run_files(run_dir, s, data)
+    return _fit(run_dir, s, callbacks, on_start, handle_signals, t_start)
+
+
+def write_config(run_dir: Path, cfg: Config) -> None:
+    """config.yaml: the resolved config, its --set overrides in the first line."""
     header = "# resolved by backprop " + __version__ + (
         "; overrides: " + " ".join(f"--set {o}" for o in cfg.overrides) if cfg.overrides else "") + "\n"
     # file paths absolute: `backprop train RUN/config.yaml` trains again from any folder
-    portable = absolute_files(c, cfg.base_dir)
+    portable = absolute_files(cfg.data, cfg.base_dir)
     atomic_write(run_dir / "config.yaml", header + yamlio.dump(portable, sort_keys=False))
+
+
+def write_run_files(run_dir: Path, s: Setup, data: ArraysLike | None) -> None:
+    """What a run folder holds before its first epoch: checkpoints/, config.yaml, the arrays
+    of ``source: arrays``, preprocessing.npz and data.json."""
+    (run_dir / "checkpoints").mkdir()
+    write_config(run_dir, s.config)
     if data is not None:  # the run folder keeps its arrays: eval, explain, plot, --resume read them
         from .data.sources import ARRAYS_FILE, save_arrays
         save_arrays(run_dir / ARRAYS_FILE, data)
     save_preprocessing(run_dir / "preprocessing.npz", s.splits.preprocessing, classes=s.splits.classes)
     columns.save(run_dir, s.splits)  # with preprocessing.npz, all predict and eval --data need
-    return _fit(run_dir, s, callbacks, on_start, handle_signals, t_start)
 
 
 def _fit(run_dir: Path, s: "Setup", callbacks, on_start, handle_signals, t_start,
@@ -439,6 +478,9 @@ def _fit(run_dir: Path, s: "Setup", callbacks, on_start, handle_signals, t_start
                 cb.on_train_end(state)
         summary = _summary(run_dir, s.config, s, state, t_start)
         summary.update(summary_fields(state))
+        if (c.get("ensemble") or {}).get("member") is not None:
+            from .ensemble import member_fields
+            summary.update(member_fields(s))
         if s.splits.test is not None and not state.diverged and not abandoned:
             summary["test"] = test_metrics(net, s.splits.test)
         if run_dir is not None:
@@ -484,6 +526,10 @@ def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start,
     ckpt = run_dir / "checkpoints" / "last.npz"
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: --resume: no such run folder")
+    from .ensemble import is_ensemble, resume_ensemble
+    if is_ensemble(run_dir):
+        return resume_ensemble(run_dir, callbacks=callbacks, on_start=on_start,
+                               handle_signals=handle_signals, t_start=t_start, epochs=epochs)
     if not ckpt.is_file():
         if not (run_dir / "config.yaml").is_file():
             raise DataError(f"{run_dir}: --resume: not a run folder (no config.yaml, no "

@@ -494,7 +494,8 @@ def eval_command(runs, which, data, overrides, output, as_json, quiet):
 
     Classification: loss, accuracy, per-class precision, recall, F1 and support, macro and
     weighted averages, confusion matrix. Regression: MSE, MAE, R². Several runs are scored
-    side by side with their ensemble (averaged probabilities or values).
+    side by side with their ensemble (averaged probabilities or values); so are the members
+    of an ensemble run folder (ensemble.members), which among other runs counts as one.
     """
     from pathlib import Path
 
@@ -503,6 +504,8 @@ def eval_command(runs, which, data, overrides, output, as_json, quiet):
     report = scoring.evaluate(runs, which, data, overrides)
     if output:
         write_json(Path(output), report)
+    elif report.get("ensemble", {}).get("run"):  # an ensemble's run folder, with its members
+        write_json(Path(report["ensemble"]["run"]) / "eval.json", report)
     else:
         for r in report["runs"]:
             write_json(Path(r["run"]) / "eval.json", {**report, "runs": [r]} if len(runs) == 1 else report)
@@ -528,7 +531,7 @@ def eval_command(runs, which, data, overrides, output, as_json, quiet):
 @debug_option
 def predict(run, data, which, skip_bad_rows, overrides, output):
     """Predict for new data with a trained RUN: CSV of the class and its probabilities (or
-    the values, for regression), one row per example.
+    the values, for regression), one row per example (an ensemble's: its members' average).
 
     A CSV with a header is matched to the run's features by name, in any order; without a
     header, columns are taken in the training file's order. Exit 3 on a missing or unknown

@@ -12,8 +12,10 @@ RUNS_DIR = "runs"
 
 
 def is_run(path: Path) -> bool:
-    """A folder ``backprop train`` wrote: its resolved config and its metrics."""
-    return (path / "config.yaml").is_file() and (path / "metrics.jsonl").is_file()
+    """A folder ``backprop train`` wrote: its resolved config and its metrics (or, for an
+    ensemble, its members' record)."""
+    return (path / "config.yaml").is_file() and (
+        (path / "metrics.jsonl").is_file() or (path / "ensemble.json").is_file())
 
 
 def is_sweep(path: Path) -> bool:

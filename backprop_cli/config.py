@@ -197,6 +197,20 @@ def _schema() -> Section:
             "perturb": Option(float, None, "a restart adds N(0, perturb²) noise to every weight; "
                               "null: re-initialize from a new random stream", gt=0, nullable=True),
         }, "the loop"),
+        "ensemble": Section({
+            "members": Option(int, 1, "bagging: train this many networks (members) in one run folder, "
+                              "members/0/, members/1/, ..., and average their outputs (probabilities "
+                              "for classification, values for regression); 1: a single network", ge=1,
+                              example=5),
+            "bootstrap": Option(bool, True, "train each member on its own bootstrap resample of the "
+                                "training split (n draws with replacement); false: every member on the "
+                                "whole split (they differ by initial weights, example order, dropout)"),
+            "member": Option(int, None, "train only this member (0 to members - 1) as a single run: "
+                             "its bootstrap sample and initial weights; each member's own config.yaml "
+                             "says which it is, so it trains again alone; null: all of them", ge=0,
+                             nullable=True),
+        }, "bagging (note 002): several networks from one seed, each on its own bootstrap sample; the "
+           "data, its splits and their scaling are the run's, the same for every member"),
         "stopping": Section({
             "target_loss": Option(float, None, "stop once the training loss is below this", gt=0,
                                   nullable=True),
@@ -669,6 +683,7 @@ def check_semantics(cfg: dict, v: Validator) -> None:
                         "training.method: perceptron for one layer of threshold units")
     _check_training_methods(cfg, v)
     _check_init_from_and_freeze(cfg, layers, v)
+    _check_ensemble(cfg, v)
     _check_data_shape(cfg, v)
     _check_augment(cfg, v)
     _check_shapes(cfg, layers, v)
@@ -849,6 +864,24 @@ def _check_training_methods(cfg: dict, v: Validator) -> None:
         if value not in (default, None) and value != default:
             v.error(path, f"the perceptron rule does not use {path[-1]} (got {value!r}); remove it "
                     "or use training.method: backprop")
+
+
+def _check_ensemble(cfg: dict, v: Validator) -> None:
+    """``ensemble.member`` names one of the members; the members must be able to differ."""
+    ens = cfg.get("ensemble") or {}
+    members, member = ens.get("members", 1), ens.get("member")
+    if not isinstance(members, int) or isinstance(members, bool):
+        return
+    if member is not None and isinstance(member, int) and (members < 2 or member >= members):
+        v.error(("ensemble", "member"), f"member {member} of {members}: expected 0 to {members - 1}"
+                if members >= 2 else f"member {member}, but members is {members} (no ensemble); "
+                "expected members: 2 or more")
+    training = cfg.get("training") or {}
+    if members >= 2 and ens.get("bootstrap") is False and _method(cfg) == "perceptron" \
+            and training.get("shuffle") is False:
+        v.error(("ensemble", "bootstrap"), "false, with training.method perceptron (weights from 0) "
+                "and training.shuffle false, makes every member the same network; expected bootstrap: "
+                "true or shuffle: true")
 
 
 def _check_data_shape(cfg: dict, v: Validator) -> None:

@@ -269,11 +269,22 @@ def network_table(rows: list[dict]) -> Table:
 
 
 def print_network(run_dir, setup, console: Console = stderr) -> None:
-    """``backprop train``'s header: the run folder and the network's table of shapes."""
+    """``backprop train``'s header: the run folder and the network's table of shapes (for an
+    ensemble's members, the table once, then a line per member)."""
     from .engine.blocks import summary
-    rows = summary(setup.config.data["model"]["layers"], setup.network.input_shape)
-    console.print(network_table(rows))
-    console.print(f"run folder: {run_dir}", markup=False, highlight=False, soft_wrap=True)
+    ens = setup.config.data.get("ensemble") or {}
+    member = ens.get("member")
+    if member in (None, 0):
+        rows = summary(setup.config.data["model"]["layers"], setup.network.input_shape)
+        console.print(network_table(rows))
+    if member is None:
+        console.print(f"run folder: {run_dir}", markup=False, highlight=False, soft_wrap=True)
+        return
+    sample = setup.sample
+    drawn = "" if sample is None else (f" (bootstrap sample: {len(set(sample.tolist()))} distinct of "
+                                       f"{len(sample)} training examples)")
+    console.print(f"member {member} of {ens['members']}: {run_dir}{drawn}", markup=False,
+                  highlight=False, soft_wrap=True)
 
 
 def run_table(summary: dict) -> Table:
@@ -293,7 +304,32 @@ def run_table(summary: dict) -> Table:
     return t
 
 
+def ensemble_table(summary: dict) -> Table:
+    """An ensemble run: each member's loss (and accuracy) on the run's splits, their mean,
+    and the ensemble's (averaged outputs)."""
+    t = titled(f"ensemble {summary['name']}", header_style="bold")
+    t.add_column("")
+    rows = [(f"member {r['member']}", r) for r in summary["members"]]
+    rows += [("mean of members", summary["members_mean"]), ("ensemble", summary["ensemble"])]
+    keys = [f"{split}_{m}" for split in ("train", "val", "test") for m in ("loss", "accuracy")
+            if f"{split}_{m}" in summary["ensemble"]]
+    for k in keys:
+        t.add_column(k, justify="right")
+    for label, r in rows:
+        t.add_row(label, *("-" if r.get(k) is None else f"{r[k]:.2%}" if k.endswith("accuracy")
+                           else fmt(r[k], 6) for k in keys), style="bold" if label == "ensemble" else None)
+    return t
+
+
 def print_run(summary: dict, console: Console = stderr) -> None:
+    if isinstance(summary.get("ensemble"), dict):  # an ensemble's run (ensemble.members)
+        if summary["members_mean"]:
+            console.print(ensemble_table(summary))
+        colour = "red" if summary.get("diverged") else "green"
+        console.print(f"[{colour}]{escape(summary['stop_reason'])}[/]: {summary['epochs']} epochs in all, "
+                      f"in {summary['wall_time']:.2f} s")
+        console.print(f"run folder: {summary['run_dir']}")
+        return
     console.print(run_table(summary))
     colour = "red" if summary.get("diverged") else "green"
     console.print(f"[{colour}]stopped: {summary['stop_reason']}[/] after {summary['epochs']} epochs "
@@ -440,7 +476,9 @@ def print_eval(report: dict, console: Console = stderr) -> None:
                     f"{r['weighted']['f1']:.4f}"]
         else:
             vals = [fmt(r.get("loss")), fmt(r["mse"]), fmt(r["mae"]), fmt(r["r2"])]
-        label = r["name"] if r["name"] == "ensemble" else f"{r['name']} ({Path(r['checkpoint']).stem}, epoch {r['epoch']})"
+        label = (r["name"] if r["name"] == "ensemble" and "checkpoints" not in r else
+                 f"{r['name']} (ensemble of {len(r['members'])}, {Path(r['checkpoints'][0]).stem})"
+                 if "checkpoints" in r else f"{r['name']} ({Path(r['checkpoint']).stem}, epoch {r['epoch']})")
         t.add_row(label, split, str(r["n"]), *vals)
     console.print(t)
     if not classification:

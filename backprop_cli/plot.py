@@ -167,7 +167,8 @@ def load(paths, on_note: Callable[[str], None] | None = None,
     runs/xor-* that matches a sweep folder too), the run folders are plotted and each sweep
     folder is left out, with a note. ``curves``: the runs must have metrics (not so for
     --boundary, which draws the weights of checkpoints/last.npz, there from epoch 0 on)."""
-    paths = [Path(p) for p in paths]
+    from .ensemble import is_ensemble, member_dirs
+    paths = [m for p in map(Path, paths) for m in (member_dirs(p) if is_ensemble(p) else [p])]
     sweep_dirs = [p for p in paths if p.is_dir() and is_sweep(p)]
     run_dirs = [p for p in paths if p not in sweep_dirs]
     for p in run_dirs:

@@ -61,6 +61,9 @@ def read_run(path) -> Run:
     if not path.is_dir():
         raise DataError(f"{path}: no such run folder")
     mfile = path / "metrics.jsonl"
+    if not mfile.is_file() and (path / "ensemble.json").is_file():
+        raise DataError(f"{path}: the run folder of an ensemble, whose members are runs: "
+                        f"{path / 'members' / '0'}, ...; give one of them")
     if not mfile.is_file():
         raise DataError(f"{path}: not a run folder (no metrics.jsonl); "
                         f"expected a folder that backprop train wrote")
@@ -77,7 +80,10 @@ def read_run(path) -> Run:
             config = yamlio.load((path / "config.yaml").read_text())
         except yaml.YAMLError as e:
             raise DataError(f"{path / 'config.yaml'}: not valid YAML ({e})") from None
-    return Run(path, path.resolve().name, metrics, summary, config)
+    name = path.resolve().name
+    if path.resolve().parent.name == "members":  # an ensemble's member: RUN/members/<i>
+        name = f"{path.resolve().parent.parent.name}/members/{name}"
+    return Run(path, name, metrics, summary, config)
 
 
 def load_run_setup(path: Path, config=None, overrides=(), data=None, which: str = "last"):

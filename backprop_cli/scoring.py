@@ -6,7 +6,8 @@ name, and new data is read with the run's own file options, matched to the colum
 ``data.json`` names and scaled with the statistics stored in ``preprocessing.npz`` (fitted on
 the run's training split). The training data is read only to score the run's own splits.
 Several runs together form an ensemble: the average of their probabilities (classification)
-or values (regression), the notes' bagging.
+or values (regression), the notes' bagging; so does the run folder of an ensemble config
+(:func:`load_ensemble`), its members', which ``eval`` and ``predict`` take as one model.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from .data import columns, preprocess
 from .errors import BackpropError, DataError, DataLike, UsageError
 from .evaluation import classification_report, regression_report
 from .training.metrics import decide
+
+MEMBERS = "members"  # an ensemble's run folder keeps member i in members/<i>/ (see ensemble.py)
 
 
 @dataclass
@@ -43,6 +46,9 @@ class Member:
 
     @property
     def name(self) -> str:
+        """The run folder's name (members/<i> for a member of an ensemble run)."""
+        if self.run_dir.parent.name == MEMBERS:
+            return f"{MEMBERS}/{self.run_dir.name}"
         return self.run_dir.name
 
     @property
@@ -60,13 +66,121 @@ class Member:
     def splits(self):
         """The run's data splits, read again from its training files."""
         if self._splits is None:
-            from . import api
-            try:
-                self._splits = api.setup(self.config, data=api.run_arrays(self.run_dir, self.config.data)).splits
-            except DataError as e:
-                raise DataError(f"{e}; the run's own splits come from its training data (give "
-                                "--data FILE, or --set data.path=FILE where it moved)") from None
+            self._splits = read_splits(self.config, self.run_dir)
         return self._splits
+
+    def outputs(self, X) -> np.ndarray:
+        """The network's outputs f(x) for the rows of X (scaled)."""
+        return outputs_of(self.network, X)
+
+    def loss(self, X, Y, labels, outputs=None) -> float:
+        """The run's loss on (X, Y), as training computes it."""
+        from .training.trainer import evaluate as loss_of
+        return loss_of(self.network, X, Y, labels)["loss"]
+
+
+def read_splits(config: Config, run_dir: Path):
+    """A run's data splits, read again from its training files (or its arrays)."""
+    from . import api
+    try:
+        return api.setup(config, data=api.run_arrays(run_dir, config.data)).splits
+    except DataError as e:
+        raise DataError(f"{e}; the run's own splits come from its training data (give "
+                        "--data FILE, or --set data.path=FILE where it moved)") from None
+
+
+@dataclass
+class Ensemble:
+    """The run folder of an ensemble (``ensemble.members`` >= 2) as one model: its outputs
+    are the average of its members' (each a :class:`Member`; they share the data, its scaling
+    and the network's shape). What a Member offers for scoring, an Ensemble offers too."""
+
+    run_dir: Path
+    members: list[Member]
+    _splits: object = None
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+    def __getattr__(self, key):  # config, info, prep, task, classes, dtype, network: member 0's
+        if key in ("config", "info", "prep", "task", "classes", "dtype", "network"):
+            return getattr(self.members[0], key)
+        raise AttributeError(key)
+
+    @property
+    def checkpoints(self) -> list[str]:
+        return [str(m.checkpoint) for m in self.members]
+
+    def splits(self):
+        """The run's splits (a member's training split is its bootstrap sample; the ensemble's,
+        and its members' when scored together, is the run's whole training split)."""
+        if self._splits is None:
+            from .ensemble import member_config
+            self._splits = read_splits(member_config(self.config, None), self.members[0].run_dir)
+            for m in self.members:
+                m._splits = self._splits
+        return self._splits
+
+    def outputs(self, X) -> np.ndarray:
+        return average_outputs([m.outputs(X) for m in self.members])
+
+    def loss(self, X, Y, labels, outputs=None) -> float:
+        """The loss of the averaged outputs (``outputs`` when already computed)."""
+        return output_loss(self.config.data["loss"], self.outputs(X) if outputs is None else outputs, Y)
+
+
+def load_ensemble(run, which: str = "best", overrides=()) -> Ensemble:
+    """An ensemble run folder's members, each with the weights of checkpoints/<which>.npz
+    (best falls back to last), as one model; ``overrides`` change every member's config."""
+    from .ensemble import member_dir, read_state
+    check_which(which)
+    run = Path(run)
+    n = int(read_state(run)["members"])
+    missing = [i for i in range(n) if not (member_dir(run, i) / "checkpoints" / "last.npz").is_file()]
+    if missing:
+        raise DataError(f"{run}: member{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} of "
+                        f"{n} not trained (the run was stopped); finish it first: backprop train --resume {run}")
+    return Ensemble(run, [load_member(member_dir(run, i), which, overrides) for i in range(n)])
+
+
+def load_model(target, which: str = "best", overrides=()) -> Member | Ensemble:
+    """A run folder (or checkpoint) as a model: an Ensemble for an ensemble's run folder."""
+    from .ensemble import is_ensemble
+    if is_ensemble(target):
+        return load_ensemble(target, which, overrides)
+    return load_member(target, which, overrides)
+
+
+def average_outputs(outputs: list[np.ndarray]) -> np.ndarray:
+    """The ensemble's outputs: the mean of its members' f(x) (probabilities after sigmoid or
+    softmax, the values for regression), in their dtype."""
+    return np.mean(outputs, axis=0, dtype=outputs[0].dtype)
+
+
+def output_loss(loss_spec, outputs: np.ndarray, Y: np.ndarray) -> float:
+    """The config's loss of outputs f(x) themselves, not of logits: bce or cross_entropy of
+    (averaged) probabilities, squared error of values, ... (see engine.losses)."""
+    from .engine.losses import LOSSES
+    from .engine.network import named
+    name, opts = named(loss_spec)
+    return float(LOSSES.get(name)(**opts).forward(outputs, Y.astype(outputs.dtype, copy=False)))
+
+
+def ensemble_scores(networks: list, loss_spec, splits) -> dict:
+    """Each split's scores of the members and of their ensemble: split name -> (a dict per
+    member of its loss, as training computes it, and accuracy, the ensemble's dict of the
+    same from its averaged outputs)."""
+    from .training.trainer import evaluate as loss_of
+    out = {}
+    for name, d in splits.items():
+        members = [loss_of(net, d.X, d.Y, d.labels) for net in networks]
+        avg = average_outputs([outputs_of(net, d.X) for net in networks])
+        ens = {"loss": output_loss(loss_spec, avg, d.Y)}
+        if d.labels is not None:
+            ens["accuracy"] = float(np.mean(predicted_classes(avg, networks[0]) == d.labels))
+        out[name] = (members, ens)
+    return out
 
 
 def check_which(which: str) -> None:
@@ -212,12 +326,18 @@ def report(task, outputs, Y, labels, classes, network, loss: float | None) -> di
 def evaluate(targets: str | os.PathLike | list[str | os.PathLike], which: str = "best", data: DataLike | None = None,
              overrides: list[str] | tuple = ()) -> dict:
     """Score one or several runs (and their ensemble) on their test split or on ``data``: a
-    CSV or .npz file, or arrays (X, y) from Python."""
-    from .training.trainer import evaluate as loss_of
+    CSV or .npz file, or arrays (X, y) from Python. An ensemble's run folder alone is scored
+    as its members side by side with their ensemble; among other runs it is one of them."""
     check_which(which)
     if isinstance(targets, (str, os.PathLike)):  # one run folder
         targets = [targets]
-    members = [load_member(t, which, overrides) for t in targets]
+    members = [load_model(t, which, overrides) for t in targets]
+    whole = None
+    if len(members) == 1 and isinstance(members[0], Ensemble):
+        whole = members[0]
+        if data is None:
+            whole.splits()  # the run's splits, shared by its members
+        members = whole.members
     tasks = {m.task for m in members}
     if len(tasks) > 1:
         raise UsageError("the runs do not share a task (classification and regression mixed)")
@@ -229,14 +349,18 @@ def evaluate(targets: str | os.PathLike | list[str | os.PathLike], which: str = 
         else:
             split, X, Y, labels = run_split(m)
         net = m.network
-        loss = loss_of(net, X, Y, labels)["loss"]
-        outputs = outputs_of(net, X)
+        outputs = m.outputs(X)
+        loss = m.loss(X, Y, labels, outputs)
         all_outputs.append(outputs)
         r = report(m.task, outputs, Y, labels, m.classes, net, loss)
-        r.update({"run": str(m.run_dir), "name": m.name, "checkpoint": str(m.checkpoint),
-                  "epoch": m.epoch, "split": split,
-                        "data": None if data is None else str(data) if isinstance(data, (str, Path))
-                        else "<arrays>"})
+        r.update({"run": str(m.run_dir), "name": m.name, "split": split,
+                  "data": None if data is None else str(data) if isinstance(data, (str, Path))
+                  else "<arrays>"})
+        if isinstance(m, Ensemble):
+            r.update({"checkpoints": m.checkpoints, "epochs": [k.epoch for k in m.members],
+                      "members": [k.name for k in m.members]})
+        else:
+            r.update({"checkpoint": str(m.checkpoint), "epoch": m.epoch})
         results.append(r)
         # the same examples, compared before each run's own scaling
         raw = X * m.prep["divisor"] + m.prep["shift"] if data is None else None
@@ -251,12 +375,14 @@ def evaluate(targets: str | os.PathLike | list[str | os.PathLike], which: str = 
         classes = members[0].classes
         if any(m.classes != classes for m in members):
             raise UsageError("the runs were trained on different classes; an ensemble needs the same")
-        if members[0].task == "classification":
-            probs = np.mean([probabilities(m.network, o) for m, o in zip(members, all_outputs)], axis=0)
-            ens = report("classification", probs, ref[1], ref[2], classes, members[0].network, None)
-        else:
-            ens = report("regression", np.mean(all_outputs, axis=0), ref[1], None, None, None, None)
+        # the mean of the probabilities (or values); its loss when the runs share theirs
+        avg = average_outputs(all_outputs)
+        losses = {json.dumps(m.config.data["loss"], sort_keys=True) for m in members}
+        loss = output_loss(members[0].config.data["loss"], avg, ref[1]) if len(losses) == 1 else None
+        ens = report(members[0].task, avg, ref[1], ref[2], classes, members[0].network, loss)
         ens.update({"name": "ensemble", "members": [m.name for m in members], "split": ref[0]})
+        if whole is not None:
+            ens["run"] = str(whole.run_dir)
         out["ensemble"] = ens
     return out
 
@@ -286,9 +412,9 @@ def predict(target: str | os.PathLike, data: DataLike, which: str = "best",
     of an array X from Python; with ``skip_bad``, rows with empty, NaN, inf or non-numeric
     features get none."""
     check_which(which)
-    m = load_member(target, which, overrides)
+    m = load_model(target, which, overrides)
     X, _, _, new = new_data(m, data, targets=False, skip_bad=skip_bad)
-    outputs = outputs_of(m.network, X)
+    outputs = m.outputs(X)
     if m.task == "classification":
         net = m.network
         predicted = [m.classes[i] for i in predicted_classes(outputs, net)]

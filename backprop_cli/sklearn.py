@@ -288,6 +288,12 @@ class _Backprop(BaseEstimator):
         X, y = self._validate(X, y)
         y_data, n_outputs, classes = self._targets(y)
         raw = self._config(n_outputs, self._seed(), classes)
+        ens = raw.get("ensemble") if isinstance(raw.get("ensemble"), dict) else {}
+        members = ens.get("members")
+        if isinstance(members, int) and members > 1 and ens.get("member") is None:
+            raise ValueError(f"{type(self).__name__}: config: ensemble.members {members}: the estimator "
+                             "fits one network; bag it with sklearn.ensemble.BaggingClassifier (or "
+                             "BaggingRegressor), or train the config with backprop_cli.train")
         data = {"train": (X, y_data)}
         if hasattr(self, "feature_names_in_"):
             data["feature_names"] = [str(c) for c in self.feature_names_in_]

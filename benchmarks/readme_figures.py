@@ -369,6 +369,10 @@ FIGURES = [
            r"network \| final val_loss ([\d.]+) / ([\d.]+) / ([\d.]+) \|",
            lambda: [summary("overfit")["n_train"]] + [final(c, "val_loss") for c in
                                                        ("overfit", "overfit-l2", "overfit-dropout")]),
+    Figure("bagging overfit: members' mean val_loss, the ensemble's",
+           r"gives members whose val_loss is ([\d.]+) on average and an ensemble whose val_loss is ([\d.]+)",
+           lambda: [summary("overfit", "ensemble.members=5")[k]["val_loss"]
+                    for k in ("members_mean", "ensemble")]),
     Figure("early-stopping: epochs, best epoch, its val_loss",
            r"\| `configs/early-stopping.yaml` \|[^|]*\| stops at epoch (\d+), restores epoch (\d+) "
            r"\(val_loss ([\d.]+)\) \|",
