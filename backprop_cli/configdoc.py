@@ -49,6 +49,11 @@ def aliases(registry) -> dict[str, list[str]]:
     return out
 
 
+#: keys a section's example leaves out: a value there would show another use than the usual
+#: (ensemble.member trains one member alone; the members' own config.yaml files set it)
+NOT_IN_EXAMPLES = {("ensemble", "member")}
+
+
 def example_of(node) -> Any:
     """A value to show in the docs: the declared example, else the default, else a plausible one."""
     if getattr(node, "example", None) is not None:
@@ -210,7 +215,8 @@ def _node_doc(node, path: tuple, level: int) -> list[str]:
         out = [f"{h} {full}\n", f"{node.doc[:1].upper() + node.doc[1:]}.\n" if node.doc else ""]
         out += _table(node, path)
         out += _yaml_example(path, {k: example_of(n) if not isinstance(n, (Section, ListOf)) else
-                                    _example_value(n) for k, n in node.fields.items()})
+                                    _example_value(n) for k, n in node.fields.items()
+                                    if (*path, k) not in NOT_IN_EXAMPLES})
         for key, sub in node.fields.items():
             if not isinstance(sub, Option):
                 out += _node_doc(sub, path + (key,), level + 1)
