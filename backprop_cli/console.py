@@ -441,6 +441,8 @@ def print_eval(report: dict, console: Console = stderr) -> None:
         else:
             vals = [fmt(r.get("loss")), fmt(r["mse"]), fmt(r["mae"]), fmt(r["r2"])]
         label = r["name"] if r["name"] == "ensemble" else f"{r['name']} ({Path(r['checkpoint']).stem}, epoch {r['epoch']})"
+        if r.get("mc_dropout"):
+            label += f", MC dropout {r['mc_dropout']['passes']} passes (seed {r['mc_dropout']['seed']})"
         t.add_row(label, split, str(r["n"]), *vals)
     console.print(t)
     if not classification:
