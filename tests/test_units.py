@@ -13,7 +13,7 @@ from backprop_cli import api, checkpoint
 from backprop_cli.cli import main
 from backprop_cli.engine.activations import ACTIVATIONS, RReLU, Threshold
 from backprop_cli.engine.blocks import LAYERS, summary
-from backprop_cli.engine.gradcheck import check_layer, check_network, numerical_gradient, relative_error
+from backprop_cli.engine.gradcheck import check_layer, numerical_gradient, relative_error
 from backprop_cli.engine.layers import Dense, GatedDense, Maxout
 from backprop_cli.engine.losses import BCE, LOSSES
 from backprop_cli.engine.network import build_network
@@ -95,7 +95,7 @@ def test_rrelu_training_backward_matches_central_differences_through_a_frozen_dr
     z = away_from_zero(rng.normal(size=(6, 5)))
     dy = rng.normal(size=z.shape)
     unit.freeze(True)
-    f = lambda: float(np.sum(dy * unit.forward(z, training=True)))  # noqa: E731
+    f = lambda: float(np.sum(dy * unit.forward(z, training=True)))
     f()
     dz = unit.backward(dy)
     assert fd_error(f, z, dz) < 1e-7
@@ -211,7 +211,7 @@ def test_maxout_gradient_reaches_the_arg_max_piece_only_and_matches_central_diff
     assert [p.name for p in layer.parameters()] == (["2.W", "2.b"] if bias else ["2.W"])
     x = rng.normal(size=(7, 3))
     dy = rng.normal(size=(7, 4))
-    f = lambda: float(np.sum(dy * layer.forward(x)))  # noqa: E731
+    f = lambda: float(np.sum(dy * layer.forward(x)))
     f()
     arg = layer.kink_state()[:, :, 0].copy()
     dx = layer.backward(dy)
@@ -329,11 +329,10 @@ def test_conv2d_without_bias_equals_pytorch_conv2d_with_bias_none(spec, rng):
     dx = conv.backward(dy)
     Wt = torch.tensor(conv.W.value.copy(), requires_grad=True)
     xt = torch.tensor(x, requires_grad=True)
-    k = spec["kernel"]
     yt = F.conv2d(xt, Wt, None, stride=spec.get("stride", 1), padding=spec.get("padding", 0),
                   dilation=spec.get("dilation", 1))
     yt.backward(torch.tensor(dy))
-    assert k and y.shape == tuple(yt.shape)
+    assert y.shape == tuple(yt.shape)
     np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(conv.W.grad, Wt.grad.numpy(), rtol=1e-12, atol=1e-13)
@@ -385,7 +384,8 @@ def test_bias_false_from_the_sklearn_estimator_leaves_the_layer_out_of_intercept
     y = (X[:, 0] + X[:, 1] > 0).astype(int)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # five epochs do not converge, and need not
-        clf = BackpropClassifier(layers=[{"units": 5, "activation": "relu", "bias": False}], epochs=5).fit(X, y)
+        clf = BackpropClassifier(layers=[{"units": 5, "activation": "relu", "bias": False}],
+                                 epochs=5).fit(X, y)
     assert [c.shape for c in clf.coefs_] == [(3, 5), (5, 1)]
     assert [b.shape for b in clf.intercepts_] == [(1,)]   # the bias-free layer has none
     assert clf.predict(X).shape == (40,)
@@ -512,11 +512,13 @@ def test_mc_dropout_is_refused_without_dropout_and_checked(tmp_path):
 
 def test_mc_dropout_on_the_command_line(tmp_path):
     X, y = regression_data(30, seed=4)
-    data = tmp_path / "new.csv"
-    data.write_text("a,b,c,y\n" + "\n".join(",".join(repr(float(v)) for v in [*row, t]) for row, t in zip(X, y)) + "\n")
-    X_train, y_train = regression_data()
-    path = tmp_path / "train.csv"
-    path.write_text("a,b,c,y\n" + "\n".join(",".join(repr(float(v)) for v in [*row, t]) for row, t in zip(X_train, y_train)))
+    def csv(path, X, y):
+        rows = (",".join(repr(float(v)) for v in [*row, t]) for row, t in zip(X, y))
+        path.write_text("a,b,c,y\n" + "\n".join(rows) + "\n")
+        return path
+
+    data = csv(tmp_path / "new.csv", X, y)
+    path = csv(tmp_path / "train.csv", *regression_data())
     cfg = write(tmp_path / "mc.yaml", json.dumps({
         "data": {"source": "csv", "path": str(path), "target": "y"}, "loss": "mse", "dtype": "float64",
         "model": {"layers": NONLINEAR}, "optimizer": {"name": "adam", "lr": 0.01},
@@ -650,7 +652,8 @@ def test_threshold_default_is_the_perceptron_rules_and_the_option_is_validated()
     assert Threshold().forward(np.zeros((1, 1)))[0, 0] == 0.0
     assert ACTIVATIONS.get("step")(at_zero=1).forward(np.zeros((1, 1)))[0, 0] == 1.0
     with pytest.raises(ConfigError, match=r"model.layers.0.activation.at_zero: must be one of 0, 1, got 2"):
-        api.as_config(CONFIGS / "and-perceptron.yaml", ["model.layers.0.activation={name: threshold, at_zero: 2}"])
+        api.as_config(CONFIGS / "and-perceptron.yaml",
+                      ["model.layers.0.activation={name: threshold, at_zero: 2}"])
     with pytest.raises(ValueError, match="threshold at_zero must be 0 or 1"):
         Threshold(0.5)
 

@@ -69,7 +69,8 @@ class Dense(Layer):
         return [self.W] if self.b is None else [self.W, self.b]
 
     def __repr__(self):
-        return f"Dense({self.W.value.shape[0]}→{self.W.value.shape[1]}{', no bias' if self.b is None else ''})"
+        nob = ", no bias" if self.b is None else ""
+        return f"Dense({self.W.value.shape[0]}→{self.W.value.shape[1]}{nob})"
 
 
 class GatedDense(Layer):
