@@ -190,9 +190,12 @@ class RunRecorder(History):
     @staticmethod
     def live_streams(c: dict) -> list[str]:
         """The random streams training draws from (the others are used up by setup): the
-        order of examples, and dropout masks, input noise and restarts when configured."""
+        order of examples, and dropout masks (and rrelu slopes), input noise and restarts
+        when configured."""
         live = ["shuffle"]
-        if any(layer.get("dropout") for layer in c["model"]["layers"]):
+        if any(layer.get("dropout") or any(  # rrelu's slopes come from the dropout stream too
+                layer.get(k) is not None and named(layer[k])[0] == "rrelu" for k in ("activation", "gate"))
+               for layer in c["model"]["layers"]):
             live.append("dropout")
         if any(c["augment"].values()):  # noise, shift, flip, rotate, crop
             live.append("augment")

@@ -476,6 +476,15 @@ def explain(config, overrides, run_dir, example, expr, at, dot, as_json):
         print_trace(t)
 
 
+def mc_dropout_options(f):
+    """--mc-dropout N and --seed S of eval and predict."""
+    f = click.option("--seed", type=click.IntRange(min=0), default=None, metavar="S",
+                     help="Seed of the --mc-dropout masks (default: the run's seed).")(f)
+    return click.option("--mc-dropout", "mc_dropout", type=click.IntRange(min=1), default=None,
+                        metavar="N", help="Average the outputs of N passes with dropout on (MC "
+                        "dropout: the notes' Σ_d Pr(d) Pr(y|x,d)); the network needs dropout.")(f)
+
+
 @main.command("eval")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True),
                 shell_complete=_complete_runs)
@@ -486,10 +495,11 @@ def explain(config, overrides, run_dir, example, expr, at, dot, as_json):
 @set_option("data.path=/new/place/train.csv", "Change the run's config first, say when its data moved")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
               help="Write the report here (default: eval.json in each run folder).")
+@mc_dropout_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @debug_option
-def eval_command(runs, which, data, overrides, output, as_json, quiet):
+def eval_command(runs, which, data, overrides, output, mc_dropout, seed, as_json, quiet):
     """Score trained RUNS (run folders or checkpoints) on their test split or --data.
 
     Classification: loss, accuracy, per-class precision, recall, F1 and support, macro and
@@ -501,7 +511,7 @@ def eval_command(runs, which, data, overrides, output, as_json, quiet):
 
     from . import scoring
     from .rundir import write_json
-    report = scoring.evaluate(runs, which, data, overrides)
+    report = scoring.evaluate(runs, which, data, overrides, mc_dropout=mc_dropout, seed=seed)
     if output:
         write_json(Path(output), report)
     elif report.get("ensemble", {}).get("run"):  # an ensemble's run folder, with its members
@@ -528,8 +538,9 @@ def eval_command(runs, which, data, overrides, output, as_json, quiet):
 @set_option("dtype=float64", "Change the run's config first")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
               help="Write the CSV here instead of stdout.")
+@mc_dropout_options
 @debug_option
-def predict(run, data, which, skip_bad_rows, overrides, output):
+def predict(run, data, which, skip_bad_rows, overrides, output, mc_dropout, seed):
     """Predict for new data with a trained RUN: CSV of the class and its probabilities (or
     the values, for regression), one row per example (an ensemble's: its members' average).
 
@@ -542,7 +553,8 @@ def predict(run, data, which, skip_bad_rows, overrides, output):
 
     from . import scoring
     from .rundir import atomic_write
-    p = scoring.predict(run, data, which, overrides, skip_bad=skip_bad_rows)
+    p = scoring.predict(run, data, which, overrides, skip_bad=skip_bad_rows, mc_dropout=mc_dropout,
+                        seed=seed)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(p.header)

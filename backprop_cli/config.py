@@ -89,6 +89,7 @@ def _schema() -> Section:
     freeze = Option(bool, False, "keep the layer's parameters as they start (initialized or "
                     "loaded by model.init_from): no optimizer step, penalty or constraint changes them")
     size = Option((int, list), doc="", ge=1, items=Option(int, ge=1))
+    bias = Option(bool, True, "learn biases; false: none at all (net = x W, no b parameter)")
     dense = {
         "units": Option(int, doc="number of units (neurons) in the layer", ge=1, example=4),
         "activation": activation,
@@ -97,7 +98,16 @@ def _schema() -> Section:
         "dropout": dropout,
         "max_norm": Option(float, None, "max-norm constraint: after each step, each unit's incoming "
                            "weight vector is scaled down to this L2 norm if longer", gt=0, nullable=True),
-        "freeze": freeze,
+        "bias": bias, "freeze": freeze,
+    }
+    maxout = {
+        "units": dense["units"],
+        "pieces": Option(int, 2, "k, the linear pieces per unit: unit j outputs max_p (x W + b)_jp",
+                         ge=1, example=3),
+        "init": init, "dropout": dropout,
+        "max_norm": Option(float, None, "max-norm constraint: after each step, each piece's incoming "
+                           "weight vector is scaled down to this L2 norm if longer", gt=0, nullable=True),
+        "bias": bias, "freeze": freeze,
     }
     pool = {
         "kernel": replace(size, doc="window size: an integer or [kh, kw]", example=2),
@@ -119,11 +129,11 @@ def _schema() -> Section:
                               choices=("valid", "same"), ge=0, items=Option(int, ge=0)),
             "dilation": replace(size, default=1, doc="spacing between kernel taps: an integer or "
                                 "[dh, dw]"),
-            "activation": activation, "init": init, "dropout": dropout, "freeze": freeze,
+            "activation": activation, "init": init, "dropout": dropout, "bias": bias, "freeze": freeze,
         },
-        "maxpool2d": pool, "avgpool2d": pool, "flatten": {}, "global_avgpool": {},
+        "maxout": maxout, "maxpool2d": pool, "avgpool2d": pool, "flatten": {}, "global_avgpool": {},
     }
-    layer = Component(LAYERS, "dense", "one layer: dense (the default type), gated, conv2d, "
+    layer = Component(LAYERS, "dense", "one layer: dense (the default type), gated, maxout, conv2d, "
                       "maxpool2d, avgpool2d, flatten or global_avgpool", key="type", shorthand=False,
                       per_name=layer_options)
     return Section({
@@ -670,6 +680,7 @@ def apply_override(data: dict, path: list, value, text: str) -> None:
 
 def check_semantics(cfg: dict, v: Validator) -> None:
     """Combinations that cannot work, found before any data is read."""
+    from .engine.activations import ACTIVATIONS
     from .engine.network import named
     layers = (cfg.get("model") or {}).get("layers") or []
     for i, layer in enumerate(layers):
@@ -681,6 +692,10 @@ def check_semantics(cfg: dict, v: Validator) -> None:
                 v.error(("model", "layers", i, key), "threshold units have no gradient, so "
                         "backpropagation cannot train them; use sigmoid or tanh, or "
                         "training.method: perceptron for one layer of threshold units")
+            if isinstance(layer.get(key), (str, dict)) and named(layer[key])[0] in ACTIVATIONS:
+                unit, opts = named(layer[key])
+                for opt, msg in getattr(ACTIVATIONS.get(unit), "problems", lambda o: [])(opts):
+                    v.error(("model", "layers", i, key, opt), msg)
     _check_training_methods(cfg, v)
     _check_init_from_and_freeze(cfg, layers, v)
     _check_ensemble(cfg, v)

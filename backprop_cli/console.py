@@ -479,6 +479,8 @@ def print_eval(report: dict, console: Console = stderr) -> None:
         label = (r["name"] if r["name"] == "ensemble" and "checkpoints" not in r else
                  f"{r['name']} (ensemble of {len(r['members'])}, {Path(r['checkpoints'][0]).stem})"
                  if "checkpoints" in r else f"{r['name']} ({Path(r['checkpoint']).stem}, epoch {r['epoch']})")
+        if r.get("mc_dropout"):
+            label += f", MC dropout {r['mc_dropout']['passes']} passes (seed {r['mc_dropout']['seed']})"
         t.add_row(label, split, str(r["n"]), *vals)
     console.print(t)
     if not classification:

@@ -297,6 +297,60 @@ def outputs_of(network, X, batch: int = 8192) -> np.ndarray:
     return np.concatenate([network.predict(X[i:i + batch]) for i in range(0, len(X), batch)])
 
 
+def check_mc_dropout(mc_dropout, seed) -> int | None:
+    """``mc_dropout`` as a number of passes (None: off); a usage error for anything but an
+    integer >= 1, and for a ``seed`` without it (the seed is that of the dropout masks)."""
+    if mc_dropout is None or mc_dropout is False:
+        if seed is not None:
+            raise UsageError(f"seed {seed}: it seeds the masks of mc_dropout (--mc-dropout N); "
+                             "give mc_dropout too, or leave the seed out")
+        return None
+    if isinstance(mc_dropout, bool) or not isinstance(mc_dropout, (int, np.integer)) or mc_dropout < 1:
+        raise UsageError(f"mc_dropout: expected a number of passes, an integer >= 1, got {mc_dropout!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise UsageError(f"seed: expected an integer >= 0, got {seed!r}")
+    return int(mc_dropout)
+
+
+def mc_outputs(member: Member | Ensemble, X, passes: int, seed: int | None = None,
+               batch: int = 8192) -> tuple[np.ndarray, int]:
+    """MC dropout (Gal and Ghahramani 2016): the average of the outputs f(x) over ``passes``
+    forward passes with dropout on, each with its own masks d, and the seed used.
+
+    Dropout trains the sub-networks of the masks d together; the notes' (SPEC.md, note 002)
+    prediction is their average Pr(y|x) = Σ_d Pr(d) Pr(y|x, d). Evaluation normally takes the
+    one pass with dropout off and the weights scaled (exact for a linear network, an
+    approximation otherwise); this estimates the sum instead by sampling N masks from Pr(d):
+    (1/N) Σ_t f(x; d_t), probabilities averaged for classification, values for regression.
+
+    Reproducible: the masks come from the run's dropout stream as its seed makes it
+    (``Streams.from_seed(seed).dropout``, the config's seed unless ``seed`` is given), drawn
+    pass after pass over all of X in order, so the same seed gives the same average. Refused
+    (a usage error, exit 2) for a network without dropout: every pass would be the same."""
+    from .api import Streams
+    from .engine.layers import Dropout
+    if isinstance(member, Ensemble):  # each member's average, then theirs
+        runs = [mc_outputs(m, X, passes, seed, batch) for m in member.members]
+        return average_outputs([out for out, _ in runs]), runs[0][1]
+    net = member.network
+    if not any(isinstance(layer, Dropout) and layer.rate > 0 for layer in net.layers):
+        raise UsageError(f"{member.run_dir}: mc_dropout {passes}: the network has no dropout "
+                         "layer, so every pass would give the same outputs; MC dropout averages "
+                         "over dropout masks (train with dropout on a hidden layer, or leave "
+                         "--mc-dropout out)")
+    seed = int(member.config.data["seed"] if seed is None else seed)
+    rng = Streams.from_seed(seed).dropout
+    total = None
+    for _ in range(passes):
+        out = np.concatenate([net.predict_dropout(X[i:i + batch], rng) for i in range(0, len(X), batch)])
+        if total is None:
+            total = out
+        else:
+            total += out
+    total /= total.dtype.type(passes)
+    return total, seed
+
+
 def probabilities(network, outputs: np.ndarray) -> np.ndarray:
     """(n, K) class probabilities: a single sigmoid output p becomes [1 - p, p]."""
     if outputs.shape[1] == 1:
@@ -324,11 +378,17 @@ def report(task, outputs, Y, labels, classes, network, loss: float | None) -> di
 
 
 def evaluate(targets: str | os.PathLike | list[str | os.PathLike], which: str = "best", data: DataLike | None = None,
-             overrides: list[str] | tuple = ()) -> dict:
+             overrides: list[str] | tuple = (), mc_dropout: int | None = None,
+             seed: int | None = None) -> dict:
     """Score one or several runs (and their ensemble) on their test split or on ``data``: a
     CSV or .npz file, or arrays (X, y) from Python. An ensemble's run folder alone is scored
-    as its members side by side with their ensemble; among other runs it is one of them."""
+    as its members side by side with their ensemble; among other runs it is one of them.
+
+    ``mc_dropout=N``: each run's outputs are the average over N passes with dropout on
+    (:func:`mc_outputs`; masks from ``seed``, else the run's seed), and its loss is that of
+    the averaged outputs; each run's result records ``mc_dropout: {passes, seed}``."""
     check_which(which)
+    passes = check_mc_dropout(mc_dropout, seed)
     if isinstance(targets, (str, os.PathLike)):  # one run folder
         targets = [targets]
     members = [load_model(t, which, overrides) for t in targets]
@@ -349,8 +409,12 @@ def evaluate(targets: str | os.PathLike | list[str | os.PathLike], which: str = 
         else:
             split, X, Y, labels = run_split(m)
         net = m.network
-        outputs = m.outputs(X)
-        loss = m.loss(X, Y, labels, outputs)
+        if passes is None:
+            outputs = m.outputs(X)
+            loss = m.loss(X, Y, labels, outputs)
+        else:
+            outputs, used = mc_outputs(m, X, passes, seed)
+            loss = output_loss(m.config.data["loss"], outputs, Y)
         all_outputs.append(outputs)
         r = report(m.task, outputs, Y, labels, m.classes, net, loss)
         r.update({"run": str(m.run_dir), "name": m.name, "split": split,
@@ -361,6 +425,8 @@ def evaluate(targets: str | os.PathLike | list[str | os.PathLike], which: str = 
                       "members": [k.name for k in m.members]})
         else:
             r.update({"checkpoint": str(m.checkpoint), "epoch": m.epoch})
+        if passes is not None:
+            r["mc_dropout"] = {"passes": passes, "seed": used}
         results.append(r)
         # the same examples, compared before each run's own scaling
         raw = X * m.prep["divisor"] + m.prep["shift"] if data is None else None
@@ -407,14 +473,17 @@ class Prediction:
 
 
 def predict(target: str | os.PathLike, data: DataLike, which: str = "best",
-            overrides: list[str] | tuple = (), skip_bad: bool = False) -> Prediction:
+            overrides: list[str] | tuple = (), skip_bad: bool = False,
+            mc_dropout: int | None = None, seed: int | None = None) -> Prediction:
     """Predictions for the rows of a file without targets (a target column is ignored), or
     of an array X from Python; with ``skip_bad``, rows with empty, NaN, inf or non-numeric
-    features get none."""
+    features get none. ``mc_dropout=N``: the outputs averaged over N passes with dropout on
+    (:func:`mc_outputs`; masks from ``seed``, else the run's seed)."""
     check_which(which)
+    passes = check_mc_dropout(mc_dropout, seed)
     m = load_model(target, which, overrides)
     X, _, _, new = new_data(m, data, targets=False, skip_bad=skip_bad)
-    outputs = m.outputs(X)
+    outputs = m.outputs(X) if passes is None else mc_outputs(m, X, passes, seed)[0]
     if m.task == "classification":
         net = m.network
         predicted = [m.classes[i] for i in predicted_classes(outputs, net)]

@@ -166,13 +166,18 @@ def describe(net):
     """The layer types of a network, with the options a check's name promises."""
     def unit(layer):
         name = type(layer).__name__
+        no_bias = ", no bias" if getattr(layer, "b", 0) is None else ""
         if name == "PReLU":
             return f"PReLU({'shared, ' if layer.shared else ''}a={sorted(set(layer.alpha.value.tolist()))})"
+        if name == "RReLU":
+            return f"RReLU({layer.lower:.3g}, {layer.upper:.3g})"
+        if name == "Maxout":
+            return f"Maxout({layer.pieces} pieces{no_bias})"
         if isinstance(layer, GatedDense):
-            return f"Gated({unit(layer.gate)})"
+            return f"Gated({unit(layer.gate)}{no_bias})"
         if isinstance(layer, Dropout):
             return f"Dropout({layer.rate:g})"
-        return name
+        return f"{name}(no bias)" if no_bias else name
     return [unit(layer) for layer in net.layers], type(net.loss).__name__
 
 
@@ -189,6 +194,14 @@ BUILTIN_NETWORKS = {
         ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "Tanh", "Flatten", "Dense"], "SoftmaxCrossEntropy"),
     "network conv2d prelu (dropout)→avgpool2d→global_avgpool→identity+mse": (
         ["Conv2d", "PReLU(a=[0.25])", "Dropout(0.2)", "AvgPool2d", "GlobalAvgPool", "Dense", "Identity"],
+        "MSE"),
+    "network maxout (dropout)→rrelu (no bias)→softmax+cross_entropy": (
+        ["Maxout(3 pieces)", "Dropout(0.2)", "Dense(no bias)", "RReLU(0.125, 0.333)", "Dense"],
+        "SoftmaxCrossEntropy"),
+    "network gated (rrelu gate, no bias)→maxout (no bias)→sigmoid+bce": (
+        ["Gated(RReLU(0.1, 0.6), no bias)", "Tanh", "Maxout(2 pieces, no bias)", "Dense"], "BCEWithLogits"),
+    "network conv2d rrelu (no bias)→flatten→maxout→identity+mse": (
+        ["Conv2d(no bias)", "RReLU(0.125, 0.333)", "Flatten", "Maxout(2 pieces)", "Dense", "Identity"],
         "MSE"),
 }
 

@@ -45,13 +45,28 @@ class Identity(Activation):
 
 
 class Threshold(Activation):
-    """The perceptron's step: f(z) = 1 if z > 0 else 0. Its derivative is 0 almost
-    everywhere and undefined at 0, so backpropagation cannot train through it."""
+    """The perceptron's step: f(z) = 1 if z > 0 else 0, or 1 if z >= 0 with ``at_zero: 1``.
+
+    Note 001 writes both: its perceptron training rule outputs o = 1 if w0 + Σ_i w_i x_i > 0
+    else 0 (0 at z = 0, the default here, SPEC.md's convention and the rule's from zero
+    weights: every example starts as class 0), and its list of activation functions defines
+    the threshold function t(z) = 1[z ≥ 0] (1 at z = 0: ``at_zero: 1``). Either way f is
+    ``torch.heaviside(z, at_zero)``; the perceptron rule uses the unit's convention.
+    f'(z) = 0 for z ≠ 0 and undefined at 0, so backpropagation cannot train through it.
+    """
 
     differentiable = False
+    options = {"at_zero": Option(int, 0, "value at z = 0: 0 (f = 1 if z > 0, the perceptron rule of "
+                                 "note 001) or 1 (f = 1 if z >= 0, note 001's threshold function "
+                                 "t(z) = 1[z >= 0])", choices=(0, 1))}
+
+    def __init__(self, at_zero: int = 0):
+        if at_zero not in (0, 1):
+            raise ValueError(f"threshold at_zero must be 0 or 1, got {at_zero!r}")
+        self.at_zero = at_zero
 
     def forward(self, z, training=False):
-        return (z > 0).astype(z.dtype)
+        return (z >= 0 if self.at_zero else z > 0).astype(z.dtype)
 
     def backward(self, dy):
         raise TypeError("threshold units have no gradient; train them with the perceptron rule")
@@ -169,6 +184,78 @@ class PReLU(Activation):
         return self._mask
 
 
+class RReLU(Activation):
+    """Randomized leaky ReLU: f(z) = z if z > 0 else a·z, a ~ U(lower, upper) in training.
+    f'(z) = 1 if z > 0 else a. At evaluation a = (lower + upper)/2, the slopes' mean.
+
+    Xu et al. 2015 ("Empirical evaluation of rectified activations in convolutional network");
+    note 003 lists it among the non-differentiable units ("leaky RELU, randomized leaky RELU").
+    As ``torch.nn.RReLU`` (defaults lower = 1/8, upper = 1/3): in training each element of each
+    forward pass draws its own slope, and backward uses the slopes of the last forward,
+    dE/dz = dE/dy ⊙ (1 where z > 0, else a), the subgradient at z = 0 being the left slope
+    a (as relu's 0, and as PyTorch's, whose noise is a wherever z <= 0). At evaluation the
+    unit is the leaky ReLU of the mean slope (PyTorch's ``training=False``).
+
+    Random stream: the run's dropout stream (the network builder hands it the Generator its
+    Dropout layers use, ``dropout_rng``). The slopes are training-time noise of the same kind
+    as dropout masks, drawn in every training forward pass and never at evaluation, so they
+    go with them: the init, shuffle, data, augment and restart streams are not touched (a
+    config that swaps relu for rrelu starts from the same weights and visits the examples in
+    the same order), and the dropout stream is saved in every checkpoint and put back by
+    ``--resume``, so a resumed run draws exactly the slopes an uninterrupted one does. A slope
+    is drawn for every element, a = lower + (upper - lower)·u with u ~ U[0, 1) in the layer's
+    dtype (those of positive z go unused), so each pass takes the same number of draws
+    whatever the data. ``freeze()`` keeps the last slopes (gradcheck compares finite
+    differences through a fixed draw, as it does with dropout masks).
+    """
+
+    has_kinks = True
+    options = {"lower": Option(float, 1 / 8, "smallest slope a drawn for z <= 0 in training", ge=0),
+               "upper": Option(float, 1 / 3, "largest slope a drawn in training; evaluation uses "
+                               "(lower + upper)/2", ge=0)}
+
+    @classmethod
+    def problems(cls, opts: dict) -> list[tuple[str, str]]:
+        """(option, message) for option values that cannot go together."""
+        lower, upper = opts.get("lower", 1 / 8), opts.get("upper", 1 / 3)
+        if isinstance(lower, (int, float)) and isinstance(upper, (int, float)) and lower > upper:
+            return [("lower", f"must be at most upper ({upper:g}), got {lower:g}: slopes are drawn "
+                              "from [lower, upper]")]
+        return []
+
+    def __init__(self, lower: float = 1 / 8, upper: float = 1 / 3,
+                 rng: np.random.Generator | None = None):
+        for key, message in self.problems({"lower": lower, "upper": upper}):
+            raise ValueError(f"rrelu {key}: {message}")
+        self.lower, self.upper = float(lower), float(upper)
+        self.rng = rng  # the run's dropout stream, set by the builder
+        self.frozen = False
+        self._a = None  # the slopes of the last forward: an array in training, else the mean
+
+    def forward(self, z, training=False):
+        self._mask = z > 0
+        if not training:
+            self._a = (self.lower + self.upper) / 2
+        elif not (self.frozen and isinstance(self._a, np.ndarray) and self._a.shape == z.shape):
+            if self.rng is None:
+                raise ValueError("rrelu draws its slopes in training from a random stream; "
+                                 "give it one (rng=np.random.Generator)")
+            a = self.rng.random(z.shape, dtype=z.dtype)
+            a *= z.dtype.type(self.upper - self.lower)
+            a += z.dtype.type(self.lower)
+            self._a = a
+        return np.where(self._mask, z, self._a * z)
+
+    def backward(self, dy):
+        return np.where(self._mask, dy, self._a * dy)
+
+    def freeze(self, frozen: bool = True):
+        self.frozen = frozen
+
+    def kink_state(self):
+        return self._mask
+
+
 class Softplus(Activation):
     """The soft ReLU: f(z) = log(1 + e^z), computed as logaddexp(0, z) so large z cannot
     overflow; f'(z) = sigmoid(z)."""
@@ -199,6 +286,6 @@ class Softmax(Activation):
 ACTIVATIONS = Registry("activation", {
     "identity": Identity, "linear": Identity, "threshold": Threshold, "step": Threshold,
     "sigmoid": Sigmoid, "logistic": Sigmoid, "tanh": Tanh, "relu": ReLU,
-    "leaky_relu": LeakyReLU, "grelu": GReLU, "prelu": PReLU, "softplus": Softplus,
+    "leaky_relu": LeakyReLU, "grelu": GReLU, "prelu": PReLU, "rrelu": RReLU, "softplus": Softplus,
     "softmax": Softmax,
 })

@@ -29,7 +29,7 @@ from ..registry import Registry
 from ..schema import Option
 from .activations import ACTIVATIONS
 from .initializers import INITIALIZERS, resolve
-from .layers import Dense, Dropout, GatedDense, Layer
+from .layers import Dense, Dropout, GatedDense, Layer, Maxout
 from .parameter import Parameter
 
 Shape = tuple  # of ints, or None where a size is not known yet
@@ -120,18 +120,39 @@ def _activation_parameters(spec, units: int | None) -> dict:
     return {"alpha": (1,) if opts.get("shared") else (units,)}
 
 
+def _unit(spec, units: int, dtype, prefix: str, dropout_rng, channels: bool = False) -> Layer:
+    """An activation (or gate) from its config spec, its parameters made; a unit that draws
+    random numbers in training (rrelu) gets the dropout stream, as dropout layers do."""
+    name, opts = named(spec)
+    unit = ACTIVATIONS.get(name)(**opts)
+    if channels and hasattr(unit, "channels"):
+        unit.channels = True
+    if hasattr(unit, "rng"):
+        unit.rng = dropout_rng
+    unit.init_parameters(units, dtype, prefix)
+    return unit
+
+
 def _finish_block(block: list[Layer], spec, units: int, dtype, prefix: str, dropout_rng,
                   channels: bool = False) -> list[Layer]:
     """Append the spec's activation (and dropout) to a block whose first layer is built."""
-    act_name, act_opts = _activation(spec)
-    activation = ACTIVATIONS.get(act_name)(**act_opts)
-    if channels and hasattr(activation, "channels"):
-        activation.channels = True
-    activation.init_parameters(units, dtype, prefix)
-    block.append(activation)
+    block.append(_unit(spec.get("activation", "identity"), units, dtype, prefix, dropout_rng,
+                       channels))
     if spec.get("dropout", 0.0):
         block.append(Dropout(float(spec["dropout"]), dropout_rng))
     return block
+
+
+def _bias(spec, suffix: str, shape) -> dict:
+    """{suffix: shape} of a bias, or {} for a layer with ``bias: false``."""
+    return {suffix: shape} if spec.get("bias", True) else {}
+
+
+def _bias_parameter(spec, name: str, size: int, dtype) -> Parameter | None:
+    """A bias of zeros (not decayed), or None for a layer with ``bias: false``: no b at all."""
+    if not spec.get("bias", True):
+        return None
+    return Parameter(name, np.zeros(size, dtype=dtype), decay=False)
 
 
 class LayerSpec:
@@ -170,9 +191,9 @@ class DenseSpec(LayerSpec):
     @classmethod
     def parameter_shapes(cls, spec, shape):
         units = int(spec["units"])
-        out = {"W": (shape[0], units), "b": (units,)}
+        out = {"W": (shape[0], units), **_bias(spec, "b", (units,))}
         if spec.get("type") == "gated":
-            out.update({"W_gate": (shape[0], units), "b_gate": (units,)})
+            out.update({"W_gate": (shape[0], units), **_bias(spec, "b_gate", (units,))})
             gate, opts = named(spec.get("gate", "sigmoid"))
             if gate == "prelu":
                 out["gate_alpha"] = (1,) if opts.get("shared") else (units,)
@@ -188,12 +209,10 @@ class DenseSpec(LayerSpec):
             return Parameter(f"{prefix}{suffix}", init((fan_in, units), init_rng, dtype))
 
         def bias(suffix):
-            return Parameter(f"{prefix}{suffix}", np.zeros(units, dtype=dtype), decay=False)
+            return _bias_parameter(spec, f"{prefix}{suffix}", units, dtype)
 
         if spec.get("type", "dense") == "gated":
-            gate_name, gate_opts = named(spec.get("gate", "sigmoid"))
-            gate = ACTIVATIONS.get(gate_name)(**gate_opts)
-            gate.init_parameters(units, dtype, f"{prefix}gate_")
+            gate = _unit(spec.get("gate", "sigmoid"), units, dtype, f"{prefix}gate_", dropout_rng)
             block: list[Layer] = [GatedDense(weight("W"), bias("b"), weight("W_gate"),
                                              bias("b_gate"), gate)]
         else:
@@ -203,6 +222,34 @@ class DenseSpec(LayerSpec):
 
 class GatedSpec(DenseSpec):
     doc = "gated dense (a GLU): (x W + b) ⊙ gate(x W_gate + b_gate), then the activation"
+
+
+class MaxoutSpec(LayerSpec):
+    doc = ("maxout (Goodfellow et al. 2013): each of units outputs the max of pieces linear "
+           "functions of x, max_p (x W + b)_jp; the max is the unit's activation")
+
+    @classmethod
+    def output_shape(cls, spec, shape):
+        _features(shape, "maxout")
+        return (int(spec["units"]),)
+
+    @classmethod
+    def parameter_shapes(cls, spec, shape):
+        width = int(spec["units"]) * int(spec.get("pieces", 2))
+        return {"W": (shape[0], width), **_bias(spec, "b", (width,))}
+
+    @classmethod
+    def build(cls, spec, shape, prefix, dtype, init_rng, dropout_rng):
+        k = int(spec.get("pieces", 2))
+        fan_in, width = shape[0], int(spec["units"]) * k
+        init_name, init_opts = named(spec.get("init", "auto"))
+        init = INITIALIZERS.get(resolve(init_name, "maxout"))(**init_opts)
+        W = Parameter(f"{prefix}W", init((fan_in, width), init_rng, dtype))
+        b = _bias_parameter(spec, f"{prefix}b", width, dtype)
+        block: list[Layer] = [Maxout(W, b, k)]
+        if spec.get("dropout", 0.0):
+            block.append(Dropout(float(spec["dropout"]), dropout_rng))
+        return block
 
 
 class Conv2dSpec(LayerSpec):
@@ -254,7 +301,7 @@ class Conv2dSpec(LayerSpec):
     def parameter_shapes(cls, spec, shape):
         kh, kw = pair(spec["kernel"], "kernel")
         o = int(spec["channels"])
-        return {"W": (o, shape[0], kh, kw), "b": (o,), **_activation_parameters(spec, o)}
+        return {"W": (o, shape[0], kh, kw), **_bias(spec, "b", (o,)), **_activation_parameters(spec, o)}
 
     @classmethod
     def build(cls, spec, shape, prefix, dtype, init_rng, dropout_rng):
@@ -265,7 +312,7 @@ class Conv2dSpec(LayerSpec):
         init = INITIALIZERS.get(resolve(init_name, _activation(spec)[0]))(**init_opts)
         area = k[0] * k[1]
         W = Parameter(f"{prefix}W", init((o, c, *k), init_rng, dtype, fans=(c * area, o * area)))
-        b = Parameter(f"{prefix}b", np.zeros(o, dtype=dtype), decay=False)
+        b = _bias_parameter(spec, f"{prefix}b", o, dtype)
         block: list[Layer] = [Conv2d(W, b, stride=s, padding=pads, dilation=d)]
         return _finish_block(block, spec, o, dtype, prefix, dropout_rng, channels=True)
 
@@ -353,8 +400,9 @@ class GlobalAvgPoolSpec(LayerSpec):
 
 
 LAYERS = Registry("layer type", {
-    "dense": DenseSpec, "gated": GatedSpec, "conv2d": Conv2dSpec, "maxpool2d": MaxPool2dSpec,
-    "avgpool2d": AvgPool2dSpec, "flatten": FlattenSpec, "global_avgpool": GlobalAvgPoolSpec,
+    "dense": DenseSpec, "gated": GatedSpec, "maxout": MaxoutSpec, "conv2d": Conv2dSpec,
+    "maxpool2d": MaxPool2dSpec, "avgpool2d": AvgPool2dSpec, "flatten": FlattenSpec,
+    "global_avgpool": GlobalAvgPoolSpec,
 })
 
 
@@ -441,6 +489,8 @@ def describe(spec) -> str:
     act = _activation(spec)[0] if "activation" in spec else None
     if t in ("dense", "gated"):
         words = [t, str(spec["units"])]
+    elif t == "maxout":
+        words = [t, str(spec["units"]), f"pieces {spec.get('pieces', 2)}"]
     elif t == "conv2d":
         k = pair(spec["kernel"], "kernel")
         words = [t, f"{spec['channels']}@{k[0]}x{k[1]}"]
@@ -459,6 +509,8 @@ def describe(spec) -> str:
         words = [t]
     if act and act != "identity":
         words.append(act)
+    if spec.get("bias") is False:
+        words.append("no bias")
     if spec.get("dropout"):
         words.append(f"dropout {spec['dropout']:g}")
     if spec.get("freeze"):

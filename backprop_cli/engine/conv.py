@@ -98,6 +98,10 @@ class Conv2d(Layer):
 
         net = cols @ Wb.T,   [dE/dW | dE/db] = delta.T @ cols,   dE/dcols = delta @ W
 
+    Without a bias (``b`` None, a layer's ``bias: false``): net = W ∗ x and the layer has no
+    b parameter; the ones column stays and multiplies a 0 in Wb (an exact +0 in each sum, so
+    the outputs are those of a bias of zeros), and the column dE/db is computed and dropped.
+
     ([dE/dW | dE/db] as (cols.T @ delta).T when the columns are stored transposed)
 
     (the bias rides in the products: no pass over net or delta of its own), dE/dW from the
@@ -111,11 +115,11 @@ class Conv2d(Layer):
 
     input_grad = True
 
-    def __init__(self, W: Parameter, b: Parameter, stride=(1, 1), padding=((0, 0), (0, 0)),
+    def __init__(self, W: Parameter, b: Parameter | None, stride=(1, 1), padding=((0, 0), (0, 0)),
                  dilation=(1, 1)):
-        if W.value.ndim != 4 or b.value.shape != W.value.shape[:1]:
+        if W.value.ndim != 4 or (b is not None and b.value.shape != W.value.shape[:1]):
             raise ValueError(f"conv2d needs W (O, C, kh, kw) and b (O,), got W {W.value.shape} "
-                             f"and b {b.value.shape}")
+                             f"and b {None if b is None else b.value.shape}")
         self.W, self.b = W, b
         self.stride = tuple(int(s) for s in stride)
         self.padding = tuple(tuple(int(p) for p in pair) for pair in padding)
@@ -186,7 +190,7 @@ class Conv2d(Layer):
         K, P = C * kh * kw, Ho * Wo
         Wb = np.empty((O, K + 1), dtype=dtype)  # [W2 | b]
         Wb[:, :K] = self.W.value.transpose(0, 2, 3, 1).reshape(O, K)
-        Wb[:, K] = self.b.value
+        Wb[:, K] = 0 if self.b is None else self.b.value
         per_example = P * (K + 1) * xp.itemsize
         keep = n * per_example <= MAX_IM2COL_BYTES
         m = max(1, min(n, CACHE_CHUNK_BYTES // per_example, MAX_IM2COL_BYTES // per_example))
@@ -231,7 +235,8 @@ class Conv2d(Layer):
                 if s:
                     dWb += part
         self.W.grad[...] = dWb[:, :K].reshape(O, kh, kw, C).transpose(0, 3, 1, 2)
-        self.b.grad[...] = dWb[:, K]
+        if self.b is not None:
+            self.b.grad[...] = dWb[:, K]
         if not self.input_grad:
             return None
         (sh, sw), (dh, dw) = self.stride, self.dilation
@@ -259,7 +264,7 @@ class Conv2d(Layer):
         return dxp[:, top:top + H, left:left + Wd].transpose(0, 3, 1, 2)
 
     def parameters(self):
-        return [self.W, self.b]
+        return [self.W] if self.b is None else [self.W, self.b]
 
     def __repr__(self):
         O, C, kh, kw = self.W.value.shape
@@ -270,4 +275,5 @@ class Conv2d(Layer):
         (t, b), (l, r) = self.padding
         pad = f"{t}" if t == b == l == r else f"{pair((t, l))}" if (t, l) == (b, r) else f"{self.padding}"
         dil = f", dilation {pair(self.dilation)}" if self.dilation != (1, 1) else ""
-        return f"Conv2d({C}→{O}, {kh}x{kw}, stride {pair(self.stride)}, pad {pad}{dil})"
+        nob = ", no bias" if self.b is None else ""
+        return f"Conv2d({C}→{O}, {kh}x{kw}, stride {pair(self.stride)}, pad {pad}{dil}{nob})"

@@ -5,7 +5,8 @@ numeric_i = (E(θ + eps·e_i) - E(θ - eps·e_i)) / (2 eps), and the error of en
 differences are mostly round-off (about 1e-16·|E| / eps), from failing spuriously (Caffe's
 checker uses 1; we use 1e-3 in float64, where round-off is far smaller). An entry whose
 +eps and -eps evaluations land on different sides of a kink (relu-like units, hinge, mae)
-is skipped and counted, not failed. Dropout is checked with its mask frozen.
+is skipped and counted, not failed. Dropout is checked with its mask frozen, and rrelu with
+its slopes frozen (every layer with a ``freeze`` method keeps its last random draw).
 """
 from __future__ import annotations
 
@@ -112,10 +113,11 @@ def check_network(network, x: np.ndarray, y: np.ndarray, check: str = "network",
                   eps: float = DEFAULT_EPS, tol: float = DEFAULT_TOL, floor: float = DEFAULT_FLOOR,
                   max_entries: int | None = None, seed: int = 0) -> list[Check]:
     """dE/dθ for every parameter θ and dE/dx of the network's loss on (x, y), in training
-    mode with dropout masks frozen. ``max_entries`` caps the entries checked per array."""
+    mode with dropout masks (and rrelu slopes) frozen. ``max_entries`` caps the entries
+    checked per array."""
     if not network.differentiable:
         return [Check(check, "all", passed=True, status="not differentiable")]
-    dropouts = [layer for layer in network.layers if isinstance(layer, Dropout)]
+    dropouts = [layer for layer in network.layers if hasattr(layer, "freeze")]
     for d in dropouts:
         d.freeze(True)
     try:
@@ -144,7 +146,8 @@ def check_layer(layer, z: np.ndarray, dy: np.ndarray, check: str, eps=DEFAULT_EP
     """A single layer under the scalar E = sum(dy ⊙ layer(z)): its dE/dz is layer.backward(dy)."""
     if not layer.differentiable:
         return [Check(check, "input", status="not differentiable")]
-    if isinstance(layer, Dropout):
+    random = hasattr(layer, "freeze")  # dropout, rrelu, a gated layer (its gate may be rrelu)
+    if random:
         layer.freeze(True)
 
     def f() -> float:
@@ -163,7 +166,7 @@ def check_layer(layer, z: np.ndarray, dy: np.ndarray, check: str, eps=DEFAULT_EP
         results.append(compare(check, "input", z, dz, f, kinks, eps, tol, floor))
         return results
     finally:
-        if isinstance(layer, Dropout):
+        if random:
             layer.freeze(False)
 
 
@@ -205,24 +208,29 @@ class Report:
                 "ok": self.passed}
 
 
-def away_from_default(option):
+def away_from_default(option, fits: Callable[[object], bool] | None = None):
     """A valid value of a declared option other than its default: the other truth value, another
-    choice, or the first of a few numbers that passes the option's range."""
+    choice, or the first of a few numbers that passes the option's range (and ``fits``, the
+    component's checks of its options together, the others at their defaults)."""
     if option.types() == (bool,):
         return not option.default
     candidates = option.choices or (0.7, 0.3, 1.5, 3.0, -0.3, 2, 3)
     for value in candidates:
-        if value != option.default and option.check(value)[1] is None:
-            return option.check(value)[0]
+        v, problem = option.check(value)
+        if value != option.default and problem is None and (fits is None or fits(v)):
+            return v
     raise ValueError(f"no value other than the default {option.default!r} found for {option}")
 
 
 def option_variants(cls) -> list[tuple[str, dict]]:
     """(label, options) to check a component with: its defaults (label ''), then each option
-    it declares set away from its default in turn (label 'shared=true')."""
+    it declares set away from its default in turn (label 'shared=true'), to a value its
+    ``problems(options)`` (if it has one, e.g. rrelu's lower <= upper) accepts."""
     out = [("", {})]
+    problems = getattr(cls, "problems", None)
     for key, option in (getattr(cls, "options", None) or {}).items():
-        value = away_from_default(option)
+        fits = None if problems is None else (lambda v, key=key: not problems({key: v}))
+        value = away_from_default(option, fits)
         shown = str(value).lower() if isinstance(value, bool) else f"{value:g}" if isinstance(
             value, float) else value
         out.append((f"{key}={shown}", {key: value}))
@@ -230,9 +238,11 @@ def option_variants(cls) -> list[tuple[str, dict]]:
 
 
 #: conv2d options the built-in checks cover (each on a 2-channel 7x6 image): stride 1 and 2,
-#: padding 0, 1, asymmetric 'same' and a pair, a non-square kernel, dilation 2, 3 channels out
+#: padding 0, 1, asymmetric 'same' and a pair, a non-square kernel, dilation 2, 3 channels out,
+#: no bias
 CONV_VARIANTS = [
     {"channels": 3, "kernel": 3},
+    {"channels": 2, "kernel": 3, "bias": False},
     {"channels": 3, "kernel": 3, "stride": 2, "padding": 1},
     {"channels": 2, "kernel": [3, 2], "padding": "same"},
     {"channels": 2, "kernel": 2, "stride": 2, "padding": "same"},
@@ -294,6 +304,8 @@ def builtin_checks(eps=DEFAULT_EPS, tol=DEFAULT_TOL, floor=DEFAULT_FLOOR, seed: 
 
     def activation(cls, opts):
         layer = cls(**opts)
+        if hasattr(layer, "rng"):  # rrelu's slopes: a stream of their own, as dropout's masks
+            layer.rng = np.random.default_rng(seed)
         layer.init_parameters(k, np.float64, "")
         for p in layer.parameters():  # learned slopes spread around their init, so both matter
             p.value += rng.uniform(-0.1, 0.1, p.value.shape)
@@ -310,6 +322,21 @@ def builtin_checks(eps=DEFAULT_EPS, tol=DEFAULT_TOL, floor=DEFAULT_FLOOR, seed: 
     dense = Dense(param("W", (3, k)), param("b", (k,)))
     report.checks += check_layer(dense, rng.normal(size=(n, 3)), rng.normal(size=(n, k)),
                                  "layer dense", **kw)
+    report.checks += check_layer(Dense(param("W", (3, k)), None), rng.normal(size=(n, 3)),
+                                 rng.normal(size=(n, k)), "layer dense (bias=false)", **kw)
+    gated = GatedDense(param("W", (3, k)), None, param("W_gate", (3, k)), None,
+                       activation(ACTIVATIONS.get("sigmoid"), {}))
+    report.checks += check_layer(gated, rng.normal(size=(n, 3)), rng.normal(size=(n, k)),
+                                 "layer gated (sigmoid gate, bias=false)", **kw)
+    from .blocks import LAYERS, describe
+    for spec in ({"type": "maxout", "units": k, "pieces": 1}, {"type": "maxout", "units": k},
+                 {"type": "maxout", "units": k, "pieces": 3},
+                 {"type": "maxout", "units": k, "pieces": 3, "bias": False}):
+        maxout = LAYERS.get("maxout").build(spec, (3,), "", np.dtype(np.float64), rng, rng)[0]
+        for p in maxout.parameters():  # biases away from 0, so they matter
+            p.value[...] = rng.normal(size=p.value.shape) * 0.5
+        report.checks += check_layer(maxout, rng.normal(size=(n, 3)), rng.normal(size=(n, k)),
+                                     f"layer {describe(spec)}", **kw)
     for name, label, cls, opts in activations:  # every unit, with every option, as a gate
         gated = GatedDense(param("W", (3, k)), param("b", (k,)), param("W_gate", (3, k)),
                            param("b_gate", (k,)), activation(cls, opts))
@@ -382,6 +409,15 @@ def builtin_checks(eps=DEFAULT_EPS, tol=DEFAULT_TOL, floor=DEFAULT_FLOOR, seed: 
               "activation": "tanh"},
              {"units": 2, "activation": "identity"}], "mse", 0),
     }
+    networks["network maxout (dropout)→rrelu (no bias)→softmax+cross_entropy"] = (
+        [{"type": "maxout", "units": 4, "pieces": 3, "dropout": 0.2},
+         {"units": 4, "activation": "rrelu", "bias": False},
+         {"units": 3, "activation": "softmax"}], "cross_entropy", 3)
+    networks["network gated (rrelu gate, no bias)→maxout (no bias)→sigmoid+bce"] = (
+        [{"units": 4, "type": "gated", "gate": {"name": "rrelu", "lower": 0.1, "upper": 0.6},
+          "activation": "tanh", "bias": False},
+         {"type": "maxout", "units": 3, "pieces": 2, "bias": False},
+         {"units": 1, "activation": "sigmoid"}], "bce", 1)
     image = (2, 6, 6)
     conv_net = [{"type": "conv2d", "channels": 3, "kernel": 3, "padding": 1, "activation": "relu"},
                 {"type": "maxpool2d", "kernel": 2},
@@ -394,6 +430,10 @@ def builtin_checks(eps=DEFAULT_EPS, tol=DEFAULT_TOL, floor=DEFAULT_FLOOR, seed: 
           "activation": "prelu", "dropout": 0.2},
          {"type": "avgpool2d", "kernel": 2, "stride": 1, "padding": 1},
          {"type": "global_avgpool"}, {"units": 2, "activation": "identity"}], "mse", 0, image)
+    networks["network conv2d rrelu (no bias)→flatten→maxout→identity+mse"] = (
+        [{"type": "conv2d", "channels": 2, "kernel": 3, "activation": "rrelu", "bias": False},
+         {"type": "flatten"}, {"type": "maxout", "units": 3, "pieces": 2},
+         {"units": 2, "activation": "identity"}], "mse", 0, image)
     for check, (specs, loss, classes, *shape) in networks.items():
         shape = shape[0] if shape else (3,)
         net = build_network(specs, shape, loss, np.float64, rng, np.random.default_rng(seed))

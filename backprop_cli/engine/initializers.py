@@ -93,4 +93,5 @@ def resolve(name: str, activation: str) -> str:
     """The initializer ``auto`` stands for, given the layer's activation."""
     if name != "auto":
         return name
-    return "he_uniform" if activation in ("relu", "leaky_relu", "grelu", "prelu") else "xavier_uniform"
+    relu_like = ("relu", "leaky_relu", "grelu", "prelu", "rrelu")
+    return "he_uniform" if activation in relu_like else "xavier_uniform"

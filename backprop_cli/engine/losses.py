@@ -79,23 +79,35 @@ class BCE(Loss):
     """Binary cross-entropy on probabilities: E = -[y log o + (1 - y) log(1 - o)], averaged
     over the K outputs (as PyTorch's BCELoss); dE/do = (o - y) / (o (1 - o)) / K.
 
-    As in PyTorch, each log is clamped at -100 and o (1 - o) at 1e-12, so outputs of exactly
-    0 or 1 give finite values (0 for a sure right answer, 100 for a sure wrong one).
+    Computed exactly as PyTorch's BCELoss (aten's binary_cross_entropy and its backward, mean
+    reduction), so outputs of exactly 0 or 1 (after a threshold, or an identity output that
+    reached the boundary) give finite numbers, not NaN:
+
+        E_k     = (y - 1)·max(log1p(-o), -100) - y·max(log o, -100)
+        dE/do_k = (o - y) / max((1 - o)·o, ε) / K,   ε = 1e-12 as a float32 (9.99999996e-13)
+
+    Each log is clamped at -100, so a sure right answer costs 0 and a sure wrong one 100
+    (o = 0, y = 1 or o = 1, y = 0), with gradient ∓(1/K)/ε, about ∓1e12/K. At o = y ∈ {0, 1}
+    the numerator o - y is 0, so the gradient is 0, PyTorch's value; the one-sided derivative
+    of the formula there is ±1/K (-1/o at o = y = 1, 1/(1 - o) at o = y = 0: note 003's "the
+    derivative is not zero even [when] d = Y"), which is what o a hair inside (0, 1) gives.
     After a sigmoid output this is replaced by :class:`BCEWithLogits`."""
 
     fuses_with = "sigmoid"
     classification = True
+    #: PyTorch's EPSILON of binary_cross_entropy_backward: a float, so 1e-12 rounded to float32
+    EPS = float(np.float32(1e-12))
 
     def forward(self, output, target):
         self._o, self._y = output, target
         with np.errstate(divide="ignore"):
-            e = -(target * np.maximum(np.log(output), -100)
-                  + (1 - target) * np.maximum(np.log1p(-output), -100))
+            e = ((target - 1) * np.maximum(np.log1p(-output), -100)
+                 - target * np.maximum(np.log(output), -100))
         return float(e.sum()) / output.size
 
     def backward(self):
         o, y = self._o, self._y
-        return (o - y) / np.maximum(o * (1 - o), o.dtype.type(1e-12)) / o.size
+        return (o - y) / np.maximum((1 - o) * o, o.dtype.type(self.EPS)) / o.size
 
 
 class BCEWithLogits(BCE):

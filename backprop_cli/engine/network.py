@@ -14,7 +14,7 @@ import numpy as np
 
 from .activations import Activation
 from .blocks import build_blocks, named
-from .layers import Layer
+from .layers import Dropout, Layer
 from .losses import FUSED, LOSSES, Loss
 from .parameter import Parameter, flatten
 
@@ -52,6 +52,19 @@ class Network:
         """The network's outputs f(x) (probabilities after a fused sigmoid/softmax)."""
         z = self.forward(x, training=False)
         return self.head.forward(z) if self.head is not None else z
+
+    def predict_dropout(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """One sample of MC dropout: the outputs f(x) with every dropout layer on (a fresh
+        mask, scaled by 1/(1 - p) as in training) and every other layer as at evaluation (an
+        rrelu at its mean slope). With ``rng``, the dropout layers draw from it from now on."""
+        if self._images:
+            x = x.reshape((len(x), *self.input_shape))
+        for layer in self.layers:
+            is_dropout = isinstance(layer, Dropout)
+            if is_dropout and rng is not None:
+                layer.rng = rng
+            x = layer.forward(x, training=is_dropout)
+        return self.output_of(x)
 
     def output_of(self, z: np.ndarray) -> np.ndarray:
         """Outputs from what ``forward`` returned (applies the head, if any)."""

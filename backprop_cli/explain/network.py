@@ -144,17 +144,24 @@ def _last_net(traces: list[LayerTrace]) -> np.ndarray:
 def _forward(layer, h, lt: LayerTrace, is_head: bool) -> np.ndarray:
     if isinstance(layer, Dense):
         net = layer.forward(h)
+        if layer.b is None:  # bias: false
+            lt.forward += [Step("x", "h(l-1), the layer's input", h), Step("W", "weights", layer.W.value),
+                           Step("net", "net = x·W (no bias)", net)]
+            return net
         lt.forward += [Step("x", "h(l-1), the layer's input", h), Step("W", "weights", layer.W.value),
                        Step("b", "biases", layer.b.value), Step("net", "net = x·W + b", net)]
         return net
     if isinstance(layer, Conv2d):
         net = layer.forward(h)
+        bias = layer.b is not None
         lt.forward += [Step("x", "h(l-1), the layer's input feature maps (C×H×W)", h),
-                       Step("W", "filters (out channels, in channels, kh, kw)", layer.W.value),
-                       Step("b", "biases, one per out channel", layer.b.value),
-                       Step("net", "net = W ∗ x + b: net[o,i,j] = b[o] + Σ_c,p,q W[o,c,p,q]·x[c, i+p, j+q] "
-                                   "(cross-correlation; stride, padding and dilation as the layer says)",
-                            net)]
+                       Step("W", "filters (out channels, in channels, kh, kw)", layer.W.value)]
+        if bias:
+            lt.forward.append(Step("b", "biases, one per out channel", layer.b.value))
+        lt.forward.append(Step("net", ("net = W ∗ x + b: net[o,i,j] = b[o] + " if bias else
+                                       "net = W ∗ x (no bias): net[o,i,j] = ")
+                               + "Σ_c,p,q W[o,c,p,q]·x[c, i+p, j+q] (cross-correlation; stride, "
+                                 "padding and dilation as the layer says)", net))
         return net
     if isinstance(layer, Activation):
         y = layer.forward(h)
@@ -176,17 +183,19 @@ def _backward(layer, up, lt: LayerTrace, is_head: bool, network, loss_doc: str) 
     last = lt.index == len(network.blocks) - 1
     if isinstance(layer, Dense):
         dx = layer.backward(up)
-        lt.backward += [Step("dE/dW", "dE/dW = xᵀ·delta", layer.W.grad.copy()),
-                        Step("dE/db", "dE/db = delta", layer.b.grad.copy()),
-                        Step("dE/dx", "dE/dx = delta·Wᵀ (dE/dy of the layer below)", dx)]
+        lt.backward += [Step("dE/dW", "dE/dW = xᵀ·delta", layer.W.grad.copy())]
+        if layer.b is not None:
+            lt.backward.append(Step("dE/db", "dE/db = delta", layer.b.grad.copy()))
+        lt.backward.append(Step("dE/dx", "dE/dx = delta·Wᵀ (dE/dy of the layer below)", dx))
         return dx
     if isinstance(layer, Conv2d):
         dx = layer.backward(up)
         lt.backward += [Step("dE/dW", "dE/dW[o,c,p,q] = Σ_i,j delta[o,i,j]·x[c, i+p, j+q] (delta ⋆ x)",
-                             layer.W.grad.copy()),
-                        Step("dE/db", "dE/db[o] = Σ_i,j delta[o,i,j]", layer.b.grad.copy()),
-                        Step("dE/dx", "dE/dx = delta ∗ W flipped, the transposed convolution "
-                                      "(dE/dy of the layer below)", dx)]
+                             layer.W.grad.copy())]
+        if layer.b is not None:
+            lt.backward.append(Step("dE/db", "dE/db[o] = Σ_i,j delta[o,i,j]", layer.b.grad.copy()))
+        lt.backward.append(Step("dE/dx", "dE/dx = delta ∗ W flipped, the transposed convolution "
+                                         "(dE/dy of the layer below)", dx))
         return dx
     if is_head:
         lt.backward.append(Step("delta", f"delta = dE/dnet = o - y: {type(layer).__name__.lower()} "

@@ -1,10 +1,12 @@
 """The perceptron training rule (note 001), for one layer of threshold units.
 
-o = 1 if w0 + Σ_i w_i x_i > 0 else 0. The weights start at 0; the rule goes through the
-examples one at a time and, for each, updates w_i ← w_i + η (y - o) x_i and w0 ← w0 + η (y - o)
-(η is ``optimizer.lr``; the notes use η = 1, and from zero weights any constant η > 0 gives
-the same decisions). Epochs repeat until one makes no mistake. That happens exactly when the
-data is linearly separable (the perceptron convergence theorem); on XOR it never does.
+o = 1 if w0 + Σ_i w_i x_i > 0 else 0 (>= 0 for threshold units with ``at_zero: 1``, note
+001's t(z) = 1[z ≥ 0]; a layer with ``bias: false`` has no w0). The weights start at 0; the
+rule goes through the examples one at a time and, for each, updates w_i ← w_i + η (y - o) x_i
+and w0 ← w0 + η (y - o) (η is ``optimizer.lr``; the notes use η = 1, and from zero weights
+any constant η > 0 gives the same decisions). Epochs repeat until one makes no mistake. That
+happens exactly when the data is linearly separable (the perceptron convergence theorem); on
+XOR it never does.
 
 Without shuffling, the weights after an epoch determine every later epoch, so when they
 repeat those of an earlier epoch the rule is cycling: it will never finish an epoch without
@@ -38,19 +40,24 @@ class PerceptronTrainer:
         self.seen: dict[str, int] = {}
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.callbacks = list(callbacks)
-        self.W, self.b = layers[0].W.value, layers[0].b.value
+        self.W = layers[0].W.value
+        self.b = None if layers[0].b is None else layers[0].b.value  # bias: false, no w0
+        self.at_zero = layers[1].at_zero  # the unit's output at net = 0
 
     def epoch(self, X, Y, order) -> int:
         """One pass of the rule over the examples in ``order``; returns the mistakes made."""
         W, b, lr = self.W, self.b, self.optimizer.lr
+        fires = np.greater_equal if self.at_zero else np.greater
         mistakes = 0
         for i in order:
             x = X[i]
-            err = Y[i] - (x @ W + b > 0)
+            net = x @ W if b is None else x @ W + b
+            err = Y[i] - fires(net, 0)
             if err.any():
                 mistakes += 1
                 W += lr * np.outer(x, err)
-                b += lr * err
+                if b is not None:
+                    b += lr * err
         return mistakes
 
     def fit(self, train, val=None, start_epoch: int = 0, state: TrainState | None = None) -> TrainState:
@@ -58,7 +65,8 @@ class PerceptronTrainer:
         state = state or TrainState(network=net, optimizer=self.optimizer, epochs=self.epochs)
         if start_epoch == 0:  # weights start at 0 (a resumed run keeps its own)
             self.W[...] = 0.0
-            self.b[...] = 0.0
+            if self.b is not None:
+                self.b[...] = 0.0
             self.seen = {}
         seen = self.seen  # weights after each epoch (hex) -> epoch: a repeat means cycling
         call = Hooks(self.callbacks)
@@ -81,7 +89,7 @@ class PerceptronTrainer:
                 state.stop(f"converged: epoch {epoch} made no mistake, so the perceptron rule found "
                            "a separating hyperplane (the data is linearly separable)")
             elif not self.shuffle:
-                key = (self.W.tobytes() + self.b.tobytes()).hex()
+                key = (self.W.tobytes() + (b"" if self.b is None else self.b.tobytes())).hex()
                 if key in seen:
                     state.stop(f"not linearly separable: the perceptron rule is cycling (the weights "
                                f"after epoch {epoch} equal those after epoch {seen[key]}, with "
