@@ -144,6 +144,16 @@ def _misclassified() -> dict:
             "last_trained": mis.history[-1].get("examples_trained")}
 
 
+def _ensemble() -> dict:
+    import tempfile
+
+    import backprop_cli
+    with tempfile.TemporaryDirectory() as tmp:
+        s = backprop_cli.train(LESSONS_DIR / "ensemble.yaml", runs_dir=tmp).summary
+    return {"ensemble": s["ensemble"]["val_loss"], "members_mean": s["members_mean"]["val_loss"],
+            "single": final("overfit", "val_loss")}
+
+
 def _pretraining() -> dict:
     import tempfile
 
@@ -233,6 +243,11 @@ LESSONS = [
            lambda f: all(v["val_loss"] < f["overfit"]["val_loss"] / 2 for k, v in f.items() if k != "overfit"),
            lambda f: f"val loss: none {f['overfit']['val_loss']:.2f}; " + ", ".join(
                f"{k.removeprefix('overfit-')} {v['val_loss']:.2f}" for k, v in f.items() if k != "overfit")),
+    Lesson("Bagging: an ensemble against one network", "002, recap: regularization (bagging)",
+           ["ensemble"], "backprop train configs/lessons/ensemble.yaml", _ensemble,
+           lambda f: f["ensemble"] <= f["members_mean"] and f["ensemble"] < f["single"],
+           lambda f: f"val loss: 5 bootstrap members {f['members_mean']:.2f} on average, their "
+                     f"ensemble {f['ensemble']:.2f}, one network on all the data {f['single']:.2f}"),
     Lesson("Local minima and restarts", "002, the backpropagation algorithm: perturb and restart", ["restarts"],
            "backprop train configs/lessons/restarts.yaml", _restarts,
            lambda f: f["attempts"][0][1] > 0.69 and f["loss"] < 0.01 and f["best_attempt"] > 1,
