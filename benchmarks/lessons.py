@@ -129,6 +129,12 @@ def _overfitting() -> dict:
     return out
 
 
+def _augment() -> dict:
+    plain, shifted = train("overfit-images"), train("overfit-augment")
+    return {k: {"val_loss": r.summary["final"]["val_loss"], "val_accuracy": r.summary["final"]["val_accuracy"]}
+            for k, r in (("plain", plain), ("augment", shifted))}
+
+
 def _restarts() -> dict:
     r = train("restarts")
     return {"attempts": [(a["attempt"], a["train_loss"]) for a in r.summary["attempts"]],
@@ -243,6 +249,14 @@ LESSONS = [
            lambda f: all(v["val_loss"] < f["overfit"]["val_loss"] / 2 for k, v in f.items() if k != "overfit"),
            lambda f: f"val loss: none {f['overfit']['val_loss']:.2f}; " + ", ".join(
                f"{k.removeprefix('overfit-')} {v['val_loss']:.2f}" for k, v in f.items() if k != "overfit")),
+    Lesson("Augmenting images", "002, recap: regularization (dataset augmentation)",
+           ["overfit-images", "overfit-augment"], "backprop train configs/lessons/overfit-augment.yaml",
+           _augment,
+           lambda f: f["augment"]["val_loss"] < 0.8 * f["plain"]["val_loss"]
+           and f["augment"]["val_accuracy"] > f["plain"]["val_accuracy"],
+           lambda f: f"179 digits: val loss {f['plain']['val_loss']:.2f} ({f['plain']['val_accuracy']:.1%}) "
+                     f"plain, {f['augment']['val_loss']:.2f} ({f['augment']['val_accuracy']:.1%}) with "
+                     "shifts and turns"),
     Lesson("Bagging: an ensemble against one network", "002, recap: regularization (bagging)",
            ["ensemble"], "backprop train configs/lessons/ensemble.yaml", _ensemble,
            lambda f: f["ensemble"] <= f["members_mean"] and f["ensemble"] < f["single"],
