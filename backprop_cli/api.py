@@ -102,10 +102,14 @@ def setup(config: ConfigLike, overrides: list[str] | tuple = (), data: ArraysLik
     if init:
         p = Path(init["path"] if isinstance(init, dict) else init)
         p = p if p.is_absolute() else cfg.base_dir / p
+        weights = checkpoint.load_weights(p)
+        from .export import from_torch_state, is_torch_state
+        if is_torch_state(weights):  # backprop export --format torch-state-dict's names
+            weights = from_torch_state(weights, net, f"model.init_from: {p}")
         if isinstance(init, dict):  # some layers only: the others keep their initial weights
-            net.load_layers(checkpoint.load_weights(p), init["layers"], source=f"model.init_from: {p}")
+            net.load_layers(weights, init["layers"], source=f"model.init_from: {p}")
         else:
-            net.load_state_dict(checkpoint.load_weights(p), source=str(p))
+            net.load_state_dict(weights, source=str(p))
     return Setup(cfg, splits, net, streams, sample)
 
 

@@ -574,6 +574,43 @@ def predict(run, data, which, skip_bad_rows, overrides, output, mc_dropout, seed
                    "NaN, inf or non-numeric features; their output rows are empty.", err=True)
 
 
+@main.command("export")
+@click.argument("run", type=click.Path(exists=True), shell_complete=_complete_runs)
+@click.option("--format", "fmt", type=click.Choice(["onnx", "safetensors", "npz", "torch-state-dict"]),
+              default="onnx", show_default=True,
+              help="onnx: the whole of predict (scaling, layers, probabilities); safetensors: the "
+                   "weights and their metadata; npz: what model.init_from reads; torch-state-dict: "
+                   "an .npz of an equivalent nn.Sequential's state_dict.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Write FILE (default: RUN/export/model.onnx, .safetensors, .npz or .torch.npz).")
+@click.option("--which", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="Which weights of the run (best falls back to last).")
+@click.option("--opset", type=int, default=None, metavar="N",
+              help="ONNX opset (default 17; from 13 to the newest the installed onnx knows).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as one JSON line on stdout.")
+@debug_option
+def export_command(run, fmt, output, which, opset, as_json):
+    """Export a trained RUN (a run folder, an ensemble's for ONNX, or a checkpoint) for other tools.
+
+    \b
+    backprop export runs/iris-*                        RUN/export/model.onnx
+    backprop export runs/iris-* --format safetensors   RUN/export/model.safetensors
+    backprop export runs/iris-* --format npz -o w.npz  weights for model.init_from
+
+    The ONNX graph takes raw feature rows (an image network's too: C·H·W pixels per row) and
+    returns what backprop predict does: output (probabilities, scores or values) and, for
+    classification, label (the class's index; class names in the model's metadata). Needs
+    the export extra: pip install 'backprop-cli[export]'. Exit 2 for a layer or unit the
+    format cannot hold (nothing is written), 3 for a run folder that cannot be read.
+    """
+    from .export import export, summary_lines
+    info = export(run, fmt, output, which, opset)
+    if as_json:
+        click.echo(json.dumps(info))
+    else:
+        click.echo("\n".join(summary_lines(info)))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
 

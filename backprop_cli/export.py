@@ -82,6 +82,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +113,8 @@ def export(run: str | os.PathLike, format: str = "onnx", path: str | os.PathLike
         raise UsageError(f"format: expected one of {', '.join(FORMATS)}, got {format!r}")
     if opset is not None and format != "onnx":
         raise UsageError(f"opset {opset}: only the onnx format has an opset (format is {format})")
+    if format == "onnx":
+        opset = check_opset(DEFAULT_OPSET if opset is None else opset)
     scoring.check_which(which)
     model = scoring.load_model(run, which)
     ensemble = isinstance(model, scoring.Ensemble)
@@ -133,7 +137,7 @@ def export(run: str | os.PathLike, format: str = "onnx", path: str | os.PathLike
     else:
         info.update({"checkpoint": str(model.checkpoint), "epoch": model.epoch})
     if format == "onnx":
-        proto, about = onnx_model(model, DEFAULT_OPSET if opset is None else opset)
+        proto, about = onnx_model(model, opset)
         info.update(about)
         data = proto.SerializeToString()
     elif format == "safetensors":
@@ -151,6 +155,33 @@ def export(run: str | os.PathLike, format: str = "onnx", path: str | os.PathLike
     atomic_write(path, data)
     info["bytes"] = len(data)
     return info
+
+
+def summary_lines(info: dict) -> list[str]:
+    """What :func:`export` wrote, for people: the file, then its inputs and outputs (ONNX),
+    its tensors (safetensors, npz) or its modules (torch-state-dict)."""
+    size = info["bytes"]
+    shown = f"{size} bytes" if size < 10_000 else f"{size / 1000:,.0f} kB"
+    if info["format"] == "onnx":
+        head = f"ONNX opset {info['opset']}, {info['dtype']}"
+        if info.get("members"):
+            head += f", the mean of {info['members']} members"
+        lines = [f"wrote {info['path']} ({shown}): {head}"]
+        for kind, items in (("input", info["inputs"]), ("output", info["outputs"])):
+            for t in items:
+                shape = "×".join(map(str, t["shape"]))
+                what = t.get("features") or (", ".join(t["columns"]) if isinstance(t["columns"], list)
+                                             else f"{t['columns']}: {', '.join(info['classes'])}")
+                lines.append(f"  {kind:<6}  {t['name']:<6}  {shape:<9}  {what}")
+        return lines
+    tensors = info["tensors"]
+    lines = [f"wrote {info['path']} ({shown}): {len(tensors)} tensors, {info['dtype']}"]
+    lines += [f"  {k:<10}  {'×'.join(map(str, v)) or 'scalar'}" for k, v in tensors.items()]
+    if "modules" in info:
+        lines.append("  nn.Sequential(")
+        lines += [f"    {m}," for m in info["modules"]]
+        lines.append("  )")
+    return lines
 
 
 def _stem(run, model, which: str) -> str:
@@ -382,9 +413,11 @@ def onnx_model(model, opset: int = DEFAULT_OPSET):
     g._names.add(INPUT)
     prep = model.prep
     if str(prep["scale"]) != "none":  # as preprocess.apply: x -= shift, x *= 1/divisor, in dtype
-        x = g.node("Sub", [x, g.const("scaling.shift", prep["shift"].astype(g.dtype))], "scaling.centred")
-        x = g.node("Mul", [x, g.const("scaling.inv_divisor", (1.0 / prep["divisor"]).astype(g.dtype))],
-                   "scaling.scaled")
+        shift, inv = prep["shift"].astype(g.dtype), (1.0 / prep["divisor"]).astype(g.dtype)
+        if shift.any():  # (x - 0 and x * 1 are x: a pixels scale is one Mul)
+            x = g.node("Sub", [x, g.const("scaling.shift", shift)], "scaling.centred")
+        if (inv != 1).any():
+            x = g.node("Mul", [x, g.const("scaling.inv_divisor", inv)], "scaling.scaled")
     outs = [_network_nodes(g, m.network, x, str(m.run_dir), f"members/{k}/" if len(members) > 1 else "")
             for k, m in enumerate(members)]
     if len(outs) > 1:  # the mean of the members' outputs (scoring.average_outputs)
@@ -456,6 +489,15 @@ def _doc(model, columns) -> str:
             + ("; label: index of the predicted class" if model.task == "classification" else ""))
 
 
+def _in_run(checkpoint, run_dir) -> str:
+    """A checkpoint's path within its run folder (checkpoints/best.npz), so the file says the
+    same wherever the folder is; the path itself when it lies elsewhere."""
+    try:
+        return Path(checkpoint).resolve().relative_to(Path(run_dir).resolve()).as_posix()
+    except ValueError:
+        return str(checkpoint)
+
+
 def _metadata(model, columns) -> dict[str, str]:
     from .scoring import Ensemble
     ens = isinstance(model, Ensemble)
@@ -465,7 +507,8 @@ def _metadata(model, columns) -> dict[str, str]:
         "dtype": model.dtype, "scale": str(model.prep["scale"]),
         "input_shape": json.dumps(_input_shape(model)),
         "feature_names": json.dumps(list(model.info.get("feature_names") or [])),
-        "checkpoint": json.dumps(model.checkpoints) if ens else str(model.checkpoint),
+        "checkpoint": (json.dumps([_in_run(m.checkpoint, model.run_dir) for m in model.members]) if ens
+                       else _in_run(model.checkpoint, model.run_dir)),
         "epoch": json.dumps([m.epoch for m in model.members]) if ens else str(model.epoch),
     }
     if ens:
@@ -489,7 +532,7 @@ def safetensors_bytes(model) -> tuple[bytes, dict]:
     prep = model.prep
     meta = {
         "format": "backprop", "backprop_version": __version__, "run": model.name,
-        "checkpoint": str(model.checkpoint), "epoch": str(model.epoch), "dtype": model.dtype,
+        "checkpoint": _in_run(model.checkpoint, model.run_dir), "epoch": str(model.epoch), "dtype": model.dtype,
         "task": model.task, "classes": json.dumps(model.classes),
         "feature_names": json.dumps(list(model.info.get("feature_names") or [])),
         "input_shape": json.dumps(_input_shape(model)),
@@ -529,8 +572,8 @@ def torch_modules(network, where: str = "the run") -> list[tuple[str, dict, dict
         elif isinstance(layer, L.GatedDense):
             if not isinstance(layer.gate, A.Sigmoid):
                 raise _refuse(where, i, f"gated layer with a {type(layer.gate).__name__.lower()} gate",
-                              "has no torch.nn module (nn.GLU's gate is a sigmoid); export it with "
-                              "--format onnx, safetensors or npz")
+                              "has no torch.nn module (nn.GLU's gate is a sigmoid), so the network "
+                              "has no PyTorch state dict; --format onnx, safetensors or npz hold it")
             fan_in, width = layer.W.value.shape
             linear(fan_in, 2 * width, [layer.W.name, layer.W_gate.name],
                    None if layer.b is None else [layer.b.name, layer.b_gate.name], "glu")
@@ -565,8 +608,8 @@ def torch_modules(network, where: str = "the run") -> list[tuple[str, dict, dict
         elif isinstance(layer, A.Identity):
             out.append(("Identity", {}, {}))
         elif isinstance(layer, A.Threshold):
-            raise _refuse(where, i, "threshold unit", "has no torch.nn module (a step function); export it "
-                          "with --format onnx, safetensors or npz")
+            raise _refuse(where, i, "threshold unit", "has no torch.nn module (a step function), so the "
+                          "network has no PyTorch state dict; --format onnx, safetensors or npz hold it")
         elif isinstance(layer, (A.Sigmoid, A.Tanh, A.ReLU, A.Softplus)):
             out.append((type(layer).__name__, {}, {}))
         elif isinstance(layer, A.GReLU):
@@ -640,3 +683,17 @@ def from_torch_state(arrays: dict[str, np.ndarray], network, where: str = "weigh
     for key in set(arrays) - used:
         out[key] = arrays[key]
     return out
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable: ``backprop_cli.export(run, ...)`` is :func:`export`. Python sets
+    a package's attribute to a submodule once it is imported, so after ``import
+    backprop_cli.export`` (or ``from backprop_cli.export import ...``) the name
+    ``backprop_cli.export`` is this module, not the function; calling it still exports."""
+
+    def __call__(self, run: str | os.PathLike, format: str = "onnx", path: str | os.PathLike | None = None,
+                 which: str = "best", opset: int | None = None) -> dict:
+        return export(run, format, path, which, opset)
+
+
+sys.modules[__name__].__class__ = _CallableModule
