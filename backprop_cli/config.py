@@ -150,7 +150,8 @@ def _schema() -> Section:
             "input_size": Option(int, None, "number of input features; the data must have this "
                                  "many (default: whatever the data has)", ge=1, nullable=True),
             "init_from": Option((str, dict), None, "start from these weights (.npz, names like "
-                                "0.W, 0.b), relative to the config file; {path: FILE, layers: "
+                                "0.W, 0.b, or a PyTorch state dict's 0.weight, 0.bias as backprop "
+                                "export --format torch-state-dict writes them), relative to the config file; {path: FILE, layers: "
                                 "[0, 1]} loads those layers only (positions in model.layers), the "
                                 "others start as initialized", nullable=True, file=True,
                                 example="runs/xor-20250101-120000/checkpoints/last.npz",

@@ -446,7 +446,7 @@ def onnx_model(model, opset: int = DEFAULT_OPSET):
         _rename(g, lab, LABEL)
         outputs.append(h.make_tensor_value_info(LABEL, onnx.TensorProto.INT64, ["batch"]))
         about_out.append({"name": LABEL, "shape": ["batch"], "dtype": "int64",
-                          "columns": "index into classes"})
+                          "columns": "the predicted class's index in classes"})
     inputs = [h.make_tensor_value_info(INPUT, g.elem, ["batch", d])]
     graph = h.make_graph(g.nodes, _graph_name(model.name), inputs, outputs, initializer=g.inits,
                          doc_string=_doc(model, columns))
@@ -461,8 +461,8 @@ def onnx_model(model, opset: int = DEFAULT_OPSET):
     onnx.checker.check_model(proto, full_check=True)
     about = {"opset": opset, "ir_version": int(proto.ir_version),
              "inputs": [{"name": INPUT, "shape": ["batch", d], "dtype": str(g.dtype),
-                         "features": "raw (the run's scaling is in the graph)"
-                                     if str(prep["scale"]) != "none" else "raw"}],
+                         "features": f"raw features, scaled in the graph ({prep['scale']})"
+                                     if str(prep["scale"]) != "none" else "raw features (scale: none)"}],
              "outputs": about_out, "metadata": meta}
     return proto, about
 
