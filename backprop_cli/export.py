@@ -122,11 +122,11 @@ def export(run: str | os.PathLike, format: str = "onnx", path: str | os.PathLike
         raise UsageError(f"{run}: an ensemble of {len(model.members)} networks; {format} holds one "
                          f"network's weights: export a member (backprop export {Path(run) / 'members' / '0'} "
                          f"--format {format}), or the whole ensemble as one graph with --format onnx")
-    if path is None:
+    default = path is None
+    if default:  # RUN/export/, made when the file is written
         path = Path(model.run_dir) / "export" / (_stem(run, model, which) + SUFFIX[format])
-        path.parent.mkdir(parents=True, exist_ok=True)
     path = Path(path)
-    if not path.parent.is_dir():
+    if not default and not path.parent.is_dir():
         raise UsageError(f"{path}: no folder {path.parent}; expected an existing folder for the file")
     members = model.members if ensemble else [model]
     info = {"run": str(model.run_dir), "name": model.name, "format": format, "path": str(path),
@@ -152,6 +152,7 @@ def export(run: str | os.PathLike, format: str = "onnx", path: str | os.PathLike
         info["tensors"] = {k: list(v.shape) for k, v in arrays.items()}
         data = _npz_bytes(arrays)
     from .rundir import atomic_write
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, data)
     info["bytes"] = len(data)
     return info
@@ -341,10 +342,9 @@ def _network_nodes(g: _Graph, network, x: str, where: str, prefix: str = "") -> 
     for layer in units:
         i = index.get(id(layer))
         tag = f"{prefix}{i}"
-        p = f"{prefix}"
 
         def param(par):
-            return g.const(p + par.name, par.value)
+            return g.const(prefix + par.name, par.value)
 
         if isinstance(layer, L.Dropout):
             continue
@@ -374,7 +374,7 @@ def _network_nodes(g: _Graph, network, x: str, where: str, prefix: str = "") -> 
                        pads=[top, left, bottom, right])
         elif isinstance(layer, (P.MaxPool2d, P.AvgPool2d)):
             ph, pw = layer.padding
-            attrs = dict(kernel_shape=list(layer.kernel), strides=list(layer.stride), pads=[ph, pw, ph, pw])
+            attrs = {"kernel_shape": list(layer.kernel), "strides": list(layer.stride), "pads": [ph, pw, ph, pw]}
             if isinstance(layer, P.MaxPool2d):
                 x = g.node("MaxPool", [x], f"{tag}.maxpool", **attrs)
             else:
