@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "train": "api", "setup": "api", "gradcheck": "api", "load_run": "api", "load_config": "api",
     "RunResult": "api", "Setup": "api",
-    "evaluate": "scoring", "predict": "scoring", "export": "export",  # onnx needs the extra 'export'
+    "evaluate": "scoring", "predict": "scoring", "export": "exporting",  # needs the extra 'export'
     "run_sweep": "sweep", "collect": "sweep",
     "BackpropClassifier": "sklearn", "BackpropRegressor": "sklearn",  # need the extra 'sklearn'
     "ConfigError": "errors", "DataError": "errors",
@@ -23,10 +23,7 @@ def __getattr__(name):
     if module is None:
         raise AttributeError(f"module 'backprop_cli' has no attribute {name!r}")
     from importlib import import_module
-    loaded = import_module(f".{module}", __name__)
-    # export: the module backprop_cli/export.py, callable as its function export() (a package's
-    # attribute becomes its submodule on import, so the name cannot stay the function)
-    value = loaded if name == module else getattr(loaded, name)
+    value = getattr(import_module(f".{module}", __name__), name)
     globals()[name] = value  # later lookups skip this function
     return value
 

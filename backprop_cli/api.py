@@ -103,7 +103,7 @@ def setup(config: ConfigLike, overrides: list[str] | tuple = (), data: ArraysLik
         p = Path(init["path"] if isinstance(init, dict) else init)
         p = p if p.is_absolute() else cfg.base_dir / p
         weights = checkpoint.load_weights(p)
-        from .export import from_torch_state, is_torch_state
+        from .exporting import from_torch_state, is_torch_state
         if is_torch_state(weights):  # backprop export --format torch-state-dict's names
             weights = from_torch_state(weights, net, f"model.init_from: {p}")
         if isinstance(init, dict):  # some layers only: the others keep their initial weights

@@ -603,7 +603,7 @@ def export_command(run, fmt, output, which, opset, as_json):
     the export extra: pip install 'backprop-cli[export]'. Exit 2 for a layer or unit the
     format cannot hold (nothing is written), 3 for a run folder that cannot be read.
     """
-    from .export import export, summary_lines
+    from .exporting import export, summary_lines
     info = export(run, fmt, output, which, opset)
     if as_json:
         click.echo(json.dumps(info))

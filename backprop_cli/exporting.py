@@ -82,8 +82,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -683,17 +681,3 @@ def from_torch_state(arrays: dict[str, np.ndarray], network, where: str = "weigh
     for key in set(arrays) - used:
         out[key] = arrays[key]
     return out
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable: ``backprop_cli.export(run, ...)`` is :func:`export`. Python sets
-    a package's attribute to a submodule once it is imported, so after ``import
-    backprop_cli.export`` (or ``from backprop_cli.export import ...``) the name
-    ``backprop_cli.export`` is this module, not the function; calling it still exports."""
-
-    def __call__(self, run: str | os.PathLike, format: str = "onnx", path: str | os.PathLike | None = None,
-                 which: str = "best", opset: int | None = None) -> dict:
-        return export(run, format, path, which, opset)
-
-
-sys.modules[__name__].__class__ = _CallableModule
