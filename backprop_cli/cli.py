@@ -575,7 +575,7 @@ def predict(run, data, which, skip_bad_rows, overrides, output, mc_dropout, seed
 
 
 @main.command("runs")
-@click.argument("directory", metavar="[DIR]", required=False, type=click.Path(file_okay=False))
+@click.argument("directory", metavar="[DIR]", required=False, type=click.Path())
 @click.option("--sort", "sort", multiple=True, metavar="[-]KEY",
               help="Order by a column or a summary.json or config key, -KEY descending (repeatable: "
                    "ties by the next; default: -when, newest first). Rows without the key come last.")
@@ -613,8 +613,7 @@ def runs_command(directory, sort, reverse, where, limit, all_, diff, as_json):
     from . import runlist
     from .errors import UsageError
     folder = directory or runlist.DEFAULT_DIR
-    stdout = click.get_text_stream("stdout")
-    terminal = stdout.isatty()
+    terminal = sys.stdout.isatty()
     console = None
     if terminal and not as_json:
         from .console import _Console

@@ -564,6 +564,9 @@ def parse_filter(text: str) -> Filter:
         raise UsageError(f"--where {text!r}: expected KEY OP VALUE with OP one of =, !=, <, >, <=, >= "
                          "(e.g. --where optimizer.name=adam, --where 'test_accuracy>=0.9')")
     key, op, raw = m.group(1), m.group(2), m.group(3)
+    if raw[0] in "<>=!":
+        raise UsageError(f"--where {text!r}: the value starts with {raw[0]!r}; expected KEY OP VALUE with OP "
+                         f"one of =, !=, <, >, <=, >= (e.g. --where '{key}>=0.1')")
     op = "=" if op == "==" else op
     if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
         raw = raw[1:-1]
