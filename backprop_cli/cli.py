@@ -640,7 +640,7 @@ def runs_command(directory, sort, reverse, where, limit, all_, diff, as_json):
     if as_json:
         click.echo(json.dumps([r.to_json() for r in listing.rows]))
     elif not listing.rows:
-        click.echo(f"no runs in {folder}" + (" match" if where else ""), err=True)
+        click.echo(f"no runs in {folder}" + (" pass the --where filters" if where else ""), err=True)
     else:
         text = runlist.render_listing(listing, terminal, console)
         if text is not None:

@@ -646,21 +646,20 @@ def list_runs(directory=DEFAULT_DIR, *, where=(), sort=(), limit: int | None = N
                 for x in [r, *children.get(r.cols["name"], [])]]
     # cheap keys first: a config key may parse the row's config.yaml
     filters.sort(key=lambda f: f.key not in COLUMNS)
-    seen = {f.key: False for f in filters}
+    seen: dict = {}  # key -> whether a row had it, for the keys a row was tested on
     kept = []
     for r in rows:
         ok = True
         for f in filters:
             v = r.get(f.key)
-            if v is not MISSING:
-                seen[f.key] = True
+            seen[f.key] = seen.get(f.key, False) or v is not MISSING
             if not f.test(v):
                 ok = False
                 break
         if ok:
             kept.append(r)
     for key, was in seen.items():
-        if not was and rows:
+        if not was:
             notes.append(f"--where: no run has the key {key!r} (a column, a summary.json key such as "
                          "best.val_loss, or a config key such as optimizer.lr)")
     ordered = sort_rows(kept, keys + [k for k in DEFAULT_SORT if k.key not in {s.key for s in keys}]) if keys else kept
@@ -707,8 +706,9 @@ METRIC_SECTIONS = ("final", "best", "test")
 
 def diff_runs(a, b, directory=DEFAULT_DIR, now: float | None = None) -> dict:
     """The config keys that differ between runs ``a`` and ``b`` (dotted paths; ``missing``
-    says which run lacks a key) and their metrics side by side: the row's columns, then every
-    key of summary.json's final, best and test (``delta`` = b - a for numbers). ``same_data``:
+    says which run lacks a key) and their metrics side by side: status, epochs, stop reason and
+    wall time, then every key of summary.json's final, best and test but epoch_time (and final's
+    epoch, which is epochs) (``delta`` = b - a for numbers). ``same_data``:
     whether their data arrays hash the same (summary.json's data_sha256; None when unknown)."""
     pa, pb = resolve_run(a, directory), resolve_run(b, directory)
     ra, rb = (run_row(p, p.name if p.parent.name != "members" else f"{p.parent.parent.name}/members/{p.name}",
@@ -718,13 +718,13 @@ def diff_runs(a, b, directory=DEFAULT_DIR, now: float | None = None) -> dict:
             raise DataError(f"{p}: no readable config.yaml; expected a folder that backprop train wrote")
     fa, fb = flatten(ra.config), flatten(rb.config)
     config = []
-    for key in list(dict.fromkeys([*fa, *fb])):
+    for key in _merged(list(fa), list(fb)):
         va, vb = fa.get(key, MISSING), fb.get(key, MISSING)
         if va is MISSING or vb is MISSING or not _same(va, vb):
             config.append({"key": key, "a": None if va is MISSING else va, "b": None if vb is MISSING else vb,
                            "missing": "a" if va is MISSING else "b" if vb is MISSING else None})
     metrics = []
-    for key in ("status", "epochs", "stop_reason", "best_epoch", "wall_time"):
+    for key in ("status", "epochs", "stop_reason", "wall_time"):
         metrics.append(_metric(key, ra.cols.get(key), rb.cols.get(key)))
     sa, sb = ra.summary or {}, rb.summary or {}
     if ra.summary is None or rb.summary is None:  # a run still going: its last epoch so far
@@ -735,10 +735,23 @@ def diff_runs(a, b, directory=DEFAULT_DIR, now: float | None = None) -> dict:
     for section in METRIC_SECTIONS:
         keys = list(dict.fromkeys([*(sa.get(section) or {}), *(sb.get(section) or {})]))
         for k in keys:
+            if k == "epoch_time" or (section, k) == ("final", "epoch"):  # timing noise; epochs above
+                continue
             metrics.append(_metric(f"{section}.{k}", (sa.get(section) or {}).get(k), (sb.get(section) or {}).get(k)))
     da, db = sa.get("data_sha256"), sb.get("data_sha256")
     return {"a": ra.to_json(), "b": rb.to_json(), "config": config, "metrics": metrics,
             "same_config": not config, "same_data": None if da is None or db is None else da == db}
+
+
+def _merged(a: list, b: list) -> list:
+    """a's keys with b's own keys each put after the key b has before it (config order)."""
+    out, known, prev = list(a), set(a), None
+    for k in b:
+        if k not in known:
+            out.insert(out.index(prev) + 1 if prev is not None else 0, k)
+            known.add(k)
+        prev = k
+    return out
 
 
 def _same(x, y) -> bool:

@@ -298,6 +298,9 @@ def test_diff_shows_the_config_keys_that_differ_and_the_metrics_side_by_side(rea
     m = {x["key"]: x for x in d["metrics"]}
     for section in ("final", "best", "test"):
         for k in sa[section]:
+            if k == "epoch_time" or (section, k) == ("final", "epoch"):  # timing noise; epochs
+                assert f"{section}.{k}" not in m
+                continue
             assert (m[f"{section}.{k}"]["a"], m[f"{section}.{k}"]["b"]) == (sa[section][k], sb[section][k])
     assert m["epochs"]["delta"] == 10 and m["test.test_loss"]["delta"] == pytest.approx(
         sb["test"]["test_loss"] - sa["test"]["test_loss"])
@@ -415,3 +418,29 @@ def test_five_hundred_runs_are_listed_quickly(real, tmp_path):
     seconds = time.perf_counter() - t
     assert len(listing.rows) == 500 and len(text.splitlines()) == 501
     assert seconds < 10, f"500 runs took {seconds:.1f} s"  # about 0.1 s on a 2-core machine
+
+
+def test_a_broken_summary_is_left_out_with_a_note(real, tmp_path):
+    good = copy_run(real["a"], tmp_path / "runs" / "good-20260101-100000")
+    bad = copy_run(real["a"], tmp_path / "runs" / "bad-20260101-100000")
+    (bad / "summary.json").write_text('{"epochs": 3,')
+    (tmp_path / "runs" / "notes").mkdir()  # a folder backprop did not write: not listed
+    code, out, err = cli("runs", tmp_path / "runs", "--json")
+    assert code == 0 and [r["name"] for r in json.loads(out)] == [good.name]
+    assert err.startswith(f"note: {bad / 'summary.json'}: not valid JSON")
+
+
+def test_where_notes_only_keys_no_tested_run_has(five):
+    runs, _ = five
+    # the first filter leaves every run out: the second is never tested, so not reported
+    code, out, err = cli("runs", runs, "--where", "test_accuracy>2", "--where", "optimizer.name=adam")
+    assert code == 0 and out == "" and "note:" not in err and "pass the --where filters" in err
+
+
+def test_fast_yaml_loader_reads_what_the_loader_reads(real):
+    from backprop_cli import yamlio
+    texts = [p.read_text() for p in CONFIGS.rglob("*.yaml")]
+    texts += [(real[k] / "config.yaml").read_text() for k in ("a", "ens")]
+    texts.append("a: 1e-3\nb: 010\nc: 0x1F\nd: .5\ne: 1_000\nf: yes\ng: .inf\nh: 1.2.3\ni: 0o17\nj: +1\nk: 1:30\n")
+    for text in texts:
+        assert repr(yamlio.load_fast(text)) == repr(yamlio.load(text))
