@@ -161,8 +161,7 @@ def _config_name(summary: dict | None, path: Path) -> str | None:
     """The config file's name without .yaml; else the run folder's name without its time."""
     cfg = (summary or {}).get("config")
     if isinstance(cfg, str) and cfg:
-        name = cfg.replace("\\", "/").rsplit("/", 1)[-1]
-        return name[:-5] if name.endswith(".yaml") else name[:-4] if name.endswith(".yml") else name
+        return cfg.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".yaml").removesuffix(".yml")
     m = STAMP_RE.search(path.name)
     return path.name[:m.start()] if m else None
 
@@ -507,7 +506,7 @@ def _add(rows, notes, path: Path, name: str, kind: str, all_: bool, now: float,
 
 # -- --where and --sort ----------------------------------------------------------------------------
 _FILTER_RE = re.compile(r"^\s*([A-Za-z0-9_][A-Za-z0-9_.\-]*)\s*(<=|>=|!=|==|=|<|>)\s*(.*?)\s*$")
-_NUMBER_RE = re.compile(r"^[-+]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$|^[-+]?(?:inf|nan)$", re.I)
+_NUMBER_RE = re.compile(r"^[-+]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$|^[-+]?(?:inf|nan)$", re.IGNORECASE)
 
 
 @dataclass

@@ -9,9 +9,10 @@ cache):
 
 - in-process: ``runlist.list_runs`` plus the plain table, the default listing, ``--sort
   -test_accuracy``, a summary key ``--where 'best.val_loss<0.2'`` and a config key ``--where
-  optimizer.name=adam`` (every config.yaml parsed), the latter also with the pure-Python YAML
-  loader (before the libyaml loader) and the listing without reading config.yaml's data lines
-  (what the data column costs);
+  optimizer.name=adam`` (each run's config.yaml: the optimizer's block parsed with libyaml), the
+  latter also as it was before (the block with the pure-Python loader, the whole file with
+  libyaml, the whole file with the pure-Python loader: the first version), and the listing
+  without reading config.yaml's data lines (what the data column costs);
 - as a command: ``backprop runs DIR`` (piped), ``--json``, ``--where optimizer.name=adam``.
 
     python benchmarks/runs_list.py              # 5,000 runs
@@ -34,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from backprop_cli import api, runlist, yamlio  # noqa: E402
+from backprop_cli import api, runlist, yamlio
 
 
 def link_or_copy(src: Path, dst: Path) -> None:
@@ -125,15 +126,23 @@ def main() -> None:
         figure("--where 'best.val_loss<0.2' (summary key)",
                best_of(args.repeats, lambda: listing_text(folder, where=["best.val_loss<0.2"])))
         n_adam = len(runlist.list_runs(folder, where=["optimizer.name=adam"]).rows)
-        figure("--where optimizer.name=adam (config key, libyaml)",
-               best_of(args.repeats, lambda: listing_text(folder, where=["optimizer.name=adam"])), n_adam)
-        fast = yamlio.load_fast
-        yamlio.load_fast = yamlio.load  # before: the pure-Python loader
-        try:
-            figure("--where optimizer.name=adam (pure-Python YAML: before)",
-                   best_of(1, lambda: listing_text(folder, where=["optimizer.name=adam"])))
-        finally:
-            yamlio.load_fast = fast
+        where = ["optimizer.name=adam"]
+        figure("--where optimizer.name=adam (config key: its block, libyaml)",
+               best_of(args.repeats, lambda: listing_text(folder, where=where)), n_adam)
+        # before: the whole config.yaml parsed, and/or the pure-Python loader
+        fast, section = yamlio.load_fast, runlist.Row.section
+
+        def whole_file(self, name):
+            return self.config.get(name, runlist.MISSING) if self.config else runlist.MISSING
+
+        for label, loader, sect in (("its block, pure-Python YAML", yamlio.load, section),
+                                    ("whole file, libyaml", fast, whole_file),
+                                    ("whole file, pure-Python YAML: the first version", yamlio.load, whole_file)):
+            yamlio.load_fast, runlist.Row.section = loader, sect
+            try:
+                figure(f"  same, {label}", best_of(1, lambda: listing_text(folder, where=where)))
+            finally:
+                yamlio.load_fast, runlist.Row.section = fast, section
         data_of, read_text = runlist._data_of, runlist._read_text
         runlist._read_text = lambda p: None if p.name == "config.yaml" else read_text(p)
         try:
@@ -146,16 +155,17 @@ def main() -> None:
         cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "backprop_cli"]
         print("\nas a command (stdout to a pipe):")
         for extra in ([], ["--json"], ["--where", "optimizer.name=adam"], ["--help"]):
-            def run():
-                p = subprocess.run(cmd + ["runs", str(folder), *extra] if extra != ["--help"] else cmd + ["runs", "--help"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+            argv = cmd + (["runs", "--help"] if extra == ["--help"] else ["runs", str(folder), *extra])
+
+            def run(argv=argv):
+                p = subprocess.run(argv, capture_output=True, check=False)
                 if p.returncode != 0:
-                    raise SystemExit(f"backprop runs {' '.join(extra)}: exit {p.returncode}: {p.stderr.decode()}")
+                    raise SystemExit(f"{' '.join(argv)}: exit {p.returncode}: {p.stderr.decode()}")
             label = "backprop runs --help (start-up alone)" if extra == ["--help"] else \
                 "backprop runs DIR " + " ".join(extra)
             figure(label, best_of(args.repeats, run))
         print(f"\nsummary: {args.n:,} runs listed in {rows[0][1]:.2f} s in-process, "
-              f"{rows[-4][1]:.2f} s as a command")
+              f"{rows[-4][1]:.2f} s as a command (start-up included)")
     finally:
         if args.keep:
             print(f"kept {tmp}")
