@@ -584,7 +584,7 @@ def predict(run, data, which, skip_bad_rows, overrides, output, mc_dropout, seed
               help="Keep rows whose KEY (column, summary.json or config.yaml dotted key) compares "
                    "so, OP one of = != < > <= >= (repeatable: all must hold), e.g. "
                    "--where optimizer.name=adam --where 'test_accuracy>=0.9'.")
-@click.option("--limit", "-n", type=click.IntRange(min=0), default=None, metavar="N",
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=None, metavar="N",
               help="Show the first N rows (after --where and --sort).")
 @click.option("--all", "all_", is_flag=True,
               help="Also a row for each sweep trial (SWEEP/trials/<id>) and ensemble member (RUN/members/<i>).")

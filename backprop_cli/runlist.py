@@ -113,10 +113,10 @@ def _data_of(text: str | None) -> str | None:
     next line is parsed with YAML (the block alone)."""
     if not text:
         return None
-    start = text.find("\ndata:\n")
-    if start < 0:
+    start = 0 if text.startswith("data:\n") else text.find("\ndata:\n") + 1
+    if start <= 0 and not text.startswith("data:\n"):
         return None
-    lines = text[start + 7:].split("\n")
+    lines = text[start + 6:].split("\n")
     block, found = [], {}
     for i, line in enumerate(lines):
         if line and not line.startswith(" ") and not line.startswith("-"):
@@ -397,7 +397,7 @@ def sweep_row(path: Path, name: str, now: float | None = None) -> Row:
                          max(RUNNING_SECONDS, 3 * longest), now)
         status = "running" if live == "running" else "interrupted"
     parts = [f"{done} of {len(ids)} trials" if ids else f"{done} trials"]
-    parts += [f"{k} {v}" for k, v in sorted(statuses.items()) if k not in ("ok",) and k in FINISHED + ("failed",)]
+    parts += [f"{v} {k}" for k, v in sorted(statuses.items()) if k in (*FINISHED, "failed") and k != "ok"]
     text = ", ".join(parts)
     if point is not None:
         text += f"; best {metric.get('name')} {point.mean:.4g}" + (f" (trial {best['trial']})" if best else "")

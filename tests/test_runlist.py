@@ -444,3 +444,14 @@ def test_fast_yaml_loader_reads_what_the_loader_reads(real):
     texts.append("a: 1e-3\nb: 010\nc: 0x1F\nd: .5\ne: 1_000\nf: yes\ng: .inf\nh: 1.2.3\ni: 0o17\nj: +1\nk: 1:30\n")
     for text in texts:
         assert repr(yamlio.load_fast(text)) == repr(yamlio.load(text))
+
+
+def test_terminal_diff_has_both_tables(real):
+    from rich.console import Console
+    buf = io.StringIO()
+    d = runlist.diff_runs(real["a"], real["b"])
+    runlist.render_diff(d, terminal=True, console=Console(file=buf, width=120, force_terminal=True,
+                                                          color_system=None))
+    text = buf.getvalue()
+    assert text.index("config keys that differ") < text.index("optimizer.lr") < text.index("metrics")
+    assert "test.test_accuracy" in text and "same data (data_sha256)" in text
