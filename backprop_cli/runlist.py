@@ -17,8 +17,8 @@ Status, from the files alone:
 - ``summary.json`` present: ``diverged`` or ``interrupted`` when its flags say so, else ``finished``;
 - no ``summary.json``: ``running`` when the run's newest file (``metrics.jsonl``,
   ``checkpoints/last.npz``, for an ensemble its members' too) changed within
-  ``max(RUNNING_SECONDS, 3 x its last epoch_time)`` of now (a run writes them every epoch and
-  checkpoints at least every 2 s), else ``killed``: stopped without a summary (SIGKILL, a crash,
+  ``max(RUNNING_SECONDS, 3 x its last epoch_time)`` of now (a run appends to metrics.jsonl
+  every epoch), else ``killed``: stopped without a summary (SIGKILL, a crash,
   power loss); ``backprop train --resume`` goes on with it;
 - a sweep: ``finished`` when every trial it selects has a row in ``results.jsonl``, else
   ``running`` (results written within ``max(RUNNING_SECONDS, 3 x its longest trial)``) or
@@ -26,8 +26,10 @@ Status, from the files alone:
 
 Speed: a finished run costs one read of ``summary.json`` and one of ``config.yaml``'s text (its
 ``data:`` lines, for the data column; no YAML parsing); checkpoints and ``metrics.jsonl`` are
-read only for runs without a summary. ``config.yaml`` is parsed (libyaml) only for a row that
-a ``--where`` or ``--sort`` key of the config reaches.
+read only for runs without a summary. A config key of ``--where`` or ``--sort`` parses only its
+top-level block of the row's ``config.yaml`` (``optimizer:``'s lines for ``optimizer.name``), with
+libyaml: 5,000 runs filtered on ``optimizer.name`` in 1.2 s, against 21 s parsing each whole file
+with the pure-Python loader (benchmarks/runs_list.py). ``--diff`` parses both files whole.
 """
 from __future__ import annotations
 
