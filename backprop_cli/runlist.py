@@ -15,7 +15,7 @@ a sweep or an ensemble (its trials or members are listed) or a run (that run).
 Status, from the files alone:
 
 - ``summary.json`` present: ``diverged`` or ``interrupted`` when its flags say so, else ``finished``;
-- no ``summary.json``: ``running`` when the run's newest file (``metrics.jsonl``,
+- no ``summary.json``, or one older than ``metrics.jsonl`` (a run resumed since): ``running`` when the run's newest file (``metrics.jsonl``,
   ``checkpoints/last.npz``, for an ensemble its members' too) changed within
   ``max(RUNNING_SECONDS, 3 x its last epoch_time)`` of now (a run appends to metrics.jsonl
   every epoch), else ``killed``: stopped without a summary (SIGKILL, a crash,
@@ -293,6 +293,12 @@ def run_row(path: Path, name: str, kind: str = "run", summary=MISSING, now: floa
     ensemble = isinstance(summary.get("members"), list)
     cols = _base(path, name, "ensemble" if ensemble and kind == "run" else kind)
     status = "diverged" if summary.get("diverged") else "interrupted" if summary.get("interrupted") else "finished"
+    if not ensemble:  # resumed (--resume) since this summary: metrics.jsonl is newer
+        m, s = _mtime(path / "metrics.jsonl"), _mtime(path / "summary.json")
+        if m is not None and s is not None and m > s:
+            last = (summary.get("final") or {}).get("epoch_time") or 0
+            status = _liveness([path / "metrics.jsonl", path / "checkpoints" / "last.npz"],
+                               max(RUNNING_SECONDS, 3 * last), time.time() if now is None else now)
     best = summary.get("best") or {}
     split, loss, acc = _main_metrics(best)
     if ensemble:  # no best epoch: the ensemble's scores (its members' averaged outputs)

@@ -167,6 +167,17 @@ def test_status_of_each_case(real, tmp_path):
     assert k["stop_reason"] is None and k["test_accuracy"] is None and k["config"] == "killed"
 
 
+def test_a_run_resumed_after_its_summary_is_running_then_killed(real, tmp_path):
+    run = copy_run(real["a"], tmp_path / "runs" / "again-20260101-100000")
+    age(run, 3600)
+    assert rows_of(tmp_path / "runs")[0]["status"] == "finished"
+    os.utime(run / "metrics.jsonl")  # --resume writes metrics.jsonl, summary.json comes at the end
+    assert rows_of(tmp_path / "runs")[0]["status"] == "running"
+    t = time.time() - 1800
+    os.utime(run / "metrics.jsonl", (t, t))
+    assert rows_of(tmp_path / "runs")[0]["status"] == "killed"
+
+
 def test_a_killed_run_whose_last_line_was_cut_short_is_listed(real, tmp_path):
     run = copy_run(real["a"], tmp_path / "runs" / "cut-20260101-100000")
     (run / "summary.json").unlink()
