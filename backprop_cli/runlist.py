@@ -28,8 +28,8 @@ Speed: a finished run costs one read of ``summary.json`` and one of ``config.yam
 ``data:`` lines, for the data column; no YAML parsing); checkpoints and ``metrics.jsonl`` are
 read only for runs without a summary. A config key of ``--where`` or ``--sort`` parses only its
 top-level block of the row's ``config.yaml`` (``optimizer:``'s lines for ``optimizer.name``), with
-libyaml: 5,000 runs filtered on ``optimizer.name`` in 1.2 s, against 21 s parsing each whole file
-with the pure-Python loader (benchmarks/runs_list.py). ``--diff`` parses both files whole.
+libyaml: 5,000 runs filtered on ``optimizer.name`` in about 1 s, against about 20 s parsing each
+whole file with the pure-Python loader (benchmarks/runs_list.py). ``--diff`` parses both files whole.
 """
 from __future__ import annotations
 
