@@ -575,7 +575,9 @@ def predict(run, data, which, skip_bad_rows, overrides, output, mc_dropout, seed
 
 
 @main.command("runs")
-@click.argument("directory", metavar="[DIR]", required=False, type=click.Path())
+@click.argument("directory", metavar="[DIR]", required=False, type=click.Path(),
+                shell_complete=lambda ctx, param, incomplete: [
+                    click.shell_completion.CompletionItem(incomplete, type="dir")])
 @click.option("--sort", "sort", multiple=True, metavar="[-]KEY",
               help="Order by a column or a summary.json or config key, -KEY descending (repeatable: "
                    "ties by the next; default: -when, newest first). Rows without the key come last.")

@@ -466,3 +466,12 @@ def test_terminal_diff_has_both_tables(real):
     text = buf.getvalue()
     assert text.index("config keys that differ") < text.index("optimizer.lr") < text.index("metrics")
     assert "test.test_accuracy" in text and "same data (data_sha256)" in text
+
+
+def test_completion_offers_run_folders_for_diff_and_folders_for_dir(real, tmp_path):
+    shutil.copytree(real["a"], tmp_path / "runs" / real["a"].name)  # tests run in tmp_path
+    env = {"_BACKPROP_COMPLETE": "bash_complete", "COMP_WORDS": "backprop runs --diff runs/", "COMP_CWORD": "3"}
+    r = CliRunner().invoke(main, [], env=env, prog_name="backprop")
+    assert r.output.split() == [f"plain,runs/{real['a'].name}"]
+    env.update(COMP_WORDS="backprop runs ru", COMP_CWORD="2")
+    assert CliRunner().invoke(main, [], env=env, prog_name="backprop").output.split() == ["dir,ru"]
