@@ -611,6 +611,81 @@ def export_command(run, fmt, output, which, opset, as_json):
         click.echo("\n".join(summary_lines(info)))
 
 
+@main.command("runs")
+@click.argument("directory", metavar="[DIR]", required=False, type=click.Path(),
+                shell_complete=lambda ctx, param, incomplete: [
+                    click.shell_completion.CompletionItem(incomplete, type="dir")])
+@click.option("--sort", "sort", multiple=True, metavar="[-]KEY",
+              help="Order by a column or a summary.json or config key, -KEY descending (repeatable: "
+                   "ties by the next; default: -when, newest first). Rows without the key come last.")
+@click.option("--reverse", "-r", is_flag=True, help="Reverse the order (after --sort).")
+@click.option("--where", "where", multiple=True, metavar="KEY OP VALUE",
+              help="Keep rows whose KEY (column, summary.json or config.yaml dotted key) compares "
+                   "so, OP one of = != < > <= >= (repeatable: all must hold), e.g. "
+                   "--where optimizer.name=adam --where 'test_accuracy>=0.9'.")
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Show the first N rows (after --where and --sort).")
+@click.option("--all", "all_", is_flag=True,
+              help="Also a row for each sweep trial (SWEEP/trials/<id>) and ensemble member (RUN/members/<i>).")
+@click.option("--diff", nargs=2, default=None, metavar="RUN_A RUN_B", shell_complete=_complete_runs,
+              help="Compare two runs (folders, or names in DIR): the config keys that differ, the "
+                   "metrics side by side.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON list of rows (or the --diff object) on stdout.")
+@debug_option
+def runs_command(directory, sort, reverse, where, limit, all_, diff, as_json):
+    """List the run folders in DIR (default: runs/): name, kind, status, start time, config, data,
+    epochs, best and test loss and accuracy, wall time, stop reason.
+
+    \b
+    backprop runs                                   newest first
+    backprop runs --sort -test_accuracy -n 5        the five best on their test split
+    backprop runs --where optimizer.name=adam --where 'best_loss<0.1'
+    backprop runs --where 'when>=2026-11-01' --json
+    backprop runs --diff runs/iris-20261122-050137 runs/iris-20261122-051002
+
+    Ensembles and sweeps are one row each (--all adds their members and trials). Status:
+    finished, interrupted, diverged (summary.json's flags), running or killed (no summary.json:
+    whether its files changed lately). A table on a terminal, plain aligned text when piped.
+    Exit 3 when DIR or a --diff run is not there, 2 on a malformed --where or --sort.
+    """
+    from . import runlist
+    from .errors import UsageError
+    folder = directory or runlist.DEFAULT_DIR
+    terminal = sys.stdout.isatty()
+    console = None
+    if terminal and not as_json:
+        from .console import _Console
+        console = _Console(highlight=False)
+    if diff:
+        if sort or where or limit is not None or all_ or reverse:
+            raise UsageError("--diff compares two runs; give it without --sort, --where, --limit, --all or --reverse")
+        d = runlist.diff_runs(*diff, directory=folder)
+        if as_json:
+            click.echo(json.dumps(d))
+        else:
+            text = runlist.render_diff(d, terminal, console)
+            if text is not None:
+                click.echo(text, nl=False)
+        return
+    listing = runlist.list_runs(folder, where=where, sort=sort, all_=all_,
+                                limit=None if reverse else limit)
+    if reverse:
+        listing.rows.reverse()
+        if limit is not None:
+            listing.rows[limit:] = []
+    for note in listing.notes:
+        click.echo(f"note: {note}", err=True)
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in listing.rows]))
+    elif not listing.rows:
+        click.echo(f"no runs in {folder}" + (" pass the --where filters" if where else ""), err=True)
+    else:
+        text = runlist.render_listing(listing, terminal, console)
+        if text is not None:
+            click.echo(text, nl=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
 

@@ -77,3 +77,21 @@ def compose(text: str) -> yaml.Node | None:
 def dump(data: Any, **options) -> str:
     """``yaml.safe_dump`` whose output :func:`load` (and YAML 1.1) reads back unchanged."""
     return yaml.dump(data, Dumper=Dumper, **options)
+
+
+# libyaml's parser (C) under the same resolvers and constructors: what load() returns, about
+# 8x faster on a run's config.yaml (0.45 ms against 3.6), for reading many of them (`backprop
+# runs --where optimizer.name=adam` over thousands of run folders). Without libyaml, Loader.
+if getattr(yaml, "__with_libyaml__", False):
+    class FastLoader(yaml.CSafeLoader):
+        """:class:`Loader`'s YAML 1.2 numbers on libyaml's parser."""
+
+    FastLoader.yaml_implicit_resolvers = {k: list(v) for k, v in Loader.yaml_implicit_resolvers.items()}
+    FastLoader.add_constructor(INT, _construct_int)
+else:  # pragma: no cover - libyaml is in every wheel of PyYAML we install
+    FastLoader = Loader
+
+
+def load_fast(text: str) -> Any:
+    """:func:`load`, parsed by libyaml when PyYAML has it (same result)."""
+    return yaml.load(text, Loader=FastLoader)
