@@ -460,6 +460,9 @@ SOURCES = {
     "Tests: PyTorch downloads, 190 MB (CPU) and about 2.7 GB (CUDA)":
         "the wheels of torch 2.13.0+cpu, and of torch 2.14.1 with the nvidia-* wheels it requires",
     "MNIST: wall times on idle cores, parse and read times": "commit 8747475 (rerun above as timings)",
+    "Listing and comparing runs: 5,000 runs listed in 0.51-0.53 s (0.61-0.62 s as a command), "
+    "--where on a config key 0.9-1.2 s, 18-21 s with the pure-Python loader":
+        "python benchmarks/runs_list.py, best of 3, on the shared 2-core machine (issue 17's session)",
     "Lessons: the table's figures": "python benchmarks/lessons.py (deterministic: seed 0, about 3 s; "
         "tests/test_lessons.py checks each lesson's claim)",
     "From Python: BackpropClassifier beside MLPClassifier, accuracies, fit times, 2.17x and 2.83x":
