@@ -28,7 +28,7 @@ resumed run, which goes on from its last checkpoint, logs no epoch twice: ``RUN/
 records the MLflow run (it goes on) and the last epoch each tracker holds; TensorBoard purges
 any later events (``purge_step``). A tracker that fails (server down, disk full, any error)
 warns once on stderr and is dropped; the run goes on at full speed. MLflow's HTTP timeout
-and retries default to 5 seconds and none here (``MLFLOW_HTTP_REQUEST_TIMEOUT``,
+and retries default to 10 seconds and none here (``MLFLOW_HTTP_REQUEST_TIMEOUT``,
 ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` set in the environment win).
 
 TensorBoard stores scalars as float32 (metrics.jsonl's values rounded to float32); MLflow
@@ -56,7 +56,7 @@ STATE_FILE = "tracking.json"
 TB_DIR = "tensorboard"
 #: MLflow's HTTP settings unless the environment sets them: a tracking server that is down
 #: or does not answer costs at most one timeout, once (MLflow's own: 120 s, 7 retries)
-MLFLOW_HTTP = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "5", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+MLFLOW_HTTP = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
 MARK = "...[truncated]"
 
 
@@ -200,6 +200,22 @@ def run_config(run_dir: Path) -> dict:
 
 # --------------------------------------------------------------------------------------------
 # the trackers: open(run_dir), epochs(records), finish(summary), close(failed)
+def summary_writer():
+    """tensorboardX's SummaryWriter. tensorboardX imports PyTorch, when it is installed, for
+    type hints alone: a second (0.2 s without it); unless something imported it already, it
+    is kept out while tensorboardX loads (and can be imported as usual afterwards)."""
+    if "torch" in sys.modules or "tensorboardX" in sys.modules:
+        from tensorboardX import SummaryWriter
+        return SummaryWriter
+    sys.modules["torch"] = None  # `import torch` raises ImportError, which tensorboardX expects
+    try:
+        from tensorboardX import SummaryWriter
+    finally:
+        if "torch" in sys.modules and sys.modules["torch"] is None:
+            del sys.modules["torch"]
+    return SummaryWriter
+
+
 class TensorBoardLog:
     """Event files in RUN/tensorboard/ through tensorboardX's SummaryWriter.
 
@@ -210,7 +226,7 @@ class TensorBoardLog:
     name = "tensorboard"
 
     def __init__(self, run_dir: Path, start_epoch: int | None = None, rewrite: bool = False):
-        from tensorboardX import SummaryWriter
+        SummaryWriter = summary_writer()
         self.run_dir = Path(run_dir)
         logdir = self.run_dir / TB_DIR
         if rewrite:
@@ -225,8 +241,11 @@ class TensorBoardLog:
         old = any(logdir.glob("events.out.tfevents.*"))
         # events from a step on are hidden (by tensorboard's readers) once a writer starts
         # again there: what a killed run wrote after its checkpoint
+        # tensorboardX names files by the second and truncates one of the same name: a writer
+        # started again within the second (a quick resume) would erase the first file
         self.writer = SummaryWriter(str(logdir), purge_step=self.logged + 1 if old else None,
-                                    flush_secs=3600, max_queue=1000)
+                                    flush_secs=3600, max_queue=1000,
+                                    filename_suffix=f".{time.time_ns()}")
 
     def epochs(self, records: list[dict]) -> None:
         new = [r for r in records if r["epoch"] > self.logged]
