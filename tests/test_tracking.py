@@ -1,9 +1,9 @@
 """TensorBoard and MLflow logging (output.loggers, train --log, backprop log), read back with
 tensorboard's EventAccumulator and MLflow's client: values equal metrics.jsonl."""
+import contextlib
 import errno
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -303,39 +303,6 @@ def test_a_tracker_that_fails_warns_once_and_the_run_goes_on(tmp_path, monkeypat
     assert_mlflow_holds_the_run(client, run, r.run_dir)
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def timed_train(tmp_path, name, loggers=()):
-    t = time.perf_counter()
-    r = api.train(IRIS, ["training.epochs=100"], runs_dir=tmp_path / name, loggers=loggers)
-    return time.perf_counter() - t, r
-
-
-def test_an_unreachable_or_silent_server_costs_the_run_no_time(tmp_path, monkeypatch, capsys):
-    import mlflow.tracking  # noqa: F401 - the import is the extra's cost, once per process
-    baseline = min(timed_train(tmp_path, f"none{i}")[0] for i in range(2))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{closed_port()}")
-    took, r = timed_train(tmp_path, "refused", ["mlflow"])
-    err = capsys.readouterr().err
-    assert r.summary["epochs"] == 100 and err.count("warning: mlflow logging stopped") == 1
-    assert took < baseline + 1.5, (took, baseline)  # MLflow's own retries take minutes
-    # a server that takes the connection and never answers: one timeout, at the end
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{silent.getsockname()[1]}")
-        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "1")
-        took, r = timed_train(tmp_path, "silent", ["mlflow"])
-    err = capsys.readouterr().err
-    assert r.summary["epochs"] == 100 and err.count("warning: mlflow logging stopped") == 1
-    assert took < baseline + 1 + 1.5, (took, baseline)
-    assert r.summary["wall_time"] < baseline + 1.0  # training itself never waited
-
-
 def test_a_missing_extra_is_a_usage_error_before_the_run_starts(tmp_path, monkeypatch):
     import importlib.util
     find_spec = importlib.util.find_spec
@@ -375,23 +342,23 @@ def test_cli_log_option_and_the_log_commands_errors(tmp_path):
     assert out.exit_code == 3 and "not a run folder" in out.output
 
 
-def free_port() -> int:
-    return closed_port()
-
-
-def test_a_real_mlflow_server_receives_the_run(tmp_path, monkeypatch):
-    port = free_port()
-    log = open(tmp_path / "server.log", "w")
-    server = subprocess.Popen(
+@contextlib.contextmanager
+def mlflow_server(root):
+    """A real ``mlflow server`` on 127.0.0.1 (a free port, its store and artifacts under
+    ``root``), waited for (at most 60 s) and always stopped, with its children."""
+    port = closed_port()
+    log = open(root / "server.log", "w")
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # up in half the time
+    proc = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
-         "--default-artifact-root", str(tmp_path / "artifacts")],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path)
+         "--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+         "--default-artifact-root", str(root / "artifacts")],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=root, env=env)
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
-            assert server.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
+            assert proc.poll() is None, (root / "server.log").read_text()[-2000:]
             assert time.monotonic() < deadline, "mlflow server did not start within 60 s"
             try:
                 with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
@@ -399,19 +366,56 @@ def test_a_real_mlflow_server_receives_the_run(tmp_path, monkeypatch):
                         break
             except OSError:
                 time.sleep(0.25)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()
+
+
+def test_a_real_mlflow_server_receives_the_run(tmp_path, monkeypatch):
+    with mlflow_server(tmp_path) as url:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
         client = mlflow_client(url)
         client.search_experiments()  # the server's first request sets it up (seconds, when busy)
         r = api.train(IRIS, SHORT, runs_dir=tmp_path / "runs", loggers=["mlflow"])
         (run,) = mlflow_runs(client)
         assert_mlflow_holds_the_run(client, run, r.run_dir)
-        assert (tmp_path / "artifacts").is_dir()
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
-        log.close()
-    shutil.rmtree(tmp_path / "artifacts", ignore_errors=True)
+        assert run.info.artifact_uri.startswith(str(tmp_path / "artifacts"))
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def timed_train(tmp_path, name, loggers=()):
+    t = time.perf_counter()
+    r = api.train(IRIS, ["training.epochs=100"], runs_dir=tmp_path / name, loggers=loggers)
+    return time.perf_counter() - t, r
+
+
+def test_an_unreachable_or_silent_server_costs_the_run_no_time(tmp_path, monkeypatch, capsys):
+    import mlflow.tracking  # noqa: F401 - the import is the extra's cost, once per process
+    baseline = min(timed_train(tmp_path, f"none{i}")[0] for i in range(2))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{closed_port()}")
+    took, r = timed_train(tmp_path, "refused", ["mlflow"])
+    err = capsys.readouterr().err
+    assert r.summary["epochs"] == 100 and err.count("warning: mlflow logging stopped") == 1
+    assert took < baseline + 1.5, (took, baseline)  # MLflow's own retries take minutes
+    # a server that takes the connection and never answers: one timeout, at the end
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{silent.getsockname()[1]}")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "1")
+        took, r = timed_train(tmp_path, "silent", ["mlflow"])
+    err = capsys.readouterr().err
+    assert r.summary["epochs"] == 100 and err.count("warning: mlflow logging stopped") == 1
+    assert took < baseline + 1 + 1.5, (took, baseline)
+    assert r.summary["wall_time"] < baseline + 1.0  # training itself never waited
