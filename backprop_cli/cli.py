@@ -491,7 +491,7 @@ def explain(config, overrides, run_dir, example, expr, at, dot, as_json):
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @debug_option
 def log_command(runs, to, as_json, quiet):
-    """Send finished RUNS to TensorBoard or MLflow after the fact: what `train --log` sends.
+    """Send each finished RUN_DIR to TensorBoard or MLflow after the fact: what `train --log` sends.
 
     \b
     backprop log runs/xor-* --to tensorboard   event files in each RUN/tensorboard/

@@ -36,6 +36,7 @@ stores them as float64, exactly.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import math
@@ -522,6 +523,23 @@ class Loggers(Callback):
 def live(run_dir: Path, config: dict, recorder) -> Loggers | None:
     names = (config.get("output") or {}).get("loggers") or []
     return Loggers(run_dir, names, recorder) if names else None
+
+
+@contextlib.contextmanager
+def trials_environment(sweep_dir: Path, configs):
+    """While a sweep's trials run: they train in temporary folders, so when one logs to MLflow
+    and $MLFLOW_TRACKING_URI is unset, it is set, for the trials' processes, to the store the
+    sweep's runs folder has beside it (as for its runs)."""
+    names = {n for c in configs for n in (c["output"] or {}).get("loggers", [])}
+    require(names)  # before any trial starts
+    if "mlflow" not in names or os.environ.get("MLFLOW_TRACKING_URI"):
+        yield
+        return
+    os.environ["MLFLOW_TRACKING_URI"] = (Path(sweep_dir).resolve().parent.parent / "mlruns").as_uri()
+    try:
+        yield
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
 # --------------------------------------------------------------------------------------------
