@@ -248,11 +248,19 @@ class TensorBoardLog:
                                     flush_secs=3600, max_queue=1000,
                                     filename_suffix=f".{time.time_ns()}")
 
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        """What ``add_scalar`` writes for each value (a float32 ``simple_value``), in one event
+        per step: eight times less work than an event per value, which tensorboardX queues
+        and checksums in Python (0.5 ms an epoch of six metrics, measured, against 64 µs)."""
+        from tensorboardX.proto.summary_pb2 import Summary
+        if values:
+            self.writer._get_file_writer().add_summary(
+                Summary(value=[Summary.Value(tag=k, simple_value=v) for k, v in values.items()]), step)
+
     def epochs(self, records: list[dict]) -> None:
         new = [r for r in records if r["epoch"] > self.logged]
         for r in new:
-            for k, v in epoch_scalars(r).items():
-                self.writer.add_scalar(k, v, r["epoch"])
+            self.scalars(epoch_scalars(r), r["epoch"])
         self.writer.flush()
         if new:
             self.logged = new[-1]["epoch"]
@@ -262,8 +270,7 @@ class TensorBoardLog:
         from tensorboardX.summary import hparams
         step = int(summary.get("epochs") or self.logged)
         metrics = summary_metrics(summary)
-        for k, v in metrics.items():
-            self.writer.add_scalar(k, v, step)
+        self.scalars(metrics, step)
         # the run's own session (not the sub-run add_hparams makes); TensorBoard's HParams
         # tab builds its table from every run's session, metrics from the run's scalars
         _, start, end = hparams(flat_config(run_config(self.run_dir)), metrics)
@@ -399,6 +406,17 @@ class MLflowLog:
 TRACKERS = {"tensorboard": TensorBoardLog, "mlflow": MLflowLog}
 
 
+def load(name: str) -> None:
+    """Import what a tracker needs."""
+    if name == "tensorboard":
+        summary_writer()
+        import tensorboardX.proto.summary_pb2  # noqa: F401
+        import tensorboardX.summary  # noqa: F401
+    else:
+        import mlflow.entities  # noqa: F401
+        import mlflow.tracking  # noqa: F401
+
+
 def read_summary(run_dir: Path) -> dict | None:
     try:
         return json.loads((Path(run_dir) / "summary.json").read_text())
@@ -481,7 +499,18 @@ class Loggers(Callback):
 
     def on_train_begin(self, state):
         self.state = state
-        self.worker = _Worker(self.run_dir, self.names)
+        # the packages are imported here, before the first epoch, not by the thread: an import
+        # (mlflow's takes a second or more) holds the interpreter for long stretches, which
+        # would stretch the first epochs' epoch_time
+        names = []
+        for name in self.names:
+            try:
+                load(name)
+            except Exception as e:  # noqa: BLE001 - an install that is there but broken
+                warn(f"{name} logging is off: its package does not load: {describe_error(e)}")
+            else:
+                names.append(name)
+        self.worker = _Worker(self.run_dir, names)
         self.worker.open(state.epoch)
         self.sent = 0
         self._hand_over(state.epoch)  # a resumed run's epochs: each tracker takes those it lacks
