@@ -168,6 +168,20 @@ def test_a_runs_records_become_scalars_parameters_and_final_metrics():
     assert len(tracking.clip(long, 6000)) == 6000 and tracking.clip(long, 6000).endswith(tracking.MARK)
 
 
+def test_the_trackers_packages_load_only_when_a_tracker_is_used():
+    code = ("import sys, backprop_cli.cli, backprop_cli.api, backprop_cli.tracking; "
+            "print([m for m in ('mlflow', 'tensorboardX', 'torch') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    # tensorboardX loads without PyTorch (which it imports for type hints), and leaves it
+    # importable: no None left in sys.modules, which would make `import torch` fail
+    code = ("import sys, importlib.util; from backprop_cli import tracking; tracking.load('tensorboard'); "
+            "print('tensorboardX' in sys.modules, 'torch' in sys.modules, "
+            "importlib.util.find_spec('torch') is not None)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False", "True"]
+
+
 def test_tensorboard_event_files_hold_every_epoch_the_summary_and_the_config(tmp_path):
     r = api.train(IRIS, SHORT + ["output.loggers=[tensorboard]"], runs_dir=tmp_path / "runs")
     assert sorted(p.name for p in (r.run_dir / "tensorboard").iterdir())[0].startswith("events.out.tfevents.")
