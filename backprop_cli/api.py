@@ -372,7 +372,8 @@ def train(config: ConfigLike | None = None, overrides: list[str] | tuple = (), *
     epoch limit trains on, and equals a run given that total from the start.
 
     ``loggers``: trackers added to the config's ``output.loggers`` (tensorboard, mlflow; see
-    :mod:`backprop_cli.tracking`); a resumed run goes on with those it started with.
+    :mod:`backprop_cli.tracking`); they follow runs with a run folder (not ``save=False``), and
+    a resumed run goes on with those it started with.
 
     A config with ``ensemble.members`` N >= 2 trains N members, one after the other, into
     ``members/0/``, ... of one run folder (see :mod:`backprop_cli.ensemble`); ``resume`` of

@@ -310,9 +310,6 @@ class MLflowLog:
             from . import __version__
             tags = {"backprop.version": __version__, "backprop.run_dir": str(self.run_dir.resolve()),
                     "mlflow.source.name": "backprop", "mlflow.source.type": "LOCAL"}
-            config = (read_summary(self.run_dir) or {}).get("config")
-            if config:
-                tags["backprop.config"] = config
             experiment = self._experiment_id()
             run = self.client.create_run(experiment, run_name=run_name(self.run_dir), tags=tags)
             self.entry = {"tracking_uri": self.uri, "experiment_id": experiment,
@@ -384,9 +381,10 @@ class MLflowLog:
         # the summary's metrics once per epoch count: `backprop log` again adds nothing
         if not any(m.step == step for m in self.client.get_metric_history(self.run_id, "epochs")):
             self._log_metrics([(k, v, step) for k, v in summary_metrics(summary).items()])
-        if summary.get("stop_reason"):
-            self.client.set_tag(self.run_id, "backprop.stop_reason",
-                                clip(summary["stop_reason"], getattr(validation, "MAX_TAG_VAL_LENGTH", 5000)))
+        limit = getattr(validation, "MAX_TAG_VAL_LENGTH", 5000)
+        for tag, key in (("backprop.config", "config"), ("backprop.stop_reason", "stop_reason")):
+            if summary.get(key):
+                self.client.set_tag(self.run_id, tag, clip(str(summary[key]), limit))
         for path in sorted(self.run_dir.iterdir()):
             if path.name in (TB_DIR, STATE_FILE, "members") or path.name.startswith("."):
                 continue
@@ -415,13 +413,6 @@ def load(name: str) -> None:
     else:
         import mlflow.entities  # noqa: F401
         import mlflow.tracking  # noqa: F401
-
-
-def read_summary(run_dir: Path) -> dict | None:
-    try:
-        return json.loads((Path(run_dir) / "summary.json").read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def warn(text: str) -> None:

@@ -144,6 +144,7 @@ def assert_mlflow_holds_the_run(client, run, run_dir):
     from backprop_cli import __version__
     assert tags["backprop.version"] == __version__
     assert tags["backprop.stop_reason"] == summary(run_dir)["stop_reason"]
+    assert tags["backprop.config"] == summary(run_dir)["config"] == str(IRIS.resolve())
 
 
 # --------------------------------------------------------------------------------------------
