@@ -358,7 +358,8 @@ def train(config: ConfigLike | None = None, overrides: list[str] | tuple = (), *
           name: str | None = None, callbacks: list[Callback] | tuple = (),
           on_start: Callable[[Path | None, Setup], None] | None = None,
           resume: str | os.PathLike | None = None,
-          handle_signals: bool = False, epochs: int | None = None, save: bool = True) -> RunResult:
+          handle_signals: bool = False, epochs: int | None = None, save: bool = True,
+          loggers: list[str] | tuple = ()) -> RunResult:
     """Train the network a config declares and record the run; see ``backprop train``.
 
     ``config``: a file path, YAML text or a dict (text and dicts are relative to the working
@@ -374,11 +375,18 @@ def train(config: ConfigLike | None = None, overrides: list[str] | tuple = (), *
     ``epochs`` (with ``resume``): a new total, above the epochs done; a run that ended at its
     epoch limit trains on, and equals a run given that total from the start.
 
+    ``loggers``: trackers added to the config's ``output.loggers`` (tensorboard, mlflow; see
+    :mod:`backprop_cli.tracking`); they follow runs with a run folder (not ``save=False``), and
+    a resumed run goes on with those it started with.
+
     A config with ``ensemble.members`` N >= 2 trains N members, one after the other, into
     ``members/0/``, ... of one run folder (see :mod:`backprop_cli.ensemble`); ``resume`` of
     such a folder goes on with its unfinished members.
     """
     t_start = time.perf_counter()
+    if resume is not None and loggers:
+        raise ConfigError("loggers: a resumed run goes on with the loggers it started with "
+                          "(output.loggers); send a run to another one with backprop log RUN --to NAME")
     if resume is not None:
         return _resume(Path(resume), callbacks=callbacks, on_start=on_start,
                        handle_signals=handle_signals, t_start=t_start, epochs=epochs)
@@ -388,9 +396,14 @@ def train(config: ConfigLike | None = None, overrides: list[str] | tuple = (), *
     if config is None:
         raise ConfigError("train: give a config (a file path, YAML text or a dict), or resume=RUN_DIR")
     cfg = as_config(config, overrides, data)
+    if loggers:
+        cfg = _with_loggers(cfg, loggers)
     c = cfg.data
     run_name = check_name(name, "--name") if name else (
         check_name(c["name"], f"{cfg.path}: name") if c["name"] else safe_name(cfg.name))
+    if save and c["output"].get("loggers"):  # a missing tracker is a usage error, before any run
+        from .tracking import require
+        require(c["output"]["loggers"])
     s = setup(cfg, data=data)
     check_against_data(c, s.splits)
     runs = Path(runs_dir) if runs_dir is not None else Path(c["output"]["runs_dir"])
@@ -404,6 +417,20 @@ def train(config: ConfigLike | None = None, overrides: list[str] | tuple = (), *
     run_dir = make_run_dir(runs, run_name).resolve()
     write_run_files(run_dir, s, data)
     return _fit(run_dir, s, callbacks, on_start, handle_signals, t_start)
+
+
+def _with_loggers(cfg: Config, loggers) -> Config:
+    """``cfg`` with ``loggers`` added to output.loggers, recorded as the --set it amounts to."""
+    from dataclasses import replace
+
+    from .tracking import require
+    require(loggers, "loggers")
+    merged = list(dict.fromkeys([*cfg.data["output"]["loggers"], *loggers]))
+    if merged == cfg.data["output"]["loggers"]:
+        return cfg
+    data = json.loads(json.dumps(cfg.data))
+    data["output"]["loggers"] = merged
+    return replace(cfg, data=data, overrides=[*cfg.overrides, f"output.loggers=[{', '.join(merged)}]"])
 
 
 def write_config(run_dir: Path, cfg: Config) -> None:
@@ -449,10 +476,15 @@ def _fit(run_dir: Path, s: "Setup", callbacks, on_start, handle_signals, t_start
                                 append=restore is not None)
     else:
         health = None
+    loggers = None
+    if run_dir is not None and c["output"].get("loggers"):  # TensorBoard, MLflow (tracking.py)
+        from .tracking import live
+        loggers = live(run_dir, c, recorder)
     trainer, opt = build_trainer(c, net, s.splits, shuffle_rng=s.streams.shuffle,
                                  augment_rng=s.streams.augment, restart_rng=s.streams.restart,
                                  reinit=reinit, recorder=recorder,
-                                 callbacks=[interrupt, *([health] if health else []), *callbacks])
+                                 callbacks=[interrupt, *([health] if health else []),
+                                            *([loggers] if loggers else []), *callbacks])
     if run_dir is not None:
         recorder.trainer = trainer
     if on_start is not None:
@@ -492,8 +524,12 @@ def _fit(run_dir: Path, s: "Setup", callbacks, on_start, handle_signals, t_start
             summary["test"] = test_metrics(net, s.splits.test)
         if run_dir is not None:
             write_json(run_dir / "summary.json", summary)
+        if loggers is not None:
+            loggers.finish(summary)
     finally:
         interrupt.uninstall()
+        if loggers is not None:
+            loggers.close()  # after an error: the trackers hear that the run failed
     return RunResult(run_dir, summary, state.history, s, opt)
 
 
@@ -550,6 +586,9 @@ def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start,
         raise DataError(f"{ckpt}: --resume: the checkpoint holds no training state")
     epoch = int(arrays["meta/epoch"])
     _check_resumable(run_dir, epoch, meta.get("train_state", {}), epochs)
+    if config.get("output", {}).get("loggers"):
+        from .tracking import require
+        require(config["output"]["loggers"])
     extension = None
     if epochs is not None:
         config = json.loads(json.dumps(config))

@@ -106,8 +106,12 @@ def main(debug):
 @click.option("--log-every", type=click.IntRange(min=1), default=None, metavar="N",
               help="When stderr is not a terminal: one plain line every N epochs "
                    "(default: about 20 lines per run).")
+@click.option("--log", "loggers", type=click.Choice(["tensorboard", "mlflow"]), multiple=True,
+              help="Also send the run to TensorBoard (RUN/tensorboard/) or MLflow "
+                   "($MLFLOW_TRACKING_URI, else mlruns/ beside the runs folder); repeatable, added "
+                   "to output.loggers.")
 @debug_option
-def train(config, overrides, resume, epochs, runs_dir, name, as_json, quiet, log_every):
+def train(config, overrides, resume, epochs, runs_dir, name, as_json, quiet, log_every, loggers):
     """Train the network CONFIG declares (or continue one with --resume RUN_DIR).
 
     Writes runs/<name>-<YYYYmmdd-HHMMSS>/ with config.yaml (resolved), metrics.jsonl,
@@ -117,9 +121,10 @@ def train(config, overrides, resume, epochs, runs_dir, name, as_json, quiet, log
     """
     from . import api
     from .errors import EXIT_DIVERGED, EXIT_INTERRUPTED
-    if resume and (config or overrides or runs_dir or name):
+    if resume and (config or overrides or runs_dir or name or loggers):
         raise click.UsageError("--resume RUN_DIR continues a run as it was: give no CONFIG, "
-                               "--set, --runs-dir or --name with it (--epochs N gives it a new total)")
+                               "--set, --runs-dir, --name or --log with it (--epochs N gives it a new "
+                               "total; backprop log RUN --to NAME sends a run to a tracker)")
     if not resume and not config:
         raise click.UsageError("Missing argument 'CONFIG' (or --resume RUN_DIR).")
     if epochs is not None and not resume:
@@ -134,7 +139,8 @@ def train(config, overrides, resume, epochs, runs_dir, name, as_json, quiet, log
     if show:
         from .console import print_network as on_start
     result = api.train(config, overrides, runs_dir=runs_dir, name=name, callbacks=callbacks,
-                       resume=resume, handle_signals=True, epochs=epochs, on_start=on_start)
+                       resume=resume, handle_signals=True, epochs=epochs, on_start=on_start,
+                       loggers=loggers)
     if as_json:
         click.echo(json.dumps(result.summary))
     if show or (not quiet and result.diverged):
@@ -474,6 +480,42 @@ def explain(config, overrides, run_dir, example, expr, at, dot, as_json):
     else:
         from .console import print_trace
         print_trace(t)
+
+
+@main.command("log")
+@click.argument("runs", nargs=-1, required=True, metavar="RUN_DIR...", type=click.Path(),
+                shell_complete=_complete_runs)
+@click.option("--to", "to", type=click.Choice(["tensorboard", "mlflow"]), multiple=True, required=True,
+              help="The tracker (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per run and tracker on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@debug_option
+def log_command(runs, to, as_json, quiet):
+    """Send each finished RUN_DIR to TensorBoard or MLflow after the fact: what `train --log` sends.
+
+    \b
+    backprop log runs/xor-* --to tensorboard   event files in each RUN/tensorboard/
+    backprop log runs/* --to mlflow            one MLflow run per run folder
+
+    From each run's metrics.jsonl, config.yaml and summary.json: every epoch's metrics,
+    the config as parameters, the summary as final metrics (and, for MLflow, the run
+    folder's files as artifacts). TensorBoard's folder is written afresh; a run MLflow
+    already has (RUN/tracking.json) gets what it lacks. An ensemble's folder sends its
+    members, a sweep's its trials. MLflow writes to $MLFLOW_TRACKING_URI, else to mlruns/
+    beside the runs folder. Exit codes: 2 usage (the tracking extra missing), 3 a run that
+    cannot be read or sent.
+    """
+    from .tracking import require, run_folders, send
+    require(to, "--to")
+    for run_dir in run_folders(runs):
+        for name in dict.fromkeys(to):
+            out = send(run_dir, name)
+            if as_json:
+                click.echo(json.dumps(out))
+            elif not quiet:
+                where = (out["logdir"] if name == "tensorboard" else
+                         f"run {out['run_id']} (experiment {out['experiment_id']}) in {out['tracking_uri']}")
+                click.echo(f"{run_dir} -> {name}: {where}, {out['epochs']} epochs", err=True)
 
 
 def mc_dropout_options(f):

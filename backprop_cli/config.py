@@ -253,6 +253,12 @@ def _schema() -> Section:
             "health": Option((bool, int), False, "append each layer's gradient norm, update/weight "
                              "ratio and dead/saturated shares to health.jsonl: true every epoch, N "
                              "every N epochs (and the first), false never", ge=1, example=10),
+            "loggers": Option(list, [], "experiment trackers that receive every epoch's metrics, "
+                              "the resolved config and the summary (README, Tracking): tensorboard "
+                              "(event files in the run folder's tensorboard/), mlflow (a run in "
+                              "$MLFLOW_TRACKING_URI, else in mlruns/ beside the runs folder); needs "
+                              "pip install 'backprop-cli[tracking]'",
+                              items=Option(str, choices=("tensorboard", "mlflow")), example=["tensorboard"]),
         }, "where results go"),
     }, optional=False)
 

@@ -91,8 +91,10 @@ def _run(todo, configs, folder: Path, spec: SweepSpec, result: SweepResult, work
         shutil.rmtree(folder / "trials" / t.id, ignore_errors=True)  # left by an unfinished run
         tasks.append({"id": t.id, "config": configs[t.id]})
     workers = workers or os.cpu_count() or 1
+    from ..tracking import trials_environment
     try:
-        with make_executor(executor, min(workers, len(tasks)), scheduler) as ex:
+        with trials_environment(folder, [configs[t.id] for t in todo]), \
+                make_executor(executor, min(workers, len(tasks)), scheduler) as ex:
             for task, outcome in ex.run(run_trial, tasks):
                 t = by_id[task["id"]]
                 with signals_held():  # a result that arrived is recorded whole: folder and row
