@@ -496,6 +496,9 @@ def _fit(run_dir: Path, s: "Setup", callbacks, on_start, handle_signals, t_start
     if handle_signals:
         interrupt.install()
     abandoned = False
+    from .engine import threads
+    wanted = c["training"].get("threads")
+    threads_before = threads.set_threads(wanted) if wanted else None  # put back at the end
     try:
         try:
             trainer.fit(s.splits.train, s.splits.val, start_epoch=start_epoch, state=state)
@@ -516,6 +519,7 @@ def _fit(run_dir: Path, s: "Setup", callbacks, on_start, handle_signals, t_start
             for cb in callbacks:  # the caller's, such as the progress display, see the end
                 cb.on_train_end(state)
         summary = _summary(run_dir, s.config, s, state, t_start)
+        summary["threads"] = threads.num_threads()
         summary.update(summary_fields(state))
         if (c.get("ensemble") or {}).get("member") is not None:
             from .ensemble import member_fields
@@ -528,6 +532,8 @@ def _fit(run_dir: Path, s: "Setup", callbacks, on_start, handle_signals, t_start
             loggers.finish(summary)
     finally:
         interrupt.uninstall()
+        if threads_before is not None:
+            threads.set_threads(threads_before)
         if loggers is not None:
             loggers.close()  # after an error: the trackers hear that the run failed
     return RunResult(run_dir, summary, state.history, s, opt)

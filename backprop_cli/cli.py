@@ -110,8 +110,12 @@ def main(debug):
               help="Also send the run to TensorBoard (RUN/tensorboard/) or MLflow "
                    "($MLFLOW_TRACKING_URI, else mlruns/ beside the runs folder); repeatable, added "
                    "to output.loggers.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Threads for the matrix products and backprop's own work (training.threads; "
+                   "default: as OPENBLAS_NUM_THREADS sets, else every core).")
 @debug_option
-def train(config, overrides, resume, epochs, runs_dir, name, as_json, quiet, log_every, loggers):
+def train(config, overrides, resume, epochs, runs_dir, name, as_json, quiet, log_every, loggers,
+          threads):
     """Train the network CONFIG declares (or continue one with --resume RUN_DIR).
 
     Writes runs/<name>-<YYYYmmdd-HHMMSS>/ with config.yaml (resolved), metrics.jsonl,
@@ -121,10 +125,13 @@ def train(config, overrides, resume, epochs, runs_dir, name, as_json, quiet, log
     """
     from . import api
     from .errors import EXIT_DIVERGED, EXIT_INTERRUPTED
-    if resume and (config or overrides or runs_dir or name or loggers):
+    if resume and (config or overrides or runs_dir or name or loggers or threads):
         raise click.UsageError("--resume RUN_DIR continues a run as it was: give no CONFIG, "
-                               "--set, --runs-dir, --name or --log with it (--epochs N gives it a new "
-                               "total; backprop log RUN --to NAME sends a run to a tracker)")
+                               "--set, --runs-dir, --name, --log or --threads with it (--epochs N "
+                               "gives it a new total; backprop log RUN --to NAME sends a run to a "
+                               "tracker)")
+    if threads is not None:
+        overrides = (*overrides, f"training.threads={threads}")
     if not resume and not config:
         raise click.UsageError("Missing argument 'CONFIG' (or --resume RUN_DIR).")
     if epochs is not None and not resume:

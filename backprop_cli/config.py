@@ -188,6 +188,10 @@ def _schema() -> Section:
            "order flip, crop, shift, rotate, then noise)"),
         "training": Section({
             "epochs": Option(int, 100, "epoch limit", ge=1),
+            "threads": Option(int, None, "threads for the matrix products (the BLAS library's) and "
+                              "backprop's own chunked work; null: as the environment sets them "
+                              "(OPENBLAS_NUM_THREADS), else every core; results are the same run "
+                              "to run at a given count", ge=1, nullable=True, example=2),
             "batch_size": Option((int, str), 32, "examples per step: 1 is online, 'full' the whole "
                                  "training set", choices=("full",), ge=1, example="full"),
             "shuffle": Option(bool, True, "visit examples in a new random order each epoch"),

@@ -332,8 +332,9 @@ def print_run(summary: dict, console: Console = stderr) -> None:
         return
     console.print(run_table(summary))
     colour = "red" if summary.get("diverged") else "green"
+    on = f" on {summary['threads']} thread{'s' if summary['threads'] != 1 else ''}" if summary.get("threads") else ""
     console.print(f"[{colour}]stopped: {summary['stop_reason']}[/] after {summary['epochs']} epochs "
-                  f"in {summary['wall_time']:.2f} s")
+                  f"in {summary['wall_time']:.2f} s{on}")
     console.print(f"run folder: {summary['run_dir']}")
 
 

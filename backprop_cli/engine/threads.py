@@ -28,15 +28,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 _NAMES = ("openblas_get_num_threads", "openblas_get_num_threads64_",
           "scipy_openblas_get_num_threads", "scipy_openblas_get_num_threads64_")
+_SET_NAMES = tuple(n.replace("_get_", "_set_") for n in _NAMES)
 _get_num_threads = None
+_set_num_threads = None
 _looked = False
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _lock = threading.Lock()
 
 
-def _find_openblas(names=_NAMES):
-    """OpenBLAS's get_num_threads from the shared objects this process has loaded, or None."""
+def _find_openblas(names=_NAMES, restype=ctypes.c_int):
+    """OpenBLAS's get_num_threads (or the function ``names`` name) from the shared objects
+    this process has loaded, or None."""
     try:
         with open("/proc/self/maps") as f:
             paths = {line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line}
@@ -50,18 +53,40 @@ def _find_openblas(names=_NAMES):
         for name in names:
             fn = getattr(lib, name, None)
             if fn is not None:
-                fn.restype = ctypes.c_int
+                fn.restype = restype
                 return fn
     return None
 
 
 def _blas_threads() -> int | None:
     """OpenBLAS's thread count, or None where no OpenBLAS can be asked."""
-    global _get_num_threads, _looked
+    _look()
+    return None if _get_num_threads is None else max(1, int(_get_num_threads()))
+
+
+def _look() -> None:
+    global _get_num_threads, _set_num_threads, _looked
     if not _looked:
         import numpy  # noqa: F401  (its BLAS must be loaded to be found)
-        _get_num_threads, _looked = _find_openblas(), True
-    return None if _get_num_threads is None else max(1, int(_get_num_threads()))
+        _get_num_threads = _find_openblas()
+        _set_num_threads = _find_openblas(_SET_NAMES, None)
+        _looked = True
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def set_threads(n: int) -> int:
+    """Make the BLAS library, and so this module's pool, use ``n`` threads (training.threads);
+    returns the count before, to put back. Where no OpenBLAS can be told (another BLAS), the
+    count stays what the environment made it, and that count is returned for both."""
+    _look()
+    before = num_threads()
+    if _set_num_threads is not None and n != before:
+        _set_num_threads(int(n))
+    return before
 
 
 def num_threads() -> int:
@@ -72,7 +97,7 @@ def num_threads() -> int:
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         if os.environ.get(var, "").strip().isdigit():
             return max(1, int(os.environ[var]))
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    return available_cpus()
 
 
 def run(task, count: int, threads: int | None = None) -> None:
