@@ -46,7 +46,7 @@ def test_piped_train_output_keeps_names_and_lines_whole(run):
     lines = err.splitlines()
     assert f"run {folder.name}" in [ln.strip() for ln in lines]  # the table's title, whole
     assert f"run folder: {folder}" in lines
-    assert any(re.fullmatch(r"stopped: .* after \d+ epochs in [\d.]+ s", ln) for ln in lines), err
+    assert any(re.fullmatch(r"stopped: .* after \d+ epochs in [\d.]+ s on \d+ threads?", ln) for ln in lines), err
 
 
 def test_piped_eval_table_shows_whole_run_names(run):
