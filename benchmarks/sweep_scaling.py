@@ -35,17 +35,18 @@ def timed_trial(task: dict) -> dict:
     from backprop_cli.sweep.trial import run_trial
     entered = time.time()
     out = run_trial(task)
-    out["entered_at"] = entered
+    out["entered_at"], out["left_at"] = entered, time.time()
     return out
 
 
-def one_sweep(folder: Path, n_trials: int, workers: int, epochs: int | None) -> dict:
+def one_sweep(folder: Path, n_trials: int, workers: int, epochs: int | None, threads: int | None = None) -> dict:
     import backprop_cli.sweep.local as local
     import backprop_cli.sweep.trial as trial
     from backprop_cli.sweep.runner import run_sweep
 
     seeds = ", ".join(str(i) for i in range(n_trials))
     extra = f"\n  training.epochs: {{values: [{epochs}]}}" if epochs else ""
+    extra += f"\n  training.threads: {{values: [{threads}]}}" if threads else ""
     path = folder / f"spirals-{workers}w.yaml"
     path.write_text(f"base: {BASE}\nmethod: grid\nmetric: {{name: train_loss, goal: minimize}}\n"
                     f"parameters:\n  seed: {{values: [{seeds}]}}{extra}\n")
@@ -70,18 +71,24 @@ def one_sweep(folder: Path, n_trials: int, workers: int, epochs: int | None) -> 
     # per worker process: its start, and its first trial's entry (caught by main's record)
     first: dict[int, float] = {}
     trial_time = sum(row.get("wall_time") or 0.0 for row in res.rows.values())
-    for pid, at in _entries():
+    entries = _entries()
+    for pid, at, _ in entries:
         first[pid] = min(first.get(pid, at), at)
+    # a worker's idle time between trials: its result sent to its next trial's start
+    gaps = []
+    for pid in first:
+        mine = sorted((at, left) for p, at, left in entries if p == pid)
+        gaps += [nxt[0] - prev[1] for prev, nxt in zip(mine, mine[1:])]
     startup = [first[p] - started[p] for p in first if p in started]
     threads = sorted({s.get("threads") for s in outcomes})
-    return {"wall": wall, "startup": startup, "trial_time": trial_time, "pids": len(first),
+    return {"wall": wall, "startup": startup, "gap": statistics.median(gaps) if gaps else float("nan"), "trial_time": trial_time, "pids": len(first),
             "threads": threads}
 
 
-_ENTRIES: list[tuple[int, float]] = []
+_ENTRIES: list[tuple[int, float, float]] = []
 
 
-def _entries() -> list[tuple[int, float]]:
+def _entries() -> list[tuple[int, float, float]]:
     got = list(_ENTRIES)
     _ENTRIES.clear()
     return got
@@ -93,6 +100,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--epochs", type=int, default=None, help="override the config's 300 epochs")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="every trial's training.threads (default: each worker's share of the cores)")
     args = ap.parse_args(argv)
     counts = [int(x) for x in args.workers.split(",")]
 
@@ -102,7 +111,7 @@ def main(argv=None) -> int:
 
     def record(folder, trial, outcome, metric, seed):
         if "entered_at" in outcome:
-            _ENTRIES.append((outcome["pid"], outcome["entered_at"]))
+            _ENTRIES.append((outcome["pid"], outcome["entered_at"], outcome["left_at"]))
         return original_record(folder, trial, outcome, metric, seed)
     runner.record = record
 
@@ -111,17 +120,20 @@ def main(argv=None) -> int:
                             capture_output=True, text=True).stdout.strip()
     print(f"commit {commit}; cpus {len(os.sched_getaffinity(0))}; load average {os.getloadavg()[0]:.2f}")
     print(f"{args.trials} trials of {BASE.relative_to(ROOT)}"
-          + (f" at {args.epochs} epochs" if args.epochs else ""))
+          + (f" at {args.epochs} epochs" if args.epochs else "")
+          + (f", training.threads {args.threads}" if args.threads else ""))
     walls: dict[int, list[float]] = {w: [] for w in counts}
     starts: dict[int, list[float]] = {w: [] for w in counts}
     with tempfile.TemporaryDirectory(prefix="sweep-scaling-") as tmp:
         for rep in range(args.repeats):
             for w in (counts if rep % 2 == 0 else counts[::-1]):
-                r = one_sweep(Path(tmp), args.trials, w, args.epochs)
+                r = one_sweep(Path(tmp), args.trials, w, args.epochs, args.threads)
                 walls[w].append(r["wall"])
                 starts[w].extend(r["startup"])
-                print(f"  workers {w}: wall {r['wall']:.2f} s, trials' own time {r['trial_time']:.2f} s, "
-                      f"{r['pids']} worker processes, start-up per worker "
+                print(f"  workers {w}: wall {r['wall']:.2f} s, trials' own time {r['trial_time']:.2f} s "
+                      f"(wall - own time / workers: {r['wall'] - r['trial_time'] / w:.2f} s), "
+                      f"{r['pids']} worker processes, idle between trials {1000 * r['gap']:.1f} ms (median), "
+                      f"start-up per worker "
                       + ", ".join(f"{s:.2f}" for s in r["startup"]) + f" s, threads {r['threads']}",
                       flush=True)
     print(f"load average {os.getloadavg()[0]:.2f}")

@@ -196,25 +196,29 @@ class LocalExecutor:
                 shutil.rmtree(self._tmp, ignore_errors=True)
                 self._tmp = None
 
+    def _dispatch(self, fn, pending: deque) -> None:
+        """Send pending trials to idle workers (starting workers up to ``self.workers``)."""
+        while pending and sum(w.task is not None for w in self._all) < self.workers:
+            task, attempt = pending.popleft()
+            idle = next((w for w in self._all if w.task is None), None)
+            w = idle or self._start()
+            w.task, w.attempt = task, attempt
+            try:
+                w.conn.send((fn, task))
+            except OSError:  # the worker is dead: an idle one costs no attempt
+                if idle is not None:
+                    self._reap(w)
+                    pending.appendleft((task, attempt))
+
     def run(self, fn: Callable[[dict], dict], tasks: list[dict]) -> Iterator[tuple[dict, dict]]:
         """Yield (task, result) as trials finish; a trial whose worker died twice yields a
         ``crashed`` result. ``fn`` must be importable by name (a module-level function)."""
         pending = deque((task, 1) for task in tasks)
         while pending or any(w.task is not None for w in self._all):
-            while pending and sum(w.task is not None for w in self._all) < self.workers:
-                task, attempt = pending.popleft()
-                idle = next((w for w in self._all if w.task is None), None)
-                w = idle or self._start()
-                w.task, w.attempt = task, attempt
-                try:
-                    w.conn.send((fn, task))
-                except OSError:  # the worker is dead: an idle one costs no attempt
-                    if idle is not None:
-                        self._reap(w)
-                        pending.appendleft((task, attempt))
-                        continue
+            self._dispatch(fn, pending)
             busy = [w for w in self._all if w.task is not None]
             ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+            finished = []
             for w in busy:
                 if w.conn not in ready and w.process.sentinel not in ready:
                     continue
@@ -237,7 +241,10 @@ class LocalExecutor:
                                      "memory?)")
                 else:
                     w.task = None
-                yield task, result
+                finished.append((task, result))
+            # the next trials go out before the driver records these: workers do not wait
+            self._dispatch(fn, pending)
+            yield from finished
             if not pending:  # nothing left to start: let idle workers go
                 for w in [w for w in self._all if w.task is None]:
                     try:
