@@ -3,7 +3,7 @@
 The worker trains into a temporary folder and sends the run folder's files back with the
 result, so the driver writes every file of a sweep and workers need no shared filesystem,
 only the data files at the same paths. This module must not import NumPy at import time:
-spawned workers import it before they set their BLAS threads to 1.
+spawned workers import it before they set their BLAS threads (their share of the cores).
 """
 from __future__ import annotations
 
@@ -28,11 +28,6 @@ def thread_env(n: int) -> None:
     before importing NumPy)."""
     for var in THREAD_VARS:
         os.environ[var] = str(int(n))
-
-
-def single_thread_env() -> None:
-    """thread_env(1)."""
-    thread_env(1)
 
 
 def cpus() -> int:
