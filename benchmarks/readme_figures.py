@@ -456,6 +456,10 @@ SOURCES = {
         "benchmarks/bench.py --json, at the commits the README names (4910109; memory: efe139e)",
     "Performance: checkpoint save 38 -> 22 ms": "a W4-size save before and after commit 0153321",
     "Performance: Adam's update a third of a W3 step": "bench.py --profile W3 before commit 42f2947",
+    "Sweeps: 32 momentum-spirals trials in 5.4 s (1 worker) and 2.9 s (2 workers, 1.8x), start-up "
+    "0.2-0.5 s per worker, idle between trials 0.7-4 ms (6-29 ms before)":
+        "python benchmarks/sweep_scaling.py at commit 092a91c (before: 5aab326), interleaved, on the "
+        "shared 2-core machine at load average 2.4-3.1 (issue 18's session)",
     "Sweeps on Dask: MALLOC_TRIM_THRESHOLD_ made trials about 3x slower": "measured with commit dd88fdc",
     "Tests: PyTorch downloads, 190 MB (CPU) and about 2.7 GB (CUDA)":
         "the wheels of torch 2.13.0+cpu, and of torch 2.14.1 with the nvidia-* wheels it requires",

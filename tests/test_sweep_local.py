@@ -15,6 +15,7 @@ from helpers import XOR_YAML, backprop_exe, write
 from backprop_cli.sweep.local import LocalExecutor
 from backprop_cli.sweep.results import collect
 from backprop_cli.sweep.runner import run_sweep
+from backprop_cli.sweep.trial import cpus, threads_per_worker
 
 GRID4 = """
 base: xor.yaml
@@ -86,13 +87,52 @@ parameters:
     assert out["best"]["params"]["optimizer.lr"] == 0.5 and out["best"]["params"]["model.init_from"] is None
 
 
-def test_workers_are_single_threaded_before_numpy_loads():
+def test_workers_get_their_share_of_the_cores_before_numpy_loads():
     from sweep_probes import probe_env
+    share = str(threads_per_worker(2))
     with LocalExecutor(2) as ex:
         results = [res for _, res in ex.run(probe_env, [{"id": i} for i in range(4)])]
-    assert all(r["omp"] == "1" and r["openblas"] == "1" for r in results)
+    assert all(r["omp"] == share and r["openblas"] == share for r in results)
     assert not any(r["numpy_preloaded"] for r in results)
     assert {r["ppid"] for r in results} == {os.getpid()}
+    with LocalExecutor(2, threads=3) as ex:  # told otherwise
+        assert {res["openblas"] for _, res in ex.run(probe_env, [{"id": 0}])} == {"3"}
+
+
+def test_threads_per_worker_is_the_workers_share_of_the_cores(monkeypatch):
+    assert [threads_per_worker(w, cores=16) for w in (1, 2, 3, 4, 16, 32)] == [16, 8, 5, 4, 1, 1]
+    assert [threads_per_worker(w, cores=2) for w in (1, 2, 4)] == [2, 1, 1]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5})  # 6 allowed CPUs
+    assert threads_per_worker(2) == 3 and threads_per_worker(4) == 1
+
+
+def test_workers_are_reused_across_trials():
+    """A worker runs trial after trial: 12 tasks on 2 workers run in 2 processes, each
+    spawned (and its imports done) once."""
+    from sweep_probes import probe_env
+    with LocalExecutor(2) as ex:
+        results = [res for _, res in ex.run(probe_env, [{"id": i} for i in range(12)])]
+    pids = [r["pid"] for r in results]
+    assert len(results) == 12 and len(set(pids)) == 2
+
+
+@pytest.mark.skipif(cpus() < 2, reason="needs 2 CPUs to tell a worker's share from 1")
+def test_a_sweeps_trials_use_the_workers_share_unless_training_threads_says_otherwise(tmp_path):
+    """1 worker gets every core's thread; a trial whose config sets training.threads keeps it;
+    summary.json states each trial's count."""
+    path = make_sweep(tmp_path, """
+base: xor.yaml
+parameters:
+  training.threads: {values: [null, 1]}
+  training.epochs: {values: [20]}
+""")
+    def threads(workers):
+        result = run_sweep(path, workers=workers, runs_dir=tmp_path / f"runs{workers}")
+        return {row["params"]["training.threads"]: json.loads((Path(row["run_dir"]) / "summary.json")
+                                                              .read_text())["threads"]
+                for row in result.rows.values()}
+    assert threads(1) == {None: cpus(), 1: 1}
+    assert threads(2) == {None: threads_per_worker(2), 1: 1}  # 2 workers: 1 thread each on 2 CPUs
 
 
 def test_a_killed_worker_costs_only_its_own_trial(tmp_path):

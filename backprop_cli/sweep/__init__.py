@@ -2,7 +2,7 @@
 
 ``run_sweep("sweep.yaml")`` does what ``backprop sweep sweep.yaml`` does; ``collect(dir)``
 what ``backprop sweep collect DIR`` does. Nothing heavy is imported here: spawned worker
-processes import this package before they set their BLAS threads to 1.
+processes import this package before they set their BLAS threads (their share of the cores).
 
 | module | concept |
 | --- | --- |

@@ -8,7 +8,10 @@ minutes; and 1 of 40 random-time Ctrl-C/SIGTERM left the driver hanging for ever
 So the driver owns its workers and their pipes, with no thread of its own:
 
 - each worker is a *spawned* process (no forked copies of the driver's threads and locks)
-  with a pipe of its own; it sets its BLAS/OpenMP threads to 1 before NumPy is imported;
+  with a pipe of its own; it sets its BLAS/OpenMP threads to its share of the cores
+  (``threads_per_worker``: cores // workers, at least 1) before NumPy is imported;
+- a worker lives for the whole sweep and runs one trial after another: its spawn and its
+  imports (NumPy, backprop) are paid once per worker, not per trial;
 - the driver sends a worker one trial at a time and waits on the pipes and on the
   processes: a worker that dies costs only its own trial, which runs again once in a fresh
   worker, and is marked crashed if that one dies too (the driver holds no copy of a
@@ -40,7 +43,7 @@ from contextlib import contextmanager
 from multiprocessing.connection import wait
 from typing import Callable, Iterator
 
-from .trial import single_thread_env
+from .trial import thread_env, threads_per_worker
 
 STOP_GRACE = 3.0  # seconds a SIGTERMed worker has to exit before SIGKILL
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -64,15 +67,15 @@ def signals_held():
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def worker_init(driver_pid: int, tmp_dir: str | None = None) -> None:
-    """First thing a worker runs: threads to 1, ignore Ctrl-C, stop cleanly on SIGTERM,
+def worker_init(driver_pid: int, tmp_dir: str | None = None, threads: int = 1) -> None:
+    """First thing a worker runs: BLAS threads to ``threads``, ignore Ctrl-C, stop cleanly on SIGTERM,
     watch the driver, keep temporary files in the driver's ``tmp_dir``. Signals held by the
     driver while it started the worker (the mask is inherited) are taken from here on."""
     global numpy_preloaded
     numpy_preloaded = "numpy" in sys.modules
     if tmp_dir is not None:
         tempfile.tempdir = tmp_dir
-    single_thread_env()
+    thread_env(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop_worker)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
@@ -90,10 +93,10 @@ def _watch_driver(driver_pid: int, interval: float = 0.25) -> None:
     os._exit(1)
 
 
-def worker_main(conn, driver_pid: int, tmp_dir: str | None = None) -> None:
+def worker_main(conn, driver_pid: int, tmp_dir: str | None = None, threads: int = 1) -> None:
     """A worker's loop: receive ``(fn, task)``, send back ``fn(task)``; stop on None or
     when the driver's end of the pipe closes."""
-    worker_init(driver_pid, tmp_dir)
+    worker_init(driver_pid, tmp_dir, threads)
     while True:
         try:
             msg = conn.recv()
@@ -124,9 +127,9 @@ def crashed(message: str) -> dict:
 class _Worker:
     """A worker process, the driver's end of its pipe, and the trial it is running."""
 
-    def __init__(self, ctx, tmp_dir: str):
+    def __init__(self, ctx, tmp_dir: str, threads: int = 1):
         self.conn, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=worker_main, args=(child, os.getpid(), tmp_dir),
+        self.process = ctx.Process(target=worker_main, args=(child, os.getpid(), tmp_dir, threads),
                                    daemon=True, name="backprop-sweep-worker")
         self.process.start()
         child.close()  # only the worker holds its end: its death reads as EOF here
@@ -137,8 +140,10 @@ class _Worker:
 class LocalExecutor:
     """Runs ``fn(task)`` for each task in ``workers`` spawned processes; see the module doc."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, threads: int | None = None):
         self.workers = max(1, int(workers))
+        # each worker's BLAS threads: given, else its share of the cores
+        self.threads = max(1, int(threads)) if threads else threads_per_worker(self.workers)
         self._ctx = multiprocessing.get_context("spawn")
         self._all: list[_Worker] = []
         self._tmp: str | None = None  # the workers' temporary folder, made with the first
@@ -154,7 +159,7 @@ class LocalExecutor:
         with signals_held():  # a Ctrl-C now cannot leave a started process unrecorded
             if self._tmp is None:
                 self._tmp = tempfile.mkdtemp(prefix="backprop-sweep-")
-            w = _Worker(self._ctx, self._tmp)
+            w = _Worker(self._ctx, self._tmp, self.threads)
             self._all.append(w)
         return w
 
@@ -191,25 +196,29 @@ class LocalExecutor:
                 shutil.rmtree(self._tmp, ignore_errors=True)
                 self._tmp = None
 
+    def _dispatch(self, fn, pending: deque) -> None:
+        """Send pending trials to idle workers (starting workers up to ``self.workers``)."""
+        while pending and sum(w.task is not None for w in self._all) < self.workers:
+            task, attempt = pending.popleft()
+            idle = next((w for w in self._all if w.task is None), None)
+            w = idle or self._start()
+            w.task, w.attempt = task, attempt
+            try:
+                w.conn.send((fn, task))
+            except OSError:  # the worker is dead: an idle one costs no attempt
+                if idle is not None:
+                    self._reap(w)
+                    pending.appendleft((task, attempt))
+
     def run(self, fn: Callable[[dict], dict], tasks: list[dict]) -> Iterator[tuple[dict, dict]]:
         """Yield (task, result) as trials finish; a trial whose worker died twice yields a
         ``crashed`` result. ``fn`` must be importable by name (a module-level function)."""
         pending = deque((task, 1) for task in tasks)
         while pending or any(w.task is not None for w in self._all):
-            while pending and sum(w.task is not None for w in self._all) < self.workers:
-                task, attempt = pending.popleft()
-                idle = next((w for w in self._all if w.task is None), None)
-                w = idle or self._start()
-                w.task, w.attempt = task, attempt
-                try:
-                    w.conn.send((fn, task))
-                except OSError:  # the worker is dead: an idle one costs no attempt
-                    if idle is not None:
-                        self._reap(w)
-                        pending.appendleft((task, attempt))
-                        continue
+            self._dispatch(fn, pending)
             busy = [w for w in self._all if w.task is not None]
             ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+            finished = []
             for w in busy:
                 if w.conn not in ready and w.process.sentinel not in ready:
                     continue
@@ -232,7 +241,10 @@ class LocalExecutor:
                                      "memory?)")
                 else:
                     w.task = None
-                yield task, result
+                finished.append((task, result))
+            # the next trials go out before the driver records these: workers do not wait
+            self._dispatch(fn, pending)
+            yield from finished
             if not pending:  # nothing left to start: let idle workers go
                 for w in [w for w in self._all if w.task is None]:
                     try:

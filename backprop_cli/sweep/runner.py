@@ -90,11 +90,15 @@ def _run(todo, configs, folder: Path, spec: SweepSpec, result: SweepResult, work
     for t in todo:
         shutil.rmtree(folder / "trials" / t.id, ignore_errors=True)  # left by an unfinished run
         tasks.append({"id": t.id, "config": configs[t.id]})
-    workers = workers or os.cpu_count() or 1
+    from .trial import cpus, threads_per_worker
+    workers = min(workers or cpus(), len(tasks))
+    if executor != "dask":  # each local worker's BLAS threads: its share of the cores
+        for task in tasks:
+            task["threads"] = threads_per_worker(workers)
     from ..tracking import trials_environment
     try:
         with trials_environment(folder, [configs[t.id] for t in todo]), \
-                make_executor(executor, min(workers, len(tasks)), scheduler) as ex:
+                make_executor(executor, workers, scheduler) as ex:
             for task, outcome in ex.run(run_trial, tasks):
                 t = by_id[task["id"]]
                 with signals_held():  # a result that arrived is recorded whole: folder and row

@@ -3,7 +3,7 @@
 The worker trains into a temporary folder and sends the run folder's files back with the
 result, so the driver writes every file of a sweep and workers need no shared filesystem,
 only the data files at the same paths. This module must not import NumPy at import time:
-spawned workers import it before they set their BLAS threads to 1.
+spawned workers import it before they set their BLAS threads (their share of the cores).
 """
 from __future__ import annotations
 
@@ -22,11 +22,23 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
 _prepared = False
 
 
-def single_thread_env() -> None:
-    """BLAS and OpenMP use one thread, so N parallel trials do not fight over N cores. Takes
-    effect for libraries loaded after this call (so call it before importing NumPy)."""
+def thread_env(n: int) -> None:
+    """BLAS and OpenMP use ``n`` threads (a worker's share of the cores), so N parallel trials
+    do not fight over the cores. Takes effect for libraries loaded after this call (so call it
+    before importing NumPy)."""
     for var in THREAD_VARS:
-        os.environ[var] = "1"
+        os.environ[var] = str(int(n))
+
+
+def cpus() -> int:
+    """The CPUs this process may run on (its affinity mask), without importing NumPy."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    """A worker's BLAS threads when ``workers`` trials run side by side: its share of the
+    cores, at least 1 (so workers x threads never exceeds the cores when workers <= cores)."""
+    return max(1, (cpus() if cores is None else cores) // max(1, int(workers)))
 
 
 def undo_malloc_trim_threshold() -> bool:
@@ -61,24 +73,28 @@ class _NoLimits:
         return False
 
 
-def thread_limits():
-    """threadpoolctl's limit of 1 when it is installed (for workers whose NumPy was imported
-    before single_thread_env could act, as on a Dask cluster backprop did not start)."""
+def thread_limits(n: int = 1):
+    """threadpoolctl's limit of ``n`` threads when it is installed (for workers whose NumPy was
+    imported before thread_env could act, as on a Dask cluster backprop did not start). A
+    trial whose config sets training.threads still gets its own count: api._fit sets it
+    inside this limit and puts it back after."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         return _NoLimits()
-    return threadpool_limits(limits=1)
+    return threadpool_limits(limits=int(n))
 
 
 def run_trial(task: dict) -> dict:
-    """Train one trial: ``task`` has ``id`` and ``config`` (a validated Config). Returns the
-    status (ok, diverged, failed), the summary, the error and the run folder's files."""
+    """Train one trial: ``task`` has ``id``, ``config`` (a validated Config) and optionally
+    ``threads`` (the worker's BLAS threads unless the config's training.threads says
+    otherwise; 1 when absent). Returns the status (ok, diverged, failed), the summary, the
+    error and the run folder's files."""
     prepare_process()
     t0 = time.perf_counter()
     out = {"id": task["id"], "status": "failed", "summary": None, "error": None, "files": {},
            "host": socket.gethostname(), "pid": os.getpid()}
-    with tempfile.TemporaryDirectory(prefix="backprop-trial-") as tmp, thread_limits():
+    with tempfile.TemporaryDirectory(prefix="backprop-trial-") as tmp, thread_limits(task.get("threads", 1)):
         try:
             from ..api import train
             result = train(task["config"], runs_dir=tmp, name=task["id"])
