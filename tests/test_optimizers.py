@@ -381,9 +381,9 @@ def test_a_large_flat_update_in_blocks_on_threads_is_bit_identical_to_one_pass(n
     from backprop_cli.engine import threads
     from backprop_cli.engine.parameter import flatten
     from backprop_cli.training import optimizers as optim
-    shapes = [(300, 700), (700,), (700, 3), (3,)]  # 212,803 entries: 4 blocks, the last short
+    shapes = [(1100, 960), (960,), (960, 3), (3,)]  # 1,059,843 entries: 17 blocks, the last short
     n = sum(math.prod(s) for s in shapes)
-    assert n >= optim.PARALLEL_MIN and n % optim.BLOCK
+    assert n >= max(optim.PARALLEL_MIN, optim.SGD_PARALLEL_MIN) and n % optim.BLOCK
     results = []
     for count, cut in ((1, False), (1, True), (2, True)):
         rng = np.random.default_rng(0)
@@ -412,9 +412,9 @@ def test_a_large_flat_update_in_blocks_on_threads_is_bit_identical_to_one_pass(n
 
 
 def test_small_or_unflat_parameters_take_the_one_pass_update(monkeypatch):
-    """Below PARALLEL_MIN entries (W1's 17 weights, W2's 4,611), or when the parameters are
-    not one flat array, there are no blocks, and a step never reaches the pool even at 2
-    threads."""
+    """Below PARALLEL_MIN entries (W1's 17 weights, W2's 4,611), below SGD_PARALLEL_MIN for
+    SGD (W3's 235,146), or when the parameters are not one flat array, there are no blocks,
+    and a step never reaches the pool even at 2 threads."""
     from backprop_cli.engine import threads
     from backprop_cli.engine.parameter import flatten
     from backprop_cli.training import optimizers as optim
@@ -425,8 +425,11 @@ def test_small_or_unflat_parameters_take_the_one_pass_update(monkeypatch):
     unflat = [Parameter("0.W", np.ones((400, 400)))]  # large, but not views of one array
     almost = [Parameter("0.W", np.ones(optim.PARALLEL_MIN - 1))]
     flatten(almost)
-    for ps in (small, unflat, almost):
+    w3 = [Parameter("0.W", np.ones(235_146))]
+    flatten(w3)
+    for ps in (small, unflat, almost, w3):
         for name in ("sgd", "adam"):
             opt = OPTIMIZERS.get(name)(ps, lr=0.1, **({"momentum": 0.9} if name == "sgd" else {}))
-            assert opt._blocks is None
-            opt.step()
+            assert (opt._blocks is None) is (ps is not w3 or name == "sgd")
+            if opt._blocks is None:
+                opt.step()
