@@ -373,7 +373,7 @@ def test_values_in_one_array_with_separate_gradients_update_one_by_one():
     np.testing.assert_allclose(base, [1.4, -0.6, 0.15])
 
 
-@pytest.mark.parametrize("name,opts", VARIANTS)
+@pytest.mark.parametrize("name,opts", [v for v in VARIANTS if OPTIMIZERS.get(v[0]).blockwise])
 def test_a_large_flat_update_in_blocks_on_threads_is_bit_identical_to_one_pass(name, opts):
     """Above PARALLEL_MIN entries the flat update runs in BLOCK-sized contiguous blocks over
     backprop's pool: the weights and every buffer are bit for bit those of the one-pass
@@ -381,9 +381,9 @@ def test_a_large_flat_update_in_blocks_on_threads_is_bit_identical_to_one_pass(n
     from backprop_cli.engine import threads
     from backprop_cli.engine.parameter import flatten
     from backprop_cli.training import optimizers as optim
-    shapes = [(1100, 960), (960,), (960, 3), (3,)]  # 1,059,843 entries: 17 blocks, the last short
+    shapes = [(300, 700), (700,), (700, 3), (3,)]  # 212,803 entries: 4 blocks, the last short
     n = sum(math.prod(s) for s in shapes)
-    assert n >= max(optim.PARALLEL_MIN, optim.SGD_PARALLEL_MIN) and n % optim.BLOCK
+    assert n >= optim.PARALLEL_MIN and n % optim.BLOCK
     results = []
     for count, cut in ((1, False), (1, True), (2, True)):
         rng = np.random.default_rng(0)
@@ -412,9 +412,9 @@ def test_a_large_flat_update_in_blocks_on_threads_is_bit_identical_to_one_pass(n
 
 
 def test_small_or_unflat_parameters_take_the_one_pass_update(monkeypatch):
-    """Below PARALLEL_MIN entries (W1's 17 weights, W2's 4,611), below SGD_PARALLEL_MIN for
-    SGD (W3's 235,146), or when the parameters are not one flat array, there are no blocks,
-    and a step never reaches the pool even at 2 threads."""
+    """Below PARALLEL_MIN entries (W1's 17 weights, W2's 4,611), for SGD at any size (its
+    blocks did not measure faster), or when the parameters are not one flat array, there
+    are no blocks, and a step never reaches the pool even at 2 threads."""
     from backprop_cli.engine import threads
     from backprop_cli.engine.parameter import flatten
     from backprop_cli.training import optimizers as optim
@@ -425,11 +425,11 @@ def test_small_or_unflat_parameters_take_the_one_pass_update(monkeypatch):
     unflat = [Parameter("0.W", np.ones((400, 400)))]  # large, but not views of one array
     almost = [Parameter("0.W", np.ones(optim.PARALLEL_MIN - 1))]
     flatten(almost)
-    w3 = [Parameter("0.W", np.ones(235_146))]
-    flatten(w3)
-    for ps in (small, unflat, almost, w3):
+    big = [Parameter("0.W", np.ones(1_863_690))]  # W4's size
+    flatten(big)
+    for ps in (small, unflat, almost, big):
         for name in ("sgd", "adam"):
             opt = OPTIMIZERS.get(name)(ps, lr=0.1, **({"momentum": 0.9} if name == "sgd" else {}))
-            assert (opt._blocks is None) is (ps is not w3 or name == "sgd")
+            assert (opt._blocks is None) is (ps is not big or name == "sgd")
             if opt._blocks is None:
                 opt.step()

@@ -47,12 +47,15 @@ CLIP_OPTIONS = {
 #: cutting into blocks. Measured on 2 cores (AMD EPYC, float32, best of 40 interleaved steps,
 #: load ~2.4), one pass against 64K-entry blocks on 2 threads: Adam 365 → 306 µs on W3's
 #: 235,146 weights and 4,552 → 2,611 µs on W4's 1,863,690; RMSprop and Adagrad alike; SGD with
-#: momentum (four cheap passes, memory-bound) loses on W3 (99 → 107 µs) and gains on W4
-#: (1,027 → 865 µs), hence its higher threshold. At one thread the blocks lose to one pass
-#: (a NumPy call per pass per block, no cache gain measured), so one thread keeps one pass.
+#: momentum (four cheap passes, memory-bound) lost on W3 (99 → 107 µs) and gained on W4
+#: (1,027 → 865 µs) there, but whole W4 training chunks at 2 threads (bench.py's runner,
+#: interleaved, best of 3-6, load 2-3.6) gave 0.88-1.50x, median 0.99x: SGD keeps one pass.
+#: Whole W3 chunks with Adam gave 0.97-1.82x, median 1.02x (OpenBLAS's idle threads spin
+#: after each product and take the core the pool's thread wants; with
+#: OPENBLAS_THREAD_TIMEOUT=16 the blocks gained 2-7%). At one thread the blocks lose to one
+#: pass (a NumPy call per pass per block, no cache gain measured), so one thread keeps it.
 BLOCK = 1 << 16
 PARALLEL_MIN = 1 << 17
-SGD_PARALLEL_MIN = 1 << 20
 
 
 def weight_decay_option(default: float = 0.0) -> Option:  # pragma: no mutate block
@@ -234,8 +237,6 @@ class SGD(Optimizer):
         **CLIP_OPTIONS,
     }
 
-    blockwise = True
-    parallel_min = SGD_PARALLEL_MIN
 
     def __init__(self, params, lr=0.001, momentum=0.0, dampening=0.0, nesterov=False,
                  weight_decay=0.0, **clip):
