@@ -460,6 +460,13 @@ SOURCES = {
     "0.2-0.5 s per worker, idle between trials 0.7-4 ms (6-29 ms before)":
         "python benchmarks/sweep_scaling.py at commit 092a91c (before: 5aab326), interleaved, on the "
         "shared 2-core machine at load average 2.4-3.1 (issue 18's session)",
+    "Performance: the optimizer on backprop's pool (issue 18), update times and whole-chunk A/B "
+    "medians": "the update alone timed best of 40 interleaved steps (one pass vs blocks, 2 "
+    "threads), and bench.py's BackpropRunner chunks with Optimizer.parallel_min switched between "
+    "chunks (interleaved, best of 3-10), shared 2-core machine at load 2-3.6, commit 412c632",
+    "Performance: the issue 18 before/after table": "benchmarks/bench.py --workloads W1,W3,W4 "
+    "--threads 1,2 --pairs 3 --chunk-seconds 1 --no-startup --competitors backprop,torch,"
+    "torch_fused at commits 5aab326 (load 0.83) and 412c632 (load 1.39)",
     "Sweeps on Dask: MALLOC_TRIM_THRESHOLD_ made trials about 3x slower": "measured with commit dd88fdc",
     "Tests: PyTorch downloads, 190 MB (CPU) and about 2.7 GB (CUDA)":
         "the wheels of torch 2.13.0+cpu, and of torch 2.14.1 with the nvidia-* wheels it requires",

@@ -371,3 +371,65 @@ def test_values_in_one_array_with_separate_gradients_update_one_by_one():
     opt.step()
     assert len(opt._slots) == 2
     np.testing.assert_allclose(base, [1.4, -0.6, 0.15])
+
+
+@pytest.mark.parametrize("name,opts", [v for v in VARIANTS if OPTIMIZERS.get(v[0]).blockwise])
+def test_a_large_flat_update_in_blocks_on_threads_is_bit_identical_to_one_pass(name, opts):
+    """Above PARALLEL_MIN entries the flat update runs in BLOCK-sized contiguous blocks over
+    backprop's pool: the weights and every buffer are bit for bit those of the one-pass
+    update (a small array's, below the threshold), at 1 thread and at 2."""
+    from backprop_cli.engine import threads
+    from backprop_cli.engine.parameter import flatten
+    from backprop_cli.training import optimizers as optim
+    shapes = [(300, 700), (700,), (700, 3), (3,)]  # 212,803 entries: 4 blocks, the last short
+    n = sum(math.prod(s) for s in shapes)
+    assert n >= optim.PARALLEL_MIN and n % optim.BLOCK
+    results = []
+    for count, cut in ((1, False), (1, True), (2, True)):
+        rng = np.random.default_rng(0)
+        ps = [Parameter(f"{i}.W", rng.normal(size=s).astype(np.float32)) for i, s in enumerate(shapes)]
+        flatten(ps)
+        opt = OPTIMIZERS.get(name)(ps, lr=0.01, **opts)
+        assert opt._blocks is not None and len(opt._blocks) == -(-n // optim.BLOCK)
+        if not cut:
+            opt._blocks = None  # the one-pass update, as below the threshold
+        before = threads.set_threads(count)
+        try:
+            if count > 1 and threads.num_threads() != count:
+                pytest.skip("needs OpenBLAS to set threads")
+            g = np.random.default_rng(1)
+            for _ in range(5):
+                for p in ps:
+                    p.grad[...] = g.normal(size=p.value.shape)
+                opt.step()
+        finally:
+            threads.set_threads(before)
+        results.append((np.concatenate([p.value.ravel() for p in ps]), opt.state_dict()))
+    for value, state in results[1:]:
+        np.testing.assert_array_equal(value, results[0][0])
+        for k in state:
+            np.testing.assert_array_equal(state[k], results[0][1][k])
+
+
+def test_small_or_unflat_parameters_take_the_one_pass_update(monkeypatch):
+    """Below PARALLEL_MIN entries (W1's 17 weights, W2's 4,611), for SGD at any size (its
+    blocks did not measure faster), or when the parameters are not one flat array, there
+    are no blocks, and a step never reaches the pool even at 2 threads."""
+    from backprop_cli.engine import threads
+    from backprop_cli.engine.parameter import flatten
+    from backprop_cli.training import optimizers as optim
+    monkeypatch.setattr(threads, "num_threads", lambda: 2)
+    monkeypatch.setattr(threads, "run", lambda *a, **k: pytest.fail("the pool was used"))
+    small = [Parameter("0.W", np.ones((2, 4))), Parameter("0.b", np.zeros(4))]
+    flatten(small)
+    unflat = [Parameter("0.W", np.ones((400, 400)))]  # large, but not views of one array
+    almost = [Parameter("0.W", np.ones(optim.PARALLEL_MIN - 1))]
+    flatten(almost)
+    big = [Parameter("0.W", np.ones(1_863_690))]  # W4's size
+    flatten(big)
+    for ps in (small, unflat, almost, big):
+        for name in ("sgd", "adam"):
+            opt = OPTIMIZERS.get(name)(ps, lr=0.1, **({"momentum": 0.9} if name == "sgd" else {}))
+            assert (opt._blocks is None) is (ps is not big or name == "sgd")
+            if opt._blocks is None:
+                opt.step()

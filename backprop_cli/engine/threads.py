@@ -1,5 +1,6 @@
 """One small persistent pool of threads for the layers' chunks of examples (engine/conv.py,
-engine/pooling.py): NumPy releases the GIL in its copies, ufuncs and products, so chunks that
+engine/pooling.py) and the optimizers' blocks of a large flat update (training/optimizers.py):
+NumPy releases the GIL in its copies, ufuncs and products, so chunks that
 write disjoint parts of their outputs run side by side on several cores.
 
 The number of threads is the BLAS library's own (what OPENBLAS_NUM_THREADS, or
