@@ -865,10 +865,11 @@ def profile(names: list[str], steps: int, folder: Path, top: int = 25) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # report
-def versions() -> dict:
+def versions(dists=("numpy", "backprop-cli", "torch", "scikit-learn", "threadpoolctl")) -> dict:
+    """Python's version and each distribution's (None where not installed)."""
     import importlib.metadata as md
     out = {"python": platform.python_version()}
-    for dist in ("numpy", "backprop-cli", "torch", "scikit-learn", "threadpoolctl"):
+    for dist in dists:
         try:
             out[dist] = md.version(dist)
         except md.PackageNotFoundError:

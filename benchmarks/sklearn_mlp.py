@@ -62,15 +62,16 @@ import gc
 import json
 import math
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling bench.py, wherever run from
+import bench  # noqa: E402  (versions, git_state)
 
 DATASETS = ("iris", "digits", "breast_cancer", "wine", "moons")
 DEFAULT_EPOCHS = 200
@@ -190,28 +191,10 @@ def blas_info() -> list[dict] | None:
 
 
 def versions() -> dict:
-    import importlib.metadata as md
-    out = {"python": platform.python_version()}
-    for dist in ("numpy", "scikit-learn", "backprop-cli", "threadpoolctl"):
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            out[dist] = None
-    return out
+    return bench.versions(("numpy", "scikit-learn", "backprop-cli", "threadpoolctl"))
 
 
-def git_state() -> str:
-    """The commit backprop_cli was measured at, and whether its files had changes."""
-    import backprop_cli
-    src = Path(backprop_cli.__file__).resolve().parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=src, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=src,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return f"{src} (not in a git work tree)"
-    return head + (" with uncommitted changes in backprop_cli/" if dirty else "")
+git_state = bench.git_state  # the commit backprop_cli was measured at
 
 
 def run(datasets=DATASETS, seeds: int = 5, epochs: int | None = None, threads: int = 1,
