@@ -297,18 +297,12 @@ class _Backprop(BaseEstimator):
         data = {"train": (X, y_data)}
         if hasattr(self, "feature_names_in_"):
             data["feature_names"] = [str(c) for c in self.feature_names_in_]
-        callbacks: list[Callback] = [_ValidationR2()] if self._task == "regression" else []
-        if self.verbose:
-            callbacks.append(_Verbose())
-
-        def on_start(run_dir, setup):
-            for cb in callbacks:
-                if isinstance(cb, _ValidationR2):
-                    cb.on_start(run_dir, setup)
+        r2 = _ValidationR2() if self._task == "regression" else None
+        callbacks: list[Callback] = [cb for cb in (r2, _Verbose() if self.verbose else None) if cb]
         try:  # overflow on the way to a divergence is reported as one (below), not warned about
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 result = api.train(raw, data=data, save=self.run_dir is not None, callbacks=callbacks,
-                                   on_start=on_start)
+                                   on_start=r2.on_start if r2 else None)
         except BackpropError as e:
             raise self._error(e) from None
         summary = result.summary
@@ -358,6 +352,8 @@ class _Backprop(BaseEstimator):
     def _partial_fit(self, X, y, first: bool):
         from .api import Streams, network_input
         from .config import config_from
+        from .data import preprocess
+        from .data.base import image_shape
         from .data.dataset import Dataset, Splits
         from .engine.network import build_network
         from .training.build import build_trainer
@@ -378,13 +374,11 @@ class _Backprop(BaseEstimator):
                                      "and use scale='none'")
                 streams = Streams.from_seed(seed)
                 layers = c["model"]["layers"]
-                shape = network_input(layers, X.shape[1], c["data"].get("shape") and tuple(
-                    ([1] if len(c["data"]["shape"]) == 2 else []) + list(c["data"]["shape"])),
-                    type(self).__name__)
+                shape = network_input(layers, X.shape[1], image_shape(c["data"].get("shape")),
+                                      type(self).__name__)
                 net = build_network(layers, shape, c["loss"], c["dtype"], streams.init, streams.dropout)
                 self.config_, self.network_, self._streams = c, net, streams
-                self._prep = {"scale": np.array("none"), "shift": np.zeros(X.shape[1]),
-                              "divisor": np.ones(X.shape[1])}
+                self._prep = preprocess.fit(X, "none")
                 self.loss_curve_, self.history_, self.n_iter_, self.t_ = [], [], 0, 0
                 self.validation_scores_ = self.best_validation_score_ = None
                 self.run_dir_, self.summary_, self._optimizer, self._trainer = None, None, None, None
