@@ -263,8 +263,8 @@ def test_run_dir_writes_a_run_folder_the_cli_reads(tmp_path):
     moved = shutil.copytree(run, tmp_path / "moved")
     r = CliRunner().invoke(main, ["eval", str(moved), "--data", str(CONFIGS.parent / "datasets" / "iris.csv"),
                                   "--json"])
-    # the CSV names its columns like the DataFrame's? No: the run knows the DataFrame's names
-    assert r.exit_code in (0, 3), r.output
+    # the run knows the DataFrame's column names, and the CSV's differ: a data error naming them
+    assert r.exit_code == 3 and "missing 'sepal length (cm)' (did you mean 'sepal_length_cm'?)" in r.output
     r = CliRunner().invoke(main, ["eval", str(moved), "--json"])
     assert r.exit_code == 0, r.output
     report = json.loads(r.output)["runs"][0]
