@@ -438,7 +438,6 @@ def folder_kind(path: Path) -> str | None:
 class Listing:
     rows: list[Row]
     notes: list[str]
-    total: int  # rows before --where and --limit
 
 
 def read_folder(directory, all_: bool = False, now: float | None = None) -> tuple[list[Row], list[str]]:
@@ -643,7 +642,6 @@ def list_runs(directory=DEFAULT_DIR, *, where=(), sort=(), limit: int | None = N
     filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
     keys = [k if isinstance(k, SortKey) else parse_sort(k) for k in sort]
     rows, notes = read_folder(directory, all_=all_, now=now)
-    total = len(rows)
     if not keys:  # newest first, each sweep's trials and ensemble's members after it, in order
         children: dict = {}
         for r in rows:
@@ -673,7 +671,7 @@ def list_runs(directory=DEFAULT_DIR, *, where=(), sort=(), limit: int | None = N
     for k in keys:
         if kept and all(r.get(k.key) is MISSING for r in kept):
             notes.append(f"--sort: no run has the key {k.key!r}")
-    return Listing(ordered[:limit] if limit is not None else ordered, notes, total)
+    return Listing(ordered[:limit] if limit is not None else ordered, notes)
 
 
 # -- --diff ----------------------------------------------------------------------------------------
