@@ -202,23 +202,13 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
 # -- what every format says about the run ------------------------------------------------------
 def columns_of(model) -> list[str]:
     """The names of the ``output`` columns: predict's header without its class column."""
-    from .scoring import is_probability
-    net = model.network
-    units = _output_units(model)
-    if model.task == "classification":
-        prob = is_probability(net)
-        if prob and units == 1:
-            units = 2
-        if units == len(model.classes):
-            return [f"{'p' if prob else 'score'}_{c}" for c in model.classes]
-        return ["score"]
-    return ["y"] if units == 1 else [f"y_{i}" for i in range(units)]
+    from .scoring import is_probability, output_columns
+    return output_columns(model.task, model.classes, _output_units(model), is_probability(model.network))
 
 
 def _output_units(model) -> int:
-    from .engine.blocks import infer_shapes
-    layers = model.config.data["model"]["layers"]
-    return int(infer_shapes(layers, model.network.input_shape)[-1][0])
+    """The output layer's units (the config requires a dense or gated output layer)."""
+    return int(model.config.data["model"]["layers"][-1]["units"])
 
 
 def _input_shape(model) -> list[int]:

@@ -453,6 +453,18 @@ def evaluate(targets: str | os.PathLike | list[str | os.PathLike], which: str = 
     return out
 
 
+def output_columns(task: str, classes, units: int, probability: bool) -> list[str]:
+    """The names of a model's output columns, as ``predict`` writes them (and an ONNX export
+    names them): p_<class> for probabilities (one sigmoid unit p gives two, 1 - p and p),
+    score_<class> for a score per class, score for one score, y or y_<i> for regression."""
+    if task == "classification":
+        units = 2 if probability and units == 1 else units
+        if units == len(classes):
+            return [f"{'p' if probability else 'score'}_{c}" for c in classes]
+        return ["score"]
+    return ["y"] if units == 1 else [f"y_{i}" for i in range(units)]
+
+
 def is_probability(network) -> bool:
     """Whether the outputs are probabilities (a sigmoid or softmax output), not raw scores."""
     from .engine.activations import Sigmoid, Softmax
@@ -488,13 +500,10 @@ def predict(target: str | os.PathLike, data: DataLike, which: str = "best",
         net = m.network
         predicted = [m.classes[i] for i in predicted_classes(outputs, net)]
         values = probabilities(net, outputs) if is_probability(net) else outputs
-        prefix = "p" if is_probability(net) else "score"
-        names = m.classes if values.shape[1] == len(m.classes) else ["score"]
-        header = ["class"] + [f"{prefix}_{c}" if prefix == "p" or len(names) > 1 else "score" for c in names]
+        header = ["class"] + output_columns(m.task, m.classes, outputs.shape[1], is_probability(net))
     else:
-        k = outputs.shape[1]
         values, predicted = outputs, None
-        header = ["y"] if k == 1 else [f"y_{i}" for i in range(k)]
+        header = output_columns(m.task, None, outputs.shape[1], False)
     if new.skipped:  # back to one row per row of the file
         full = np.full((new.rows, values.shape[1]), np.nan)
         full[new.kept] = values
