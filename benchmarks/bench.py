@@ -75,6 +75,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import resource
@@ -781,6 +782,8 @@ def layer_timer():
 
         def on_train_begin(self, state):
             net = state.network
+            #: the optimizer updates in blocks on backprop's pool (at 2 threads or more)
+            self.pooled_optimizer = getattr(state.optimizer, "_blocks", None) is not None
             for layer in net.layers:
                 for method in ("forward", "backward"):
                     wrap(layer, method, f"{type(layer).__name__}.{method}", self.seconds)
@@ -810,6 +813,7 @@ def breakdown(w: Workload, threads: int, steps: int, folder: Path) -> dict:
             if best is None or c.seconds < best[0].seconds:
                 best = (c, timer.seconds, products.seconds)
     c, seconds, conv_products = best
+    pooled_optimizer = timer.pooled_optimizer
     per_step = {k: v / c.steps * 1e6 for k, v in seconds.items()}
     if conv_products:
         per_step["Conv2d products (np.matmul)"] = conv_products / c.steps * 1e6
@@ -822,8 +826,13 @@ def breakdown(w: Workload, threads: int, steps: int, folder: Path) -> dict:
     per_step["rest of the loop (gather, accuracy, callbacks)"] = step - sum(per_step.values())
     blas = per_step.get("Conv2d products (np.matmul)", 0.0) + sum(
         v for k, v in per_step.items() if k.startswith("Dense."))
+    # what runs on backprop's pool at 2 threads or more: the pools' chunks, and the
+    # optimizer's blocks (Adam, AdamW, RMSprop, Adagrad above Optimizer.parallel_min entries)
+    pooled = sum(v for k, v in per_step.items() if k.startswith(("MaxPool2d.", "AvgPool2d."))
+                 or (pooled_optimizer and k.startswith("optimizer ")))
     return {"threads": threads, "steps": c.steps, "step_us": step, "us_per_step": per_step,
-            "products_us": blas, "products_share": blas / step}
+            "products_us": blas, "products_share": blas / step,
+            "pooled_us": pooled, "parallel_share": (blas + pooled) / step}
 
 
 def print_breakdown(w: Workload, b: dict) -> None:
@@ -833,7 +842,8 @@ def print_breakdown(w: Workload, b: dict) -> None:
         print(f"  {v:10.0f} µs {v / b['step_us']:6.1%}  {k}")
     print(f"  BLAS products (conv np.matmul + the Dense layers, whose time is their products and "
           f"a bias add): {b['products_us']:.0f} µs = {b['products_share']:.0%} of the step; "
-          f"everything else {1 - b['products_share']:.0%}")
+          f"on backprop's pool (the pools' chunks, the optimizer's blocks): {b['pooled_us']:.0f} µs "
+          f"= {b['pooled_us'] / b['step_us']:.0%}; everything else {1 - b['parallel_share']:.0%}")
 
 
 def profile(names: list[str], steps: int, folder: Path, top: int = 25) -> None:
@@ -859,8 +869,59 @@ def profile(names: list[str], steps: int, folder: Path, top: int = 25) -> None:
             stats = pstats.Stats(prof, stream=sys.stdout).strip_dirs()
             stats.sort_stats("tottime").print_stats(top)
             stats.sort_stats("cumulative").print_stats(top // 2)
-        for t in (1, 2):
-            print_breakdown(w, breakdown(w, t, steps, folder))
+        by_threads = [breakdown(w, t, steps, folder) for t in (1, 2)]
+        for b in by_threads:
+            print_breakdown(w, b)
+        print_scaling(w, scaling_model(*by_threads))
+
+
+def amdahl(p: float, n: float) -> float:
+    """Amdahl's law: the speed-up on n threads of a step whose fraction p runs n times as
+    fast there and whose rest does not speed up at all."""
+    return 1.0 / ((1.0 - p) + p / n)
+
+
+def scaling_model(one: dict, two: dict, at=(4, 8, 16)) -> dict:
+    """What the 1- and 2-thread breakdowns predict for more threads.
+
+    ``amdahl``: Amdahl's law, S(N) = 1 / ((1 - p) + p / N), with p the share of the step at
+    1 thread in work that runs on every thread: the BLAS products and what runs on backprop's
+    pool (``parallel_share``); everything else (activations, the loss, the gather, SGD's
+    update, the loop) stays on one. It assumes that work scales perfectly, so it is an upper
+    bound where BLAS threads do not. ``karp_flatt``: the serial fraction e that the measured
+    2-thread speed-up S implies, e = (1/S - 1/2) / (1 - 1/2) (Karp and Flatt 1990), and
+    Amdahl's law with p = 1 - e: every part keeps scaling as it did from 1 to 2 threads.
+    ``limit``: 1 / (1 - p), Amdahl's ceiling on any number of threads."""
+    p = one["parallel_share"]
+    s2 = one["step_us"] / two["step_us"]
+    e = (1.0 / s2 - 0.5) / 0.5
+    par1 = one["products_us"] + one["pooled_us"]
+    par2 = two["products_us"] + two["pooled_us"]
+    rest1, rest2 = one["step_us"] - par1, two["step_us"] - par2
+    return {"p": p, "measured_2": s2, "amdahl_2": amdahl(p, 2),
+            "parallel_2": par1 / par2 if par2 > 0 else None,
+            "rest_2": rest1 / rest2 if rest2 > 0 else None,
+            "serial_fraction": e, "limit": 1.0 / (1.0 - p) if p < 1 else math.inf,
+            "amdahl": {n: amdahl(p, n) for n in at},
+            "karp_flatt": {n: amdahl(min(1.0, max(0.0, 1.0 - e)), n) for n in at}}
+
+
+def print_scaling(w: Workload, m: dict) -> None:
+    def row(d):
+        return ", ".join(f"{n} threads {v:.2f}×" for n, v in d.items())
+    print(f"\n== {w.name} scaling model (Amdahl's law), from the two breakdowns above")
+    parts = []
+    if m["parallel_2"] is not None:
+        parts.append(f"the products and the pool's work {m['parallel_2']:.2f}×")
+    if m["rest_2"] is not None:
+        parts.append(f"everything else {m['rest_2']:.2f}×")
+    print(f"  measured 1 → 2 threads: {m['measured_2']:.2f}× ({'; '.join(parts)})")
+    print(f"  Amdahl, p = {m['p']:.0%} (the share at 1 thread of the products and the pool's "
+          f"work, which alone scale): "
+          f"2 threads {m['amdahl_2']:.2f}× (measured {m['measured_2']:.2f}×), {row(m['amdahl'])}; "
+          f"limit {m['limit']:.2f}×")
+    print(f"  Karp–Flatt serial fraction from the measured 2-thread speed-up: e = "
+          f"{m['serial_fraction']:.0%}; Amdahl with p = 1 - e: {row(m['karp_flatt'])}")
 
 
 # ---------------------------------------------------------------------------------------------

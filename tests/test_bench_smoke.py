@@ -74,3 +74,26 @@ def test_conv_workloads_run_on_backprop_and_torch_in_both_layouts(name, tmp_path
         assert t.model[0].weight.is_contiguous(memory_format=layout)
         assert t.X.is_contiguous(memory_format=layout)
         assert t.chunk(1).steps == 2
+
+
+def test_scaling_model_is_amdahls_law_and_karp_flatt():
+    bench = load_bench()
+    # a 1000 µs step, 600 of it products; on 2 threads the products halve and the rest stays:
+    # exactly Amdahl's assumption, so both models agree and predict the measured 2-thread step
+    # (500 products + 100 of the optimizer's blocks on backprop's pool)
+    one = {"step_us": 1000.0, "products_us": 500.0, "pooled_us": 100.0, "parallel_share": 0.6}
+    two = {"step_us": 700.0, "products_us": 250.0, "pooled_us": 50.0, "parallel_share": 300 / 700}
+    m = bench.scaling_model(one, two, at=(4, 16))
+    assert m["amdahl_2"] == pytest.approx(1000 / 700) == pytest.approx(m["measured_2"])
+    assert m["serial_fraction"] == pytest.approx(0.4)
+    assert m["parallel_2"] == pytest.approx(2.0) and m["rest_2"] == pytest.approx(1.0)
+    assert m["amdahl"][4] == pytest.approx(1 / (0.4 + 0.6 / 4))
+    assert m["karp_flatt"][16] == pytest.approx(m["amdahl"][16])
+    assert m["limit"] == pytest.approx(2.5)
+    # worse than Amdahl on 2 threads (the parallel work scaled 1.5x): Karp-Flatt sees a larger
+    # serial fraction and predicts less than the share-based bound at every count
+    two = {"step_us": 800.0, "products_us": 340.0, "pooled_us": 60.0, "parallel_share": 0.5}
+    m = bench.scaling_model(one, two, at=(4, 16))
+    assert m["serial_fraction"] == pytest.approx(0.6)
+    assert m["karp_flatt"][16] == pytest.approx(1 / (0.6 + 0.4 / 16))
+    assert all(m["karp_flatt"][n] < m["amdahl"][n] for n in (4, 16))
