@@ -18,7 +18,7 @@ from .data import Splits, columns
 from .data import load as load_data
 from .data.preprocess import save as save_preprocessing
 from .engine.network import Network, build_network, named
-from .errors import ArraysLike, ConfigError, ConfigLike, DataError
+from .errors import ArraysLike, ConfigError, ConfigLike, DataError, UsageError
 from .rundir import (MetricsWriter, atomic_write, check_name, keep_metrics, make_run_dir, safe_name,
                      signals_held, write_json)
 from .training.build import build_optimizer, build_trainer, check_against_data, summary_fields  # noqa: F401 (build_optimizer is public)
@@ -404,6 +404,7 @@ def train(config: ConfigLike | None = None, overrides: list[str] | tuple = (), *
     if save and c["output"].get("loggers"):  # a missing tracker is a usage error, before any run
         from .tracking import require
         require(c["output"]["loggers"])
+    _require_fused(c["optimizer"])
     s = setup(cfg, data=data)
     check_against_data(c, s.splits)
     runs = Path(runs_dir) if runs_dir is not None else Path(c["output"]["runs_dir"])
@@ -417,6 +418,15 @@ def train(config: ConfigLike | None = None, overrides: list[str] | tuple = (), *
     run_dir = make_run_dir(runs, run_name).resolve()
     write_run_files(run_dir, s, data)
     return _fit(run_dir, s, callbacks, on_start, handle_signals, t_start)
+
+
+def _require_fused(optimizer: dict) -> None:
+    """``optimizer.fused: true`` without Numba: a usage error naming the extra, before any
+    run folder is made."""
+    from .training.optimizers import INSTALL_FAST, fused_available
+    if isinstance(optimizer, dict) and optimizer.get("fused") is True and not fused_available():
+        raise UsageError("optimizer.fused: true needs Numba, which is not installed; install the "
+                         f"fast extra: {INSTALL_FAST} (or set optimizer.fused: null)")
 
 
 def _with_loggers(cfg: Config, loggers) -> Config:
@@ -520,6 +530,7 @@ def _fit(run_dir: Path, s: "Setup", callbacks, on_start, handle_signals, t_start
                 cb.on_train_end(state)
         summary = _summary(run_dir, s.config, s, state, t_start)
         summary["threads"] = threads.num_threads()
+        summary["optimizer_fused"] = opt.uses_fused
         summary.update(summary_fields(state))
         if (c.get("ensemble") or {}).get("member") is not None:
             from .ensemble import member_fields

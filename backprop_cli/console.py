@@ -178,7 +178,10 @@ class ProgressBar(Callback):
             TextColumn("epoch {task.completed}/{task.total}"), TimeElapsedColumn(), TextColumn("ETA"),
             TimeRemainingColumn(), console=self.console, transient=False, refresh_per_second=10)
         self.progress.start()
-        self.task = self.progress.add_task(self.title, total=state.epochs, completed=state.epoch)
+        from .engine.threads import num_threads
+        n = num_threads()  # training.threads, set by now
+        self.task = self.progress.add_task(f"{self.title} on {n} thread{'s' if n != 1 else ''}",
+                                           total=state.epochs, completed=state.epoch)
 
     def on_epoch_begin(self, state):
         if self.health is not None:

@@ -783,7 +783,8 @@ def layer_timer():
         def on_train_begin(self, state):
             net = state.network
             #: the optimizer updates in blocks on backprop's pool (at 2 threads or more)
-            self.pooled_optimizer = getattr(state.optimizer, "_blocks", None) is not None
+            self.pooled_optimizer = (getattr(state.optimizer, "_blocks", None) is not None
+                                     and not getattr(state.optimizer, "uses_fused", False))
             for layer in net.layers:
                 for method in ("forward", "backward"):
                     wrap(layer, method, f"{type(layer).__name__}.{method}", self.seconds)
@@ -795,25 +796,33 @@ def layer_timer():
     return LayerTimer()
 
 
-def breakdown(w: Workload, threads: int, steps: int, folder: Path) -> dict:
-    """Where one step's time goes at ``threads`` threads, unprofiled: µs per step of each
-    layer kind's forward and backward, the conv products (their ``np.matmul`` calls) apart
-    from the rest of the conv layers, and the loop's remainder (batch gather, accuracy,
-    callbacks). Best of 3 runs of ``steps`` steps (by step time)."""
+def breakdowns(w: Workload, counts: tuple[int, ...], steps: int, folder: Path,
+               rounds: int = 5) -> list[dict]:
+    """Where one step's time goes at each thread count in ``counts``, unprofiled (see
+    :func:`breakdown`): runs of ``steps`` steps interleaved across the counts (1, 2, 1, 2, ...)
+    for ``rounds`` rounds, the best run of each count (by step time), so that a busy spell of
+    the machine does not fall on one count alone."""
     from threadpoolctl import threadpool_limits
     runner = BackpropRunner(w, folder)
     epochs = max(1, -(-steps // w.steps_per_epoch))
-    best = None
-    with threadpool_limits(limits=threads):
-        runner.chunk(epochs)  # warm-up
-        for _ in range(3):
-            timer = layer_timer()
-            with timed_conv_products() as products:
-                c = runner.chunk(epochs, callbacks=[timer])
-            if best is None or c.seconds < best[0].seconds:
-                best = (c, timer.seconds, products.seconds)
-    c, seconds, conv_products = best
-    pooled_optimizer = timer.pooled_optimizer
+    best: dict[int, tuple] = {}
+    for r in range(rounds):
+        for t in counts:
+            with threadpool_limits(limits=t):
+                if r == 0:
+                    runner.chunk(epochs)  # warm-up
+                timer = layer_timer()
+                with timed_conv_products() as products:
+                    c = runner.chunk(epochs, callbacks=[timer])
+            if t not in best or c.seconds < best[t][0].seconds:
+                best[t] = (c, timer.seconds, products.seconds, timer.pooled_optimizer)
+    return [breakdown(t, *best[t]) for t in counts]
+
+
+def breakdown(threads: int, c, seconds: dict, conv_products: float, pooled_optimizer: bool) -> dict:
+    """One run's step at ``threads`` threads: µs per step of each layer kind's forward and
+    backward, the conv products (their ``np.matmul`` calls) apart from the rest of the conv
+    layers, and the loop's remainder (batch gather, accuracy, callbacks)."""
     per_step = {k: v / c.steps * 1e6 for k, v in seconds.items()}
     if conv_products:
         per_step["Conv2d products (np.matmul)"] = conv_products / c.steps * 1e6
@@ -836,7 +845,7 @@ def breakdown(w: Workload, threads: int, steps: int, folder: Path) -> dict:
 
 
 def print_breakdown(w: Workload, b: dict) -> None:
-    print(f"\n== {w.name} step breakdown, {b['threads']} thread(s), unprofiled (best of 3 runs of "
+    print(f"\n== {w.name} step breakdown, {b['threads']} thread(s), unprofiled (best of 5 runs of "
           f"{b['steps']} steps): {b['step_us']:.0f} µs per step")
     for k, v in sorted(b["us_per_step"].items(), key=lambda kv: -kv[1]):
         print(f"  {v:10.0f} µs {v / b['step_us']:6.1%}  {k}")
@@ -869,7 +878,7 @@ def profile(names: list[str], steps: int, folder: Path, top: int = 25) -> None:
             stats = pstats.Stats(prof, stream=sys.stdout).strip_dirs()
             stats.sort_stats("tottime").print_stats(top)
             stats.sort_stats("cumulative").print_stats(top // 2)
-        by_threads = [breakdown(w, t, steps, folder) for t in (1, 2)]
+        by_threads = breakdowns(w, (1, 2), steps, folder)
         for b in by_threads:
             print_breakdown(w, b)
         print_scaling(w, scaling_model(*by_threads))
@@ -1021,6 +1030,33 @@ def print_conv_memory(w: Workload, m: dict) -> None:
           f"{m['traced_growth'] / mib:.1f} MiB")
 
 
+def speedups(results: dict, threads: list[int]) -> dict:
+    """{workload: {competitor: {t: samples/s at t threads ÷ samples/s at the first count}}}
+    for every thread count after the first (median throughputs, as the tables above)."""
+    first, out = str(threads[0]), {}
+    for t in threads[1:]:
+        for name, res in results[str(t)]["workloads"].items():
+            base = results[first]["workloads"].get(name, {}).get("competitors", {})
+            for c, r in res["competitors"].items():
+                if c in base:
+                    out.setdefault(name, {}).setdefault(c, {})[t] = (
+                        r["samples_per_s"] / base[c]["samples_per_s"])
+    return out
+
+
+def print_speedups(results: dict, threads: list[int]) -> None:
+    table = speedups(results, threads)
+    if not table:
+        return
+    print(f"Speed-up from {threads[0]} thread(s) to " + ", ".join(map(str, threads[1:]))
+          + " (samples/s at that count ÷ samples/s at the first):")
+    for name, comps in table.items():
+        print(f"  {name}: " + ", ".join(
+            f"{c} " + " / ".join(f"{v:.2f}× at {t}" for t, v in by_t.items())
+            for c, by_t in comps.items()))
+    print()
+
+
 def print_summary(results: dict, threads: list[int]) -> None:
     """Markdown tables for README.md: throughputs and median paired ratios."""
     print("\n## Summary (median samples/s; backprop ÷ competitor, median of paired ratios)\n")
@@ -1041,6 +1077,7 @@ def print_summary(results: dict, threads: list[int]) -> None:
             ratios = [f"{rat[c]['median']:.2f}×" if c in rat else "–" for c in cols[1:]]
             print(f"| {name} | {t} | " + " | ".join(cells + ratios) + " |")
         print()
+    print_speedups(results, threads)
     for t in threads:
         r = results[str(t)]
         w4 = r["workloads"].get("W4", {}).get("fraction_of_gemm_peak", {})

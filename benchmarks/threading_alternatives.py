@@ -1,6 +1,6 @@
 """The alternatives issue 18 named for using every core, measured against what backprop does.
 
-    python benchmarks/threading_alternatives.py [--threads 2] [--rounds 5] [--only split,numexpr,timeout]
+    python benchmarks/threading_alternatives.py [--threads 2] [--rounds 5] [--only split,numexpr,gather,timeout]
 
 What backprop does at N threads: OpenBLAS threads each matrix product over N cores, and the
 flat optimizer update of Adam, AdamW, RMSprop and Adagrad runs in 64K-entry blocks on
@@ -14,6 +14,8 @@ rounds, best round reported:
   forward + loss + backward (+ the sum), against one step with OpenBLAS at N threads and at 1.
 - numexpr: Adam's update as three fused numexpr expressions (numexpr's own N threads), against
   backprop's Adam; the weights must come out bit-identical (float32 constants throughout).
+- gather: the batch gather X.take(idx, 0) (training/trainer.py) against the same rows copied
+  in 128 KiB chunks on backprop's pool (``np.take(..., out=)`` per chunk), MNIST-sized X.
 - timeout: whole W3 training chunks (bench.py's runner: Adam on the pool) in child processes
   with and without OPENBLAS_THREAD_TIMEOUT=16 (OpenBLAS reads it at load; its idle threads
   then sleep after ~2^16 cycles instead of spinning for ~2^28), samples/s.
@@ -100,7 +102,7 @@ def split(n_threads: int, rounds: int) -> None:
             for f in futures:
                 f.result()
             for _, g in replicas:
-                grad += g
+                np.add(grad, g, out=grad)
 
         steps = 300 if name == "W3" else 12
         variants = [(f"one step, OpenBLAS {n_threads} threads", whole, n_threads),
@@ -145,11 +147,12 @@ def numexpr_adam(n_threads: int, rounds: int) -> None:
         def fused():
             t[0] += 1
             k = t[0]
-            w1, bb2, w2 = f32(1 - b1), f32(b2), f32(1 - b2)  # noqa: F841 (read by numexpr)
-            ss, c2, e = f32(lr / (1 - b1 ** k)), f32(math.sqrt(1 - b2 ** k)), f32(eps)  # noqa: F841
-            ne.evaluate("m + w1 * (g - m)", out=m)  # torch.lerp_ with weight < 0.5
-            ne.evaluate("bb2 * v + (w2 * g) * g", out=v)
-            ne.evaluate("w - (m * ss) / (sqrt(v) / c2 + e)", out=w)
+            names = {"w": w, "m": m, "v": v, "g": g, "w1": f32(1 - b1), "bb2": f32(b2),
+                     "w2": f32(1 - b2), "ss": f32(lr / (1 - b1 ** k)),
+                     "c2": f32(math.sqrt(1 - b2 ** k)), "e": f32(eps)}
+            ne.evaluate("m + w1 * (g - m)", local_dict=names, out=m)  # torch.lerp_, weight < 0.5
+            ne.evaluate("bb2 * v + (w2 * g) * g", local_dict=names, out=v)
+            ne.evaluate("w - (m * ss) / (sqrt(v) / c2 + e)", local_dict=names, out=w)
 
         p.grad[...] = g
         for _ in range(3):
@@ -170,16 +173,43 @@ def numexpr_adam(n_threads: int, rounds: int) -> None:
               f"bit-identical after 3 steps: {same}")
 
 
+def gather(n_threads: int, rounds: int) -> None:
+    X = np.random.default_rng(0).standard_normal((60_000, 784)).astype(np.float32)
+    rng = np.random.default_rng(1)
+    per = (1 << 17) // (X.itemsize * X.shape[1])  # rows per 128 KiB chunk
+
+    def chunked(idx):
+        out = np.empty((len(idx), X.shape[1]), X.dtype)
+        threads.run(lambda i, _: np.take(X, idx[i * per:(i + 1) * per], axis=0,
+                                         out=out[i * per:(i + 1) * per], mode="clip"),
+                    -(-len(idx) // per))
+        return out
+
+    threads.set_threads(n_threads)
+    for bs in (128, 512):
+        best = {"one take": math.inf, f"chunks on {n_threads} threads": math.inf}
+        for _ in range(rounds):
+            for label, fn in (("one take", lambda idx: X.take(idx, 0)),
+                              (f"chunks on {n_threads} threads", chunked)):
+                batches = [rng.permutation(len(X))[:bs] for _ in range(200)]
+                t0 = time.perf_counter()
+                for idx in batches:
+                    fn(idx)
+                best[label] = min(best[label], (time.perf_counter() - t0) / len(batches))
+        print(f"gather of {bs} random rows of a 60,000 x 784 float32 array, best of {rounds}: "
+              + ", ".join(f"{label} {v * 1e6:.0f} µs" for label, v in best.items()))
+
+
 CHILD = """
 import sys, tempfile
 from pathlib import Path
 sys.path.insert(0, {bench!r})
 import bench
 from threadpoolctl import threadpool_limits
-runner = bench.BackpropRunner(bench.WORKLOADS["W3"], Path(tempfile.mkdtemp()))
-with threadpool_limits(limits={threads}):
+with tempfile.TemporaryDirectory() as folder, threadpool_limits(limits={threads}):
+    runner = bench.BackpropRunner(bench.WORKLOADS["W3"], Path(folder))
     runner.chunk(1)
-    best = max(runner.chunk(2).samples_per_second for _ in range(3))
+    best = max(runner.chunk(2).samples_per_s for _ in range(3))
 print(best)
 """
 
@@ -194,7 +224,9 @@ def timeout(n_threads: int, rounds: int) -> None:
             if label != "default":
                 env["OPENBLAS_THREAD_TIMEOUT"] = "16"
             out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                                 text=True, check=True)
+                                 text=True)
+            if out.returncode:
+                raise SystemExit(f"timeout: the child process failed:\n{out.stderr}")
             results[label].append(float(out.stdout.split()[-1]))
     base = max(results["default"])
     print(f"timeout: W3 training chunks at {n_threads} threads, best of {rounds} child processes "
@@ -208,12 +240,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--only", default="split,numexpr,timeout")
+    ap.add_argument("--only", default="split,numexpr,gather,timeout")
     a = ap.parse_args(argv)
     which = [w.strip() for w in a.only.split(",")]
     print(f"{a.threads} threads; OpenBLAS at {threads.num_threads()} before; load average "
           f"{os.getloadavg()[0]:.2f}")
-    for name, fn in (("split", split), ("numexpr", numexpr_adam), ("timeout", timeout)):
+    for name, fn in (("split", split), ("numexpr", numexpr_adam), ("gather", gather),
+                     ("timeout", timeout)):
         if name in which:
             fn(a.threads, a.rounds)
     return 0

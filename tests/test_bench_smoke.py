@@ -97,3 +97,14 @@ def test_scaling_model_is_amdahls_law_and_karp_flatt():
     assert m["serial_fraction"] == pytest.approx(0.6)
     assert m["karp_flatt"][16] == pytest.approx(1 / (0.6 + 0.4 / 16))
     assert all(m["karp_flatt"][n] < m["amdahl"][n] for n in (4, 16))
+
+
+def test_speedups_divide_each_competitors_throughput_by_its_first_thread_count():
+    bench = load_bench()
+
+    def at(**rates):
+        return {"workloads": {"W4": {"competitors": {c: {"samples_per_s": v} for c, v in rates.items()}}}}
+    results = {"1": at(backprop=100.0, torch=50.0), "2": at(backprop=180.0, torch=90.0, sklearn=7.0),
+               "4": at(backprop=300.0, torch=200.0)}
+    s = bench.speedups(results, [1, 2, 4])
+    assert s == {"W4": {"backprop": {2: 1.8, 4: 3.0}, "torch": {2: 1.8, 4: 4.0}}}

@@ -159,7 +159,7 @@ def test_the_python_the_readme_names_is_the_oldest_ci_runs():
 # the files an extra is for; every other module imports only the dependencies
 EXTRA_OF = {"backprop_cli/plot.py": "plot", "backprop_cli/sweep/": "dask",
             "backprop_cli/sklearn.py": "sklearn", "backprop_cli/exporting.py": "export",
-            "backprop_cli/tracking.py": "tracking"}
+            "backprop_cli/tracking.py": "tracking", "backprop_cli/training/fused.py": "fast"}
 
 
 def test_each_optional_import_is_declared_by_the_extra_of_the_feature_that_imports_it():

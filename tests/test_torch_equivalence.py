@@ -37,7 +37,8 @@ LAYERS = [{"units": 5, "activation": "tanh"}, {"units": 2, "activation": "identi
 
 
 def torch_optimizer(name, opts, params):
-    o = {k: v for k, v in opts.items() if k not in ("clip_norm", "clip_value", "beta1", "beta2")}
+    o = {k: v for k, v in opts.items() if k not in ("clip_norm", "clip_value", "beta1", "beta2",
+                                                   "fused")}
     if "beta1" in opts or "beta2" in opts:
         o["betas"] = (opts.get("beta1", 0.9), opts.get("beta2", 0.999))
     cls = {"sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad, "rmsprop": torch.optim.RMSprop,
@@ -92,7 +93,12 @@ def max_difference(name, opts, epochs=5, batch=6):
     return max(np.abs(ours[k] - theirs[k]).max() for k in ours), moved
 
 
-@pytest.mark.parametrize("name,opts", CASES, ids=[f"{n}-{'-'.join(o) or 'defaults'}" for n, o in CASES])
+#: the same cases through the compiled one-pass update (optimizer.fused: true, Numba)
+FUSED_CASES = [(n, {**o, "fused": True}) for n, o in CASES if n in ("sgd", "adam", "adamw")]
+
+
+@pytest.mark.parametrize("name,opts", CASES + FUSED_CASES,
+                         ids=[f"{n}-{'-'.join(o) or 'defaults'}" for n, o in CASES + FUSED_CASES])
 def test_final_weights_match_pytorch(name, opts):
     diff, moved = max_difference(name, opts)
     assert moved > 1e-3, "the weights barely moved: the comparison would prove nothing"

@@ -1,5 +1,7 @@
 """training.threads (and train --threads): the BLAS library's threads and backprop's own pool
 for one run, put back afterwards; the same numbers run to run at a given count."""
+import re
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -47,3 +49,19 @@ def test_the_command_takes_threads_and_refuses_bad_counts(tmp_path):
     assert r.exit_code == 2 and "training.threads: must be >= 1, got 0" in r.output
     r = CliRunner().invoke(main, ["train", "--resume", str(tmp_path), "--threads", "2"])
     assert r.exit_code == 2 and "--threads" in r.output
+
+
+@pytest.mark.parametrize("n, words", [(1, r"training on 1 thread\b(?!s)"), (2, r"training on 2 threads\b")])
+def test_the_live_view_states_the_thread_count(n, words, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from backprop_cli.console import ProgressBar
+    buf = io.StringIO()
+    bar = ProgressBar(Console(file=buf, width=100, force_terminal=True), health_every=None, live=True)
+    before = threads.num_threads()
+    backprop_cli.train(CONFIGS / "xor.yaml", [f"training.threads={n}", "training.epochs=3"],
+                       runs_dir=tmp_path, callbacks=[bar])
+    assert re.search(words, buf.getvalue())
+    assert threads.num_threads() == before

@@ -56,6 +56,24 @@ CLIP_OPTIONS = {
 #: pass (a NumPy call per pass per block, no cache gain measured), so one thread keeps it.
 BLOCK = 1 << 16
 PARALLEL_MIN = 1 << 17
+#: the fewest trainable entries for which ``fused: null`` picks the compiled update (fused.py):
+#: below it, Numba's import (~0.3 s) and first compile (~0.5 s per dtype, cached on disk
+#: afterwards) would cost more than a whole run gains
+FUSED_MIN = 1 << 17
+INSTALL_FAST = "pip install 'backprop-cli[fast]'"
+
+
+def fused_option() -> Option:  # pragma: no mutate block
+    return Option(bool, None, "one compiled pass over the weights per step (Numba: pip install "
+                  "'backprop-cli[fast]'), bit-identical to NumPy's passes: null (PyTorch's default) "
+                  f"uses it when Numba is installed and at least {FUSED_MIN:,} weights are trained; "
+                  "true always (an error without Numba); false never", nullable=True)
+
+
+def fused_available() -> bool:
+    """Numba can be imported (without importing it)."""
+    import importlib.util
+    return importlib.util.find_spec("numba") is not None
 
 
 def weight_decay_option(default: float = 0.0) -> Option:  # pragma: no mutate block
@@ -110,6 +128,11 @@ class Optimizer:
     blockwise: bool = False
     #: the fewest flat entries for which a blockwise update is cut into blocks
     parallel_min: int = PARALLEL_MIN
+    #: the ``fused`` option (None: decide from Numba and the size); only optimizers with a
+    #: ``fused_update`` (the compiled pass of fused.py) take it
+    fused: bool | None = False
+    #: the fused.py module while the compiled update is in use (see ``uses_fused``), else None
+    _kernels = None
 
     def __init__(self, params, lr: float = 0.01, clip_norm: float | None = None,
                  clip_value: float | None = None):
@@ -156,6 +179,29 @@ class Optimizer:
                 (_Flat(whole.value[a:a + BLOCK], whole.grad[a:a + BLOCK]),
                  {b: arr[a:a + BLOCK] for b, arr in bufs.items()}, [w[a:a + BLOCK] for w in tmp])
                 for a in range(0, n, BLOCK)]
+        self._kernels = self._fused_kernels()
+
+    @property
+    def uses_fused(self) -> bool:
+        """True when each step is fused.py's compiled pass instead of NumPy's passes."""
+        return self._kernels is not None
+
+    def _fused_kernels(self):
+        """fused.py when the compiled update is to be used (the ``fused`` option), else None."""
+        if self.fused is False or not hasattr(self, "fused_update"):
+            return None
+        arrays = [a for p, bufs, _ in self._slots for a in (p.value, p.grad, *bufs.values())]
+        if self.fused is None and (sum(p.value.size for p, _, _ in self._slots) < FUSED_MIN
+                                   or not fused_available()):
+            return None
+        if not fused_available():
+            raise ValueError(f"fused: true needs Numba, which is not installed: {INSTALL_FAST}")
+        if not all(a.flags.c_contiguous for a in arrays):  # never for a Network's parameters
+            if self.fused is None:
+                return None
+            raise ValueError("fused: true needs contiguous parameter arrays")
+        from . import fused
+        return fused
 
     def clip(self) -> None:
         grads = [p.grad for p in self.params]
@@ -173,6 +219,10 @@ class Optimizer:
         if self.clip_value is not None or self.clip_norm is not None:
             self.clip()
         self.t += 1
+        if self._kernels is not None:  # one compiled pass, on this thread: on the pool's
+            for p, buf, tmp in self._slots:  # blocks it measured slower (W3, 2 threads:
+                self.fused_update(p, p.grad, buf, tmp)  # 106 µs on one, 167 µs on two)
+            return
         update = self.update
         blocks = self._blocks
         if blocks is not None and threads.num_threads() > 1:
@@ -234,14 +284,14 @@ class SGD(Optimizer):
         "dampening": Option(float, 0.0, "dampening of the momentum's new gradient", ge=0, le=1),
         "nesterov": Option(bool, False, "Nesterov momentum (needs momentum > 0, dampening 0)"),
         "weight_decay": weight_decay_option(),
+        "fused": fused_option(),
         **CLIP_OPTIONS,
     }
 
-
     def __init__(self, params, lr=0.001, momentum=0.0, dampening=0.0, nesterov=False,
-                 weight_decay=0.0, **clip):
+                 weight_decay=0.0, fused=None, **clip):
         self.momentum, self.dampening, self.nesterov = momentum, dampening, nesterov
-        self.weight_decay = weight_decay
+        self.weight_decay, self.fused = weight_decay, fused
         self.buffers = ("momentum_buffer",) if momentum else ()
         self.scratch = 2 if weight_decay else 1
         for key, msg in self.problems({"momentum": momentum, "dampening": dampening,
@@ -277,6 +327,15 @@ class SGD(Optimizer):
                 g = b
         np.multiply(g, self.lr, out=step)
         p.value -= step
+
+    def fused_update(self, p, g, buf, tmp):
+        """``update`` in one compiled pass (fused.sgd), bit-identical."""
+        f = p.value.dtype.type
+        w = p.value.reshape(-1)
+        b = buf["momentum_buffer"].reshape(-1) if self.momentum else w  # w: unused
+        self._kernels.sgd(w, g.reshape(-1), b, f(self.weight_decay), f(self.momentum),
+                          f(1.0 - self.dampening), f(self.lr), bool(self.weight_decay),
+                          bool(self.momentum), self.t == 1, bool(self.dampening), bool(self.nesterov))
 
 
 class Adagrad(Optimizer):
@@ -409,6 +468,7 @@ class Adam(Optimizer):
         "eps": Option(float, 1e-8, "added to the denominator, for stability", ge=0),
         "weight_decay": weight_decay_option(),
         "amsgrad": Option(bool, False, "AMSGrad: divide by the largest v seen so far"),
+        "fused": fused_option(),
         **CLIP_OPTIONS,
     }
     decoupled = False
@@ -416,9 +476,9 @@ class Adam(Optimizer):
     blockwise = True
 
     def __init__(self, params, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
-                 amsgrad=False, **clip):
+                 amsgrad=False, fused=None, **clip):
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
-        self.weight_decay, self.amsgrad = weight_decay, amsgrad
+        self.weight_decay, self.amsgrad, self.fused = weight_decay, amsgrad, fused
         self.buffers = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
         self.scratch = 3 if weight_decay and not self.decoupled else 2
         super().__init__(params, lr, **clip)
@@ -447,6 +507,20 @@ class Adam(Optimizer):
         step /= denom
         p.value -= step
 
+    def fused_update(self, p, g, buf, tmp):
+        """``update`` in one compiled pass (fused.adam), bit-identical."""
+        f = p.value.dtype.type
+        b1, b2, t = self.beta1, self.beta2, self.t
+        weight = 1.0 - b1
+        v = buf["exp_avg_sq"].reshape(-1)
+        vmax = buf["max_exp_avg_sq"].reshape(-1) if self.amsgrad else v  # v: unused
+        self._kernels.adam(
+            p.value.reshape(-1), g.reshape(-1), buf["exp_avg"].reshape(-1), v, vmax,
+            f(1.0 - self.lr * self.weight_decay), f(self.weight_decay), f(weight), f(1.0 - weight),
+            f(b2), f(1.0 - b2), f(self.lr / (1.0 - b1 ** t)), f(math.sqrt(1.0 - b2 ** t)),
+            f(self.eps), bool(self.weight_decay), bool(self.decoupled), abs(weight) < 0.5,
+            bool(self.amsgrad))
+
 
 class AdamW(Adam):
     """AdamW (torch.optim.AdamW): Adam with decoupled weight decay.
@@ -461,8 +535,8 @@ class AdamW(Adam):
     decoupled = True
 
     def __init__(self, params, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01,
-                 amsgrad=False, **clip):
-        super().__init__(params, lr, beta1, beta2, eps, weight_decay, amsgrad, **clip)
+                 amsgrad=False, fused=None, **clip):
+        super().__init__(params, lr, beta1, beta2, eps, weight_decay, amsgrad, fused, **clip)
 
 
 OPTIMIZERS = Registry("optimizer", {
