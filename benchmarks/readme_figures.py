@@ -464,9 +464,21 @@ SOURCES = {
     "medians": "the update alone timed best of 40 interleaved steps (one pass vs blocks, 2 "
     "threads), and bench.py's BackpropRunner chunks with Optimizer.parallel_min switched between "
     "chunks (interleaved, best of 3-10), shared 2-core machine at load 2-3.6, commit 412c632",
-    "Performance: the issue 18 before/after table": "benchmarks/bench.py --workloads W1,W3,W4 "
-    "--threads 1,2 --pairs 3 --chunk-seconds 1 --no-startup --competitors backprop,torch,"
-    "torch_fused at commits 5aab326 (load 0.83) and 412c632 (load 1.39)",
+    "Performance: the speed-up with threads table, its goals paragraph (and the d5d9e83 run it "
+    "cites)": "benchmarks/bench.py --workloads W1,W2,W3,W4 --threads 1,2 --pairs 3 --chunk-seconds 1 "
+    "--no-startup --competitors backprop,torch,torch_fused at commits 600d364 and d5d9e83; the 12 "
+    "W4 chunks and the 75 ms checkpoint: bench.py's BackpropRunner at 2 threads, chunk(1) x12 and "
+    "cProfile of one chunk",
+    "Performance: the scaling model table and its figures (p, S(2), Amdahl, Karp-Flatt; 35%/22%/20%/7%; "
+    "30.4 ms per W4 step)": "python benchmarks/bench.py --profile W1,W2,W3,W4,W6,W7 --profile-steps "
+    "200 at commits 600d364 (d5d9e83 for the 35% and 22%); the 16-core figures are issue 18's",
+    "Performance: optimizer.fused timings (510 -> 105 us, 1,761 -> 933 us, 342 -> 94 us, "
+    "4,408 -> 846 us, 106 vs 167 us, 0.3 s import, 0.5 s compile)": "bench.py --profile W3,W4 "
+    "at d5d9e83 and 600d364; the update alone timed best of 3 (NumPy Adam vs fused.adam, 1 "
+    "thread); the pool blocks: bench.py --profile W3 with the fused pass in blocks (before commit "
+    "600d364 ran it on the training thread); import and first compile timed in a fresh process",
+    "Performance: alternatives measured and not taken": "python benchmarks/threading_alternatives.py "
+    "--rounds 5 (split, numexpr, gather, timeout) at commit d76d684, load average about 1",
     "Sweeps on Dask: MALLOC_TRIM_THRESHOLD_ made trials about 3x slower": "measured with commit dd88fdc",
     "Tests: PyTorch downloads, 190 MB (CPU) and about 2.7 GB (CUDA)":
         "the wheels of torch 2.13.0+cpu, and of torch 2.14.1 with the nvidia-* wheels it requires",
