@@ -466,7 +466,8 @@ SOURCES = {
     "chunks (interleaved, best of 3-10), shared 2-core machine at load 2-3.6, commit 412c632",
     "Performance: the speed-up with threads table, its goals paragraph (and the d5d9e83 run it "
     "cites)": "benchmarks/bench.py --workloads W1,W2,W3,W4 --threads 1,2 --pairs 3 --chunk-seconds 1 "
-    "--no-startup --competitors backprop,torch,torch_fused at commits 600d364 and d5d9e83; the 12 "
+    "--no-startup --competitors backprop,torch,torch_fused at commits 600d364 and d5d9e83, and "
+    "--workloads W3,W4 --threads 2 --pairs 7 at 8713de3; the 12 "
     "W4 chunks and the 75 ms checkpoint: bench.py's BackpropRunner at 2 threads, chunk(1) x12 and "
     "cProfile of one chunk",
     "Performance: the scaling model table and its figures (p, S(2), Amdahl, Karp-Flatt; 35%/22%/20%/7%; "
