@@ -148,11 +148,11 @@ def export(run: str | os.PathLike, format: str = "onnx", path: str | os.PathLike
             arrays = to_torch_state(model.network, where=str(run))
             info["modules"] = [module_repr(name, kwargs) for name, kwargs, _ in torch_modules(model.network, str(run))]
         info["tensors"] = {k: list(v.shape) for k, v in arrays.items()}
-        data = _npz_bytes(arrays)
+        data = _npz_writer(arrays)  # streamed into the file, not built in memory first
     from .rundir import atomic_write
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, data)
-    info["bytes"] = len(data)
+    info["bytes"] = path.stat().st_size
     return info
 
 
@@ -192,11 +192,10 @@ def _stem(run, model, which: str) -> str:
     return "model" if which == "best" else f"model-{which}"
 
 
-def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    import io
-    buf = io.BytesIO()
-    np.savez(buf, **{k: np.ascontiguousarray(v) for k, v in arrays.items()})
-    return buf.getvalue()
+def _npz_writer(arrays: dict[str, np.ndarray]):
+    """A function that writes ``arrays`` as an .npz file into the binary file it is given
+    (for :func:`rundir.atomic_write`)."""
+    return lambda fh: np.savez(fh, **{k: np.ascontiguousarray(v) for k, v in arrays.items()})
 
 
 # -- what every format says about the run ------------------------------------------------------
