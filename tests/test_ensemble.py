@@ -229,6 +229,30 @@ def test_output_loss_is_convex_in_the_outputs(name):
             Y = rng.normal(0, 1, (n, k))
         each = [scoring.output_loss(name, o, Y) for o in outs]
         assert scoring.output_loss(name, scoring.average_outputs(list(outs)), Y) <= np.mean(each) + 1e-12
+        # and each value is the loss's formula, written out here (a constant would pass the above)
+        assert each == pytest.approx([by_formula(name, o, Y) for o in outs], rel=1e-12)
+
+
+def by_formula(name, o, Y):
+    """The mean over examples of each loss, from its definition (engine/losses.py's docstrings)."""
+    if name == "bce":
+        return float(np.mean(-(Y * np.log(o) + (1 - Y) * np.log(1 - o)).sum(axis=1)))
+    if name == "cross_entropy":
+        return float(np.mean(-(Y * np.log(o)).sum(axis=1)))
+    if name == "mse":
+        return float(np.mean((o - Y) ** 2))
+    if name == "quadratic":
+        return float(np.mean(0.5 * ((o - Y) ** 2).sum(axis=1)))
+    if name == "mae":
+        return float(np.mean(np.abs(o - Y)))
+    if o.shape[1] == 1:  # hinge, binary: t = ±1
+        t = np.where(Y > 0, 1.0, -1.0)
+        return float(np.mean(np.maximum(0.0, 1 - t * o)))
+    c = Y.argmax(axis=1)  # hinge, multi-class: the other classes' margins against the true one's
+    zc = o[np.arange(len(o)), c][:, None]
+    margins = np.maximum(0.0, 1 + o - zc)
+    margins[np.arange(len(o)), c] = 0
+    return float(np.mean(margins.sum(axis=1)))
 
 
 def test_eval_and_predict_of_the_ensemble_are_the_average_of_its_members(bagged, tmp_path):
