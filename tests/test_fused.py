@@ -1,4 +1,4 @@
-"""optimizer.fused: SGD, Adam and AdamW in one compiled pass (training/fused.py, Numba), which
+"""optimizer.fused: SGD, Adam, AdamW and Adagrad in one compiled pass (training/fused.py, Numba), which
 must leave weights and buffers bit-identical to NumPy's passes, for every option, in float32
 and float64; chosen by default only for large networks; refused in one line without Numba."""
 import json
@@ -26,6 +26,9 @@ CASES = [
     ("adam", {"beta1": 0.3, "beta2": 0.9, "eps": 1e-3}),  # 1 - beta1 > 0.5: lerp's other branch
     ("adamw", {}),
     ("adamw", {"lr": 0.01, "weight_decay": 0.2, "amsgrad": True, "beta1": 0.2}),
+    ("adagrad", {}),
+    ("adagrad", {"lr": 0.1, "lr_decay": 0.05, "weight_decay": 0.03, "initial_accumulator_value": 0.2,
+                 "eps": 1e-3}),
 ]
 
 

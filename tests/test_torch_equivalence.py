@@ -94,7 +94,7 @@ def max_difference(name, opts, epochs=5, batch=6):
 
 
 #: the same cases through the compiled one-pass update (optimizer.fused: true, Numba)
-FUSED_CASES = [(n, {**o, "fused": True}) for n, o in CASES if n in ("sgd", "adam", "adamw")]
+FUSED_CASES = [(n, {**o, "fused": True}) for n, o in CASES if n in ("sgd", "adam", "adamw", "adagrad")]
 
 
 @pytest.mark.parametrize("name,opts", CASES + FUSED_CASES,

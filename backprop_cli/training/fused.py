@@ -1,5 +1,6 @@
 """Fused optimizer updates, compiled with Numba (the ``fast`` extra): one pass over the
-weights where NumPy makes 4 (SGD with momentum) to 13 (Adam) passes.
+weights where NumPy makes 4 (SGD with momentum), 7 (Adagrad) or 13 (Adam) passes. These are
+the optimizers PyTorch offers ``fused=True`` for; RMSprop keeps NumPy's passes, as it has none.
 
 Each loop does, for one entry, the arithmetic of the NumPy update in training/optimizers.py,
 operation for operation, in the weights' dtype: the same roundings in the same order, so the
@@ -80,3 +81,17 @@ def adam(w, g, m, v, vmax, shrink, wd, weight, rest, b2, keep2, step_size, c2, e
             vmax[i] = vh
             vi = vh
         w[i] = wi - (mi * step_size) / (np.sqrt(vi) / c2 + eps)
+
+
+@_jit
+def adagrad(w, g, s, wd, clr, eps, decay):
+    """Adagrad (optimizers.Adagrad.update): g ← g + wd·θ; s ← s + g·g;
+    θ ← θ - (g·clr) / (√s + eps), clr the decayed learning rate."""
+    for i in range(w.size):
+        wi = w[i]
+        gi = g[i]
+        if decay:
+            gi = wi * wd + gi
+        si = s[i] + gi * gi
+        s[i] = si
+        w[i] = wi - (gi * clr) / (np.sqrt(si) + eps)

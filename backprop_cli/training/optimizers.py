@@ -355,6 +355,7 @@ class Adagrad(Optimizer):
         "weight_decay": weight_decay_option(),
         "initial_accumulator_value": Option(float, 0.0, "start of the sum of squares", ge=0),
         "eps": Option(float, 1e-10, "added to √s, for stability", ge=0),
+        "fused": fused_option(),
         **CLIP_OPTIONS,
     }
     buffers = ("sum",)
@@ -362,9 +363,9 @@ class Adagrad(Optimizer):
     blockwise = True
 
     def __init__(self, params, lr=0.01, lr_decay=0.0, weight_decay=0.0,
-                 initial_accumulator_value=0.0, eps=1e-10, **clip):
+                 initial_accumulator_value=0.0, eps=1e-10, fused=None, **clip):
         self.lr_decay, self.weight_decay, self.eps = lr_decay, weight_decay, eps
-        self.initial_accumulator_value = initial_accumulator_value
+        self.initial_accumulator_value, self.fused = initial_accumulator_value, fused
         self.scratch = 3 if weight_decay else 2
         super().__init__(params, lr, **clip)
 
@@ -385,6 +386,13 @@ class Adagrad(Optimizer):
         np.multiply(g, clr, out=step)
         step /= std
         p.value -= step
+
+    def fused_update(self, p, g, buf, tmp):
+        """``update`` in one compiled pass (fused.adagrad), bit-identical."""
+        f = p.value.dtype.type
+        clr = self.lr / (1.0 + (self.t - 1) * self.lr_decay)
+        self._kernels.adagrad(p.value.reshape(-1), g.reshape(-1), buf["sum"].reshape(-1),
+                              f(self.weight_decay), f(clr), f(self.eps), bool(self.weight_decay))
 
 
 class RMSprop(Optimizer):
