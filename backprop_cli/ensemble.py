@@ -39,10 +39,10 @@ import numpy as np
 
 from .config import Config
 from .errors import ConfigError, DataError
+from .runs import MEMBERS
 
 ENSEMBLE_KEY = 1000          # the run seed sequence's child whose children are the members
 STATE_FILE = "ensemble.json"
-MEMBERS = "members"
 
 
 # -- random streams and samples ---------------------------------------------------------------

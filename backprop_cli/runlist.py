@@ -316,7 +316,8 @@ def run_row(path: Path, name: str, kind: str = "run", summary=MISSING, now: floa
 def _unfinished_row(path: Path, name: str, kind: str, text: str | None, now: float) -> Row | None:
     """A run or ensemble folder without summary.json: running, or killed."""
     if (path / "ensemble.json").is_file():
-        members = sorted((p for p in (path / "members").glob("*") if p.name.isdigit()), key=lambda p: int(p.name))
+        from .runs import member_folders
+        members = member_folders(path)
         files, epochs, last_time = [path / "ensemble.json"], 0, 0.0
         for m in members:
             done = _read_json_quiet(m / "summary.json")

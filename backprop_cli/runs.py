@@ -16,6 +16,24 @@ import yaml
 from . import yamlio
 from .errors import DataError
 
+#: an ensemble's run folder keeps member i, itself a run folder, in members/<i>/ (ensemble.py)
+MEMBERS = "members"
+
+
+def is_member(path) -> bool:
+    """Whether ``path`` is an ensemble's member folder, RUN/members/<i>."""
+    path = Path(path).resolve()
+    return path.parent.name == MEMBERS and path.name.isdigit()
+
+
+def member_folders(run_dir) -> list[Path]:
+    """An ensemble run folder's members, RUN/members/<i>, in the order of i (none: [])."""
+    folder = Path(run_dir) / MEMBERS
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.iterdir() if p.name.isdigit() and p.is_dir()),
+                  key=lambda p: int(p.name))
+
 
 @dataclass
 class Run:
@@ -81,8 +99,8 @@ def read_run(path) -> Run:
         except yaml.YAMLError as e:
             raise DataError(f"{path / 'config.yaml'}: not valid YAML ({e})") from None
     name = path.resolve().name
-    if path.resolve().parent.name == "members":  # an ensemble's member: RUN/members/<i>
-        name = f"{path.resolve().parent.parent.name}/members/{name}"
+    if is_member(path):  # RUN/members/<i>
+        name = f"{path.resolve().parent.parent.name}/{MEMBERS}/{name}"
     return Run(path, name, metrics, summary, config)
 
 

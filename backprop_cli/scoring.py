@@ -22,10 +22,10 @@ from . import checkpoint
 from .config import Config
 from .data import columns, preprocess
 from .errors import BackpropError, DataError, DataLike, UsageError
+from .runs import MEMBERS, is_member
 from .evaluation import classification_report, regression_report
 from .training.metrics import decide
 
-MEMBERS = "members"  # an ensemble's run folder keeps member i in members/<i>/ (see ensemble.py)
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Member:
     @property
     def name(self) -> str:
         """The run folder's name (members/<i> for a member of an ensemble run)."""
-        if self.run_dir.parent.name == MEMBERS:
+        if is_member(self.run_dir):
             return f"{MEMBERS}/{self.run_dir.name}"
         return self.run_dir.name
 

@@ -565,11 +565,13 @@ def trials_environment(sweep_dir: Path, configs):
 # --------------------------------------------------------------------------------------------
 # after the fact: backprop log
 def run_folders(paths) -> list[Path]:
-    """The run folders to send: each path, an ensemble's members, a sweep's trials."""
+    """The run folders to send: each path, an ensemble's members (those training has made, in
+    order, as ``plot`` finds them), a sweep's trials."""
+    from .ensemble import member_dirs
     out = []
     for p in map(Path, paths):
         if (p / "ensemble.json").is_file():
-            out += sorted((p / "members").iterdir(), key=lambda d: int(d.name) if d.name.isdigit() else 0)
+            out += member_dirs(p)
         elif (p / "sweep.yaml").is_file():
             out += sorted(d for d in (p / "trials").iterdir() if d.is_dir() and not d.name.startswith("."))
         else:

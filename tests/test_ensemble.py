@@ -504,3 +504,15 @@ def test_the_sklearn_estimator_refuses_an_ensemble_config():
     y = (X[:, 0] > 0).astype(int)
     with pytest.raises(ValueError, match=r"ensemble.members 3: the estimator fits one network; bag it with"):
         BackpropClassifier(config={"ensemble": {"members": 3}}, epochs=2).fit(X, y)
+
+
+def test_member_folders_are_found_in_index_order_and_named_alike_everywhere(tmp_path):
+    from backprop_cli.runs import is_member, member_folders
+    run = tmp_path / "bag"
+    for name in ("10", "2", "0", "notes", ".tmp"):
+        (run / "members" / name).mkdir(parents=True)
+    (run / "members" / "3").write_text("a file, not a member")
+    assert [p.name for p in member_folders(run)] == ["0", "2", "10"]
+    assert member_folders(tmp_path / "plain") == []
+    assert is_member(run / "members" / "2") and not is_member(run / "members" / "notes")
+    assert not is_member(run)
