@@ -191,21 +191,27 @@ def _run_members(run_dir, cfg: Config, splits, data, plan: list[str], *, callbac
         if r.summary.get("interrupted"):
             stop = ("interrupted", i, r.summary["stop_reason"])
             break
-    summary = ensemble_summary(run_dir, cfg, splits, results, stop, t_start)
+    earlier = _earlier_summaries(run_dir, len(plan), results)
+    summary = ensemble_summary(run_dir, cfg, splits, results, stop, t_start, earlier)
     if run_dir is not None:
         from .rundir import write_json
         write_json(run_dir / "summary.json", summary)
-    members = [results[i] if i in results else _record(run_dir, i) for i in range(len(plan))
-               if i in results or (run_dir is not None and (member_dir(run_dir, i) / "summary.json").is_file())]
     from .api import RunResult
+    members = [results[i] if i in results else RunResult(member_dir(run_dir, i), earlier[i])
+               for i in range(len(plan)) if i in results or i in earlier]
     return RunResult(run_dir, summary, [], None, None, members)
 
 
-def _record(run_dir: Path, i: int):
-    """A member trained before this call: its RunResult from its folder (no network)."""
-    from .api import RunResult
-    d = member_dir(run_dir, i)
-    return RunResult(d, json.loads((d / "summary.json").read_text()))
+def _earlier_summaries(run_dir: Path | None, n: int, results: dict) -> dict[int, dict]:
+    """The summary.json of each member trained before this call (read once), by index."""
+    if run_dir is None:
+        return {}
+    out = {}
+    for i in range(n):
+        path = member_dir(run_dir, i) / "summary.json"
+        if i not in results and path.is_file():
+            out[i] = json.loads(path.read_text())
+    return out
 
 
 def _member_network(run_dir: Path, i: int, results: dict):
@@ -216,9 +222,11 @@ def _member_network(run_dir: Path, i: int, results: dict):
     return load_member(member_dir(run_dir, i), "last").network
 
 
-def ensemble_summary(run_dir, cfg: Config, splits, results: dict, stop, t_start: float) -> dict:
+def ensemble_summary(run_dir, cfg: Config, splits, results: dict, stop, t_start: float,
+                     earlier: dict[int, dict]) -> dict:
     """RUN/summary.json: each member's record and its scores on the run's splits (its final
-    weights), their mean, and the ensemble's (averaged outputs, its loss on them)."""
+    weights), their mean, and the ensemble's (averaged outputs, its loss on them). ``results``:
+    the members trained in this call; ``earlier``: the summaries of those trained before."""
     from . import api
     from .rundir import json_number
     from .scoring import ensemble_scores
@@ -228,8 +236,8 @@ def ensemble_summary(run_dir, cfg: Config, splits, results: dict, stop, t_start:
     for i in range(n):
         if i in results:
             records.append(results[i].summary)
-        elif run_dir is not None and (member_dir(run_dir, i) / "summary.json").is_file():
-            records.append(json.loads((member_dir(run_dir, i) / "summary.json").read_text()))
+        elif i in earlier:
+            records.append(earlier[i])
         else:
             break
     rows = [{"member": i, "run_dir": r.get("run_dir"), "epochs": r["epochs"],
