@@ -22,7 +22,7 @@ from .errors import ArraysLike, ConfigError, ConfigLike, DataError, UsageError
 from .rundir import (MetricsWriter, atomic_write, check_name, keep_metrics, make_run_dir, safe_name,
                      signals_held, write_json)
 from .training.build import build_optimizer, build_trainer, check_against_data, summary_fields  # noqa: F401 (build_optimizer is public)
-from .training.callbacks import Callback, History, TrainState
+from .training.callbacks import Callback, History, Hooks, TrainState
 
 if TYPE_CHECKING:
     from .engine.gradcheck import Report
@@ -526,8 +526,7 @@ def _fit(run_dir: Path, s: "Setup", callbacks, on_start, handle_signals, t_start
             if health is not None:
                 health.close()
             _roll_back(run_dir, state)
-            for cb in callbacks:  # the caller's, such as the progress display, see the end
-                cb.on_train_end(state)
+            Hooks(callbacks)("on_train_end", state)  # the caller's, such as the progress display
         summary = _summary(run_dir, s.config, s, state, t_start)
         summary["threads"] = threads.num_threads()
         summary["optimizer_fused"] = opt.uses_fused
@@ -617,7 +616,9 @@ def _resume(run_dir: Path, *, callbacks, on_start, handle_signals, t_start,
     s.network.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("param/")},
                               source=str(ckpt))
     if extension is not None:
-        _record_new_total(run_dir / "config.yaml", absolute_files(config, cfg.base_dir), extension)
+        _record_new_total(run_dir / "config.yaml", absolute_files(config, cfg.base_dir),
+                          f"# --resume --epochs {extension['to']}: training.epochs {extension['from']} -> "
+                          f"{extension['to']} at epoch {extension['at_epoch']}")
     for k, st in meta["streams"].items():
         set_rng_state(getattr(s.streams, k), st)
     # metrics.jsonl: keep the epochs the checkpoint covers, drop those it will redo
@@ -688,12 +689,11 @@ def _check_resumable(run_dir: Path, epoch: int, ts: dict, epochs: int | None) ->
                         f"on, give a new total: --resume {run_dir} --epochs N (N > {epoch})")
 
 
-def _record_new_total(path: Path, config: dict, extension: dict) -> None:
-    """config.yaml gets the new training.epochs and a comment line saying from what."""
+def _record_new_total(path: Path, config: dict, comment: str) -> None:
+    """config.yaml gets the new training.epochs (in ``config``) and, after its header, the
+    ``comment`` line saying from what (a run's --resume --epochs N, or an ensemble's)."""
     lines = path.read_text().splitlines(keepends=True) if path.is_file() else []
-    header = "".join(itertools.takewhile(lambda ln: ln.startswith("#"), lines))
-    header += (f"# --resume --epochs {extension['to']}: training.epochs {extension['from']} -> "
-               f"{extension['to']} at epoch {extension['at_epoch']}\n")
+    header = "".join(itertools.takewhile(lambda ln: ln.startswith("#"), lines)) + comment + "\n"
     atomic_write(path, header + yamlio.dump(config, sort_keys=False))
 
 

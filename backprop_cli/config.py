@@ -733,7 +733,7 @@ def check_semantics(cfg: dict, v: Validator) -> None:
 
 
 def _learns(spec: dict) -> bool:
-    """Whether a layer spec has parameters (dense, gated, conv2d; not pools or flatten)."""
+    """Whether a layer spec has parameters (dense, gated, maxout, conv2d; not pools or flatten)."""
     from .engine.blocks import LAYERS, input_rank
     cls = LAYERS.get(spec.get("type", "dense"))
     try:
@@ -765,7 +765,7 @@ def _check_init_from_and_freeze(cfg: dict, layers: list, v: Validator) -> None:
                 v.error(where, f"no layer {i}: model.layers has {len(layers)} (0 to {len(layers) - 1})")
             elif specs[i] is not None and not _learns(specs[i]):
                 v.error(where, f"layer {i} is {specs[i].get('type')}, which has no parameters to "
-                        "load; list dense, gated or conv2d layers")
+                        "load; list dense, gated, maxout or conv2d layers")
             seen.add(i)
     frozen = [i for i, spec in enumerate(specs) if spec is not None and spec.get("freeze") is True]
     for i in frozen:

@@ -39,7 +39,7 @@ import numpy as np
 
 from .config import Config
 from .errors import ConfigError, DataError
-from .runs import MEMBERS
+from .runs import MEMBERS, member_folders
 
 ENSEMBLE_KEY = 1000          # the run seed sequence's child whose children are the members
 STATE_FILE = "ensemble.json"
@@ -103,7 +103,7 @@ def member_dir(run_dir: Path, member: int) -> Path:
 def member_dirs(run_dir: Path) -> list[Path]:
     """The folders of an ensemble's members that training has made, in order."""
     n = int(read_state(run_dir)["members"])
-    return [d for d in (member_dir(run_dir, i) for i in range(n)) if d.is_dir()]
+    return [d for d in member_folders(run_dir) if int(d.name) < n]
 
 
 def read_state(run_dir: Path) -> dict:
@@ -338,22 +338,11 @@ def resume_ensemble(run_dir: Path, *, callbacks, on_start, handle_signals, t_sta
     if epochs is not None:
         c = json.loads(json.dumps(cfg.data))
         c["training"]["epochs"] = epochs
-        _record_new_total(run_dir / "config.yaml", absolute_files(c, cfg.base_dir), total, epochs)
+        api._record_new_total(run_dir / "config.yaml", absolute_files(c, cfg.base_dir),
+                          f"# --resume --epochs {epochs}: training.epochs {total} -> {epochs} for every member")
         cfg = Config(c, cfg.path, cfg.overrides)
         _write_state(run_dir, cfg)
     data = api.run_arrays(run_dir, cfg.data)
     splits = api.setup(member_config(cfg, None), data=data).splits
     return _run_members(run_dir, cfg, splits, data, plan, callbacks=callbacks, on_start=on_start,
                         handle_signals=handle_signals, t_start=t_start, epochs=epochs)
-
-
-def _record_new_total(path: Path, config: dict, old: int, new: int) -> None:
-    """RUN/config.yaml gets the new training.epochs and a comment line saying from what."""
-    import itertools
-
-    from . import yamlio
-    from .rundir import atomic_write
-    lines = path.read_text().splitlines(keepends=True) if path.is_file() else []
-    header = "".join(itertools.takewhile(lambda ln: ln.startswith("#"), lines))
-    header += f"# --resume --epochs {new}: training.epochs {old} -> {new} for every member\n"
-    atomic_write(path, header + yamlio.dump(config, sort_keys=False))

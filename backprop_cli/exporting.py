@@ -122,7 +122,7 @@ def export(run: str | os.PathLike, format: str = "onnx", path: str | os.PathLike
                          f"--format {format}), or the whole ensemble as one graph with --format onnx")
     default = path is None
     if default:  # RUN/export/, made when the file is written
-        path = Path(model.run_dir) / "export" / (_stem(run, model, which) + SUFFIX[format])
+        path = Path(model.run_dir) / "export" / (_stem(run, which) + SUFFIX[format])
     path = Path(path)
     if not default and not path.parent.is_dir():
         raise UsageError(f"{path}: no folder {path.parent}; expected an existing folder for the file")
@@ -183,7 +183,7 @@ def summary_lines(info: dict) -> list[str]:
     return lines
 
 
-def _stem(run, model, which: str) -> str:
+def _stem(run, which: str) -> str:
     """model for a run folder's best checkpoint, model-last for its last; model-<stem> for a
     checkpoint file given by path (model for best.npz)."""
     target = Path(run)

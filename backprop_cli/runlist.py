@@ -55,7 +55,6 @@ COLUMNS = ("name", "path", "kind", "status", "when", "config", "data", "task", "
 #: the columns of the table, in order
 SHOWN = ("name", "kind", "status", "when", "config", "data", "epochs", "best_loss", "best_accuracy",
          "test_loss", "test_accuracy", "wall_time", "stop_reason")
-KINDS = ("run", "ensemble", "sweep", "member", "trial")
 STAMP_RE = re.compile(r"-(\d{8}-\d{6})(?:-\d+)?$")  # make_run_dir's <name>-YYYYmmdd-HHMMSS[-k]
 MISSING = object()
 
@@ -78,7 +77,7 @@ def _read_text(path: Path) -> str | None:
     try:
         with open(path, encoding="utf-8") as fh:
             return fh.read()
-    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
+    except (OSError, UnicodeDecodeError):  # missing, unreadable, or not text
         return None
 
 
@@ -461,7 +460,8 @@ def read_folder(directory, all_: bool = False, now: float | None = None) -> tupl
         if (directory / "ensemble.json").is_file():  # an ensemble: its members
             _add_children(rows, notes, directory / "members", "members/", "member", now)
         else:
-            _add(rows, notes, directory, directory.name, "run", all_, now)
+            from .runs import run_label
+            _add(rows, notes, directory, run_label(directory), "run", all_, now)
         return rows, notes
     try:
         entries = sorted((e for e in os.scandir(directory) if not e.name.startswith(".")), key=lambda e: e.name)
@@ -478,9 +478,12 @@ def read_folder(directory, all_: bool = False, now: float | None = None) -> tupl
 
 def _add_children(rows, notes, folder: Path, prefix: str, kind: str, now: float,
                   parent: str | None = None) -> None:
+    """Rows for an ensemble's members (``folder`` is RUN/members: in the order of their
+    index) or a sweep's trials (SWEEP/trials: in the order of their ids)."""
+    from .runs import member_folders
     try:
-        children = sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                          key=lambda p: (len(p.name), p.name) if p.name.isdigit() else (0, p.name))
+        children = member_folders(folder.parent) if kind == "member" else sorted(
+            p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     except OSError:
         return
     for p in children:
@@ -717,8 +720,8 @@ def diff_runs(a, b, directory=DEFAULT_DIR, now: float | None = None) -> dict:
     epoch, which is epochs) (``delta`` = b - a for numbers). ``same_data``:
     whether their data arrays hash the same (summary.json's data_sha256; None when unknown)."""
     pa, pb = resolve_run(a, directory), resolve_run(b, directory)
-    ra, rb = (run_row(p, p.name if p.parent.name != "members" else f"{p.parent.parent.name}/members/{p.name}",
-                      now=now) for p in (pa, pb))
+    from .runs import run_label
+    ra, rb = (run_row(p, run_label(p), now=now) for p in (pa, pb))
     for p, r in ((pa, ra), (pb, rb)):
         if r is None or r.config is None:
             raise DataError(f"{p}: no readable config.yaml; expected a folder that backprop train wrote")

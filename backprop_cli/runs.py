@@ -26,6 +26,16 @@ def is_member(path) -> bool:
     return path.parent.name == MEMBERS and path.name.isdigit()
 
 
+def run_label(path) -> str:
+    """How a run folder is named to people: its folder's name, and for an ensemble's member
+    RUN/members/<i> the ensemble's with it (``bag/members/0``); a path like ``.`` or
+    ``members/0`` is resolved first, so the name is never empty."""
+    path = Path(path).resolve()
+    if is_member(path):
+        return f"{path.parent.parent.name}/{MEMBERS}/{path.name}"
+    return path.name
+
+
 def member_folders(run_dir) -> list[Path]:
     """An ensemble run folder's members, RUN/members/<i>, in the order of i (none: [])."""
     folder = Path(run_dir) / MEMBERS
@@ -98,10 +108,7 @@ def read_run(path) -> Run:
             config = yamlio.load((path / "config.yaml").read_text())
         except yaml.YAMLError as e:
             raise DataError(f"{path / 'config.yaml'}: not valid YAML ({e})") from None
-    name = path.resolve().name
-    if is_member(path):  # RUN/members/<i>
-        name = f"{path.resolve().parent.parent.name}/{MEMBERS}/{name}"
-    return Run(path, name, metrics, summary, config)
+    return Run(path, run_label(path), metrics, summary, config)
 
 
 def load_run_setup(path: Path, config=None, overrides=(), data=None, which: str = "last"):

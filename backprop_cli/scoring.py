@@ -22,10 +22,9 @@ from . import checkpoint
 from .config import Config
 from .data import columns, preprocess
 from .errors import BackpropError, DataError, DataLike, UsageError
-from .runs import MEMBERS, is_member
 from .evaluation import classification_report, regression_report
+from .runs import MEMBERS, is_member
 from .training.metrics import decide
-
 
 
 @dataclass

@@ -555,7 +555,7 @@ def trials_environment(sweep_dir: Path, configs):
     if "mlflow" not in names or os.environ.get("MLFLOW_TRACKING_URI"):
         yield
         return
-    os.environ["MLFLOW_TRACKING_URI"] = (Path(sweep_dir).resolve().parent.parent / "mlruns").as_uri()
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri(sweep_dir)  # mlruns/ beside the runs folder
     try:
         yield
     finally:

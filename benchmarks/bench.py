@@ -783,8 +783,7 @@ def layer_timer():
         def on_train_begin(self, state):
             net = state.network
             #: the optimizer updates in blocks on backprop's pool (at 2 threads or more)
-            self.pooled_optimizer = (getattr(state.optimizer, "_blocks", None) is not None
-                                     and not getattr(state.optimizer, "uses_fused", False))
+            self.pooled_optimizer = getattr(state.optimizer, "_blocks", None) is not None
             for layer in net.layers:
                 for method in ("forward", "backward"):
                     wrap(layer, method, f"{type(layer).__name__}.{method}", self.seconds)

@@ -58,7 +58,8 @@ def test_the_compiled_pass_is_bit_identical_to_numpys(name, opts, dtype):
     for k in w0:
         assert w0[k].dtype == w1[k].dtype == dtype
         np.testing.assert_array_equal(w1[k], w0[k])
-    assert s0.keys() == s1.keys() and len(s0) > 1 or name == "sgd"
+    assert s0.keys() == s1.keys()
+    assert len(s0) > 1 or name == "sgd"  # t, and the buffers (none for SGD without momentum)
     for k in s0:
         np.testing.assert_array_equal(s1[k], s0[k])
     moved = steps(name, opts, dtype, False, count=0)[0]
@@ -89,6 +90,10 @@ def test_null_picks_the_compiled_pass_for_large_networks_only():
         flatten([p])
         return OPTIMIZERS.get("adam")([p], **kw)
     assert opt(FUSED_MIN).uses_fused and not opt(FUSED_MIN - 1).uses_fused
+    # the compiled pass holds no work arrays and no pool blocks (NumPy's passes hold both)
+    fused, passes = opt(FUSED_MIN), opt(FUSED_MIN, fused=False)
+    assert fused._blocks is None and [tmp for _, _, tmp in fused._slots] == [[]]
+    assert passes._blocks is not None and len(passes._slots[0][2]) == passes.scratch > 0
     assert opt(10, fused=True).uses_fused and not opt(FUSED_MIN, fused=False).uses_fused
     # the optimizers without a compiled pass never use one
     p = Parameter("0.W", np.zeros(FUSED_MIN, np.float32))

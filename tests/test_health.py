@@ -221,3 +221,16 @@ def test_monitor_measures_the_first_and_every_nth_epoch_on_min_examples():
     with pytest.raises(ValueError, match="^health every must be >= 1, got 0$"):
         HealthMonitor(every=0)
     HealthMonitor(every=1)
+
+
+def test_a_frozen_layer_has_no_update_ratio_and_no_warning_that_it_barely_moves():
+    net = net_of([{"units": 3, "activation": "tanh", "freeze": True}, {"units": 1}])
+    X, Y = np.array([[0.5, -0.2]]), np.array([[1.0]])
+    net.train_step_gradients(X, Y)
+    before = [[p.value.copy() for p in b if p.decay] for b in
+              ([q for layer in blk for q in layer.parameters()] for blk in net.blocks)]
+    for p in net.trainable_parameters():  # a step of the trainable layer only, as training does
+        p.value -= 0.1 * p.grad
+    frozen, trained = layer_health(net, before=before)
+    assert frozen.update_ratio is None and not any("barely move" in w for w in frozen.warnings)
+    assert trained.update_ratio is not None and trained.update_ratio > 0

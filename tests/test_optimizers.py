@@ -373,6 +373,12 @@ def test_values_in_one_array_with_separate_gradients_update_one_by_one():
     np.testing.assert_allclose(base, [1.4, -0.6, 0.15])
 
 
+def numpy_passes(name: str) -> dict:
+    """The option that keeps ``name`` on NumPy's passes (and so on the pool's blocks) where
+    Numba would otherwise give a large array the compiled pass (tests/test_fused.py)."""
+    return {"fused": False} if "fused" in OPTIMIZERS.get(name).options else {}
+
+
 @pytest.mark.parametrize("name,opts", [v for v in VARIANTS if OPTIMIZERS.get(v[0]).blockwise])
 def test_a_large_flat_update_in_blocks_on_threads_is_bit_identical_to_one_pass(name, opts):
     """Above PARALLEL_MIN entries the flat update runs in BLOCK-sized contiguous blocks over
@@ -389,7 +395,7 @@ def test_a_large_flat_update_in_blocks_on_threads_is_bit_identical_to_one_pass(n
         rng = np.random.default_rng(0)
         ps = [Parameter(f"{i}.W", rng.normal(size=s).astype(np.float32)) for i, s in enumerate(shapes)]
         flatten(ps)
-        opt = OPTIMIZERS.get(name)(ps, lr=0.01, **opts)
+        opt = OPTIMIZERS.get(name)(ps, lr=0.01, **opts, **numpy_passes(name))
         assert opt._blocks is not None and len(opt._blocks) == -(-n // optim.BLOCK)
         if not cut:
             opt._blocks = None  # the one-pass update, as below the threshold
@@ -429,7 +435,8 @@ def test_small_or_unflat_parameters_take_the_one_pass_update(monkeypatch):
     flatten(big)
     for ps in (small, unflat, almost, big):
         for name in ("sgd", "adam"):
-            opt = OPTIMIZERS.get(name)(ps, lr=0.1, **({"momentum": 0.9} if name == "sgd" else {}))
+            opt = OPTIMIZERS.get(name)(ps, lr=0.1, **({"momentum": 0.9} if name == "sgd" else {}),
+                                       **numpy_passes(name))
             assert (opt._blocks is None) is (ps is not big or name == "sgd")
             if opt._blocks is None:
                 opt.step()

@@ -442,3 +442,13 @@ def test_without_scikit_learn_the_estimators_say_which_extra_to_install():
             "try:\n    import backprop_cli.sklearn\nexcept ImportError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["backprop_cli.sklearn needs scikit-learn: pip install 'backprop-cli[sklearn]'"] * 2
+
+
+def test_a_callback_without_on_train_end_sees_a_run_abandoned_at_ctrl_c(tmp_path):
+    class Duck:  # only on_epoch_end: the rolled-back run must not need the other hooks
+        def on_epoch_end(self, state):
+            if state.epoch == 3:
+                raise KeyboardInterrupt
+    r = backprop_cli.train(CONFIGS / "iris.yaml", ["training.epochs=10"], runs_dir=tmp_path,
+                           callbacks=[Duck()])
+    assert r.summary["interrupted"] and "epoch 3 abandoned" in r.summary["stop_reason"]

@@ -15,7 +15,8 @@ from helpers import XOR_YAML, backprop_exe, write
 from backprop_cli.sweep.local import LocalExecutor
 from backprop_cli.sweep.results import collect
 from backprop_cli.sweep.runner import run_sweep
-from backprop_cli.sweep.trial import cpus, threads_per_worker
+from backprop_cli.engine.threads import available_cpus as cpus
+from backprop_cli.sweep.trial import threads_per_worker
 
 GRID4 = """
 base: xor.yaml

@@ -90,8 +90,9 @@ def _run(todo, configs, folder: Path, spec: SweepSpec, result: SweepResult, work
     for t in todo:
         shutil.rmtree(folder / "trials" / t.id, ignore_errors=True)  # left by an unfinished run
         tasks.append({"id": t.id, "config": configs[t.id]})
-    from .trial import cpus, threads_per_worker
-    workers = min(workers or cpus(), len(tasks))
+    from ..engine.threads import available_cpus
+    from .trial import threads_per_worker
+    workers = min(workers or available_cpus(), len(tasks))
     if executor != "dask":  # each local worker's BLAS threads: its share of the cores
         for task in tasks:
             task["threads"] = threads_per_worker(workers)

@@ -15,6 +15,8 @@ import time
 import traceback
 from pathlib import Path
 
+from ..engine.threads import available_cpus
+
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
@@ -30,15 +32,10 @@ def thread_env(n: int) -> None:
         os.environ[var] = str(int(n))
 
 
-def cpus() -> int:
-    """The CPUs this process may run on (its affinity mask), without importing NumPy."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
 def threads_per_worker(workers: int, cores: int | None = None) -> int:
     """A worker's BLAS threads when ``workers`` trials run side by side: its share of the
     cores, at least 1 (so workers x threads never exceeds the cores when workers <= cores)."""
-    return max(1, (cpus() if cores is None else cores) // max(1, int(workers)))
+    return max(1, (available_cpus() if cores is None else cores) // max(1, int(workers)))
 
 
 def undo_malloc_trim_threshold() -> bool:

@@ -8,14 +8,15 @@ weights come out bit-identical (tests/test_fused.py checks every option, float32
 That takes three things: constants handed in as scalars of the weights' dtype (as NumPy casts
 a Python float against a float32 array), no fast-math (LLVM may then neither reorder nor fuse a
 multiply and an add), and ``error_model='numpy'`` (no Python division checks, so the loops
-vectorize). The loops release the GIL, so optimizers.py runs them over blocks of one flat
-array on engine/threads.py's pool as it runs the NumPy update.
+vectorize). optimizers.py runs a loop once per step over the whole flat array, on the
+training thread: on engine/threads.py's pool, in blocks, it measured slower (W3's Adam at 2
+threads: 106 µs on one thread, 167 µs in blocks on two).
 
 Measured on the 2-core machine (1 thread, float32, best of 3, 2026-11-27): Adam over W3's
 235,146 weights 342 → 94 µs, over W4-size 1,863,690 4,408 → 846 µs.
 
-This module imports numba: import it only when a fused update is wanted (``available()`` in
-optimizers.py asks without importing).
+This module imports numba: import it only when a fused update is wanted (optimizers.py's
+``fused_available()`` asks without importing).
 """
 from __future__ import annotations
 

@@ -156,8 +156,8 @@ def layer_health(network, before: list[list[np.ndarray]] | None = None,
         if not ws:
             continue
         grad = float(np.sqrt(sum(float(np.sum(p.grad.astype(np.float64) ** 2)) for p in ws)))
-        ratio = None
-        if before is not None:
+        ratio = None  # none for a frozen layer (freeze: true), whose weights never move
+        if before is not None and not all(p.frozen for p in ws):
             num = sum(float(np.sum((p.value.astype(np.float64) - b) ** 2)) for p, b in zip(ws, before[i]))
             den = sum(float(np.sum(b.astype(np.float64) ** 2)) for b in before[i])
             ratio = float(np.sqrt(num / den)) if den > 0 else None

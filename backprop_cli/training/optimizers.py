@@ -64,8 +64,8 @@ INSTALL_FAST = "pip install 'backprop-cli[fast]'"
 
 
 def fused_option() -> Option:  # pragma: no mutate block
-    return Option(bool, None, "one compiled pass over the weights per step (Numba: pip install "
-                  "'backprop-cli[fast]'), bit-identical to NumPy's passes: null (PyTorch's default) "
+    return Option(bool, None, f"one compiled pass over the weights per step (Numba: {INSTALL_FAST}), "
+                  "bit-identical to NumPy's passes: null (PyTorch's default) "
                   f"uses it when Numba is installed and at least {FUSED_MIN:,} weights are trained; "
                   "true always (an error without Numba); false never", nullable=True)
 
@@ -165,37 +165,40 @@ class Optimizer:
         else:
             self.state = {p.name: {b: np.zeros_like(p.value) for b in self.buffers} for p in self.params}
             units = [(p, self.state[p.name]) for p in self.params]
+        self._kernels = self._fused_kernels(units)
+        # the compiled pass needs neither work arrays nor blocks
+        scratch = 0 if self._kernels is not None else self.scratch
         #: (parameter, its buffers, its work arrays): one for all parameters when flat
-        self._slots = [(p, bufs, [np.empty_like(p.value) for _ in range(self.scratch)])
+        self._slots = [(p, bufs, [np.empty_like(p.value) for _ in range(scratch)])
                        for p, bufs in units]
         #: the flat slot cut into contiguous blocks of BLOCK entries (made from the size
         #: alone, never from the thread count), or None: below parallel_min entries
         self._blocks = None
         if len(units) == 1 and units[0][0] is not self.params[0] and self.blockwise \
-                and self._slots[0][0].value.size >= self.parallel_min:
+                and self._kernels is None and self._slots[0][0].value.size >= self.parallel_min:
             whole, bufs, tmp = self._slots[0]
             n = whole.value.size
             self._blocks = [
                 (_Flat(whole.value[a:a + BLOCK], whole.grad[a:a + BLOCK]),
                  {b: arr[a:a + BLOCK] for b, arr in bufs.items()}, [w[a:a + BLOCK] for w in tmp])
                 for a in range(0, n, BLOCK)]
-        self._kernels = self._fused_kernels()
 
     @property
     def uses_fused(self) -> bool:
         """True when each step is fused.py's compiled pass instead of NumPy's passes."""
         return self._kernels is not None
 
-    def _fused_kernels(self):
-        """fused.py when the compiled update is to be used (the ``fused`` option), else None."""
+    def _fused_kernels(self, units):
+        """fused.py when the compiled update is to be used (the ``fused`` option) on ``units``,
+        the (parameter, buffers) pairs an update goes over; else None."""
         if self.fused is False or not hasattr(self, "fused_update"):
             return None
-        arrays = [a for p, bufs, _ in self._slots for a in (p.value, p.grad, *bufs.values())]
-        if self.fused is None and (sum(p.value.size for p, _, _ in self._slots) < FUSED_MIN
+        if self.fused is None and (sum(p.value.size for p, _ in units) < FUSED_MIN
                                    or not fused_available()):
             return None
         if not fused_available():
             raise ValueError(f"fused: true needs Numba, which is not installed: {INSTALL_FAST}")
+        arrays = [a for p, bufs in units for a in (p.value, p.grad, *bufs.values())]
         if not all(a.flags.c_contiguous for a in arrays):  # never for a Network's parameters
             if self.fused is None:
                 return None
@@ -225,9 +228,10 @@ class Optimizer:
             return
         update = self.update
         blocks = self._blocks
-        if blocks is not None and threads.num_threads() > 1:
+        count = 1 if blocks is None else threads.num_threads()
+        if count > 1:
             threads.run(lambda i, _: update(blocks[i][0], blocks[i][0].grad, *blocks[i][1:]),
-                        len(blocks))
+                        len(blocks), count)
             return
         for p, buf, tmp in self._slots:
             update(p, p.grad, buf, tmp)
@@ -329,7 +333,7 @@ class SGD(Optimizer):
         p.value -= step
 
     def fused_update(self, p, g, buf, tmp):
-        """``update`` in one compiled pass (fused.sgd), bit-identical."""
+        """``update`` in one compiled pass (fused.sgd), bit-identical; ``tmp`` is empty."""
         f = p.value.dtype.type
         w = p.value.reshape(-1)
         b = buf["momentum_buffer"].reshape(-1) if self.momentum else w  # w: unused
